@@ -1,0 +1,64 @@
+"""The ``unetseg`` command line: parse, configure logging, call one stage function, map errors to exit codes.
+
+Each sub-command lives in its own module ``app.cli.<name>`` with ``add_parser(subparsers)`` and
+``run(args) -> int``. Modules are imported when the parser is built, so they must keep heavy imports
+(torch, MONAI, pydicom) inside ``run``: ``unetseg --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from app import __version__
+from app.errors import UnetsegError
+
+#: sub-command modules, in the order ``--help`` lists them
+COMMANDS = ("infer", "evaluate", "convert", "demo", "serve")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="unetseg",
+        description="MONAI U-Net segmentation for DICOM, NIfTI and 2D images, with DICOM SEG output and reports.",
+    )
+    parser.add_argument("--version", action="version", version=f"unetseg {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"app.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"app.cli.{name}":
+                raise
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 0
+    configure_logging(args.verbose)
+    try:
+        return int(args.run(args) or 0)
+    except UnetsegError as exc:
+        print(f"unetseg {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("unetseg: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
