@@ -1,0 +1,272 @@
+"""Read the header of one DICOM file into a small, typed record (no pixels, no patient identifiers).
+
+:func:`read_header` parses only the attributes the loader needs (``specific_tags``, ``stop_before_pixels``), so
+patient names and IDs are never read, and a header costs well under a millisecond. Each file becomes an
+:class:`InstanceHeader` with one :class:`FrameGeometry` per frame: a classic single-frame image has one frame
+(``frame_number=None``); an enhanced multi-frame image has ``NumberOfFrames`` frames (1-based
+``frame_number``) whose geometry and rescale come from the per-frame functional groups, then the shared ones,
+then the top-level attributes.
+
+Units: positions and spacings in mm, DICOM patient coordinates (LPS).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from app.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+#: the attributes read from every file (patient identifiers deliberately absent)
+HEADER_KEYWORDS: tuple[str, ...] = (
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "FrameOfReferenceUID",
+    "Modality",
+    "SeriesNumber",
+    "SeriesDescription",
+    "InstanceNumber",
+    "AcquisitionNumber",
+    "ImageType",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+    "Rows",
+    "Columns",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelRepresentation",
+    "NumberOfFrames",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "GantryDetectorTilt",
+    "SharedFunctionalGroupsSequence",
+    "PerFrameFunctionalGroupsSequence",
+)
+
+_PREAMBLE_LENGTH = 128
+
+
+@dataclass(frozen=True)
+class FrameGeometry:
+    """Geometry and rescale of one 2D image (a classic instance, or one frame of a multi-frame instance).
+
+    ``position``: ImagePositionPatient (centre of the first transmitted pixel, mm, LPS); ``orientation``:
+    ImageOrientationPatient (row cosine then column cosine); ``pixel_spacing``: PixelSpacing as stored,
+    ``(row spacing, column spacing)`` = (step along ``j``, step along ``i``). ``None`` where absent; values that
+    do not parse are NaN.
+    """
+
+    frame_number: int | None
+    position: tuple[float, ...] | None
+    orientation: tuple[float, ...] | None
+    pixel_spacing: tuple[float, ...] | None
+    slice_thickness: float | None
+    spacing_between_slices: float | None
+    rescale_slope: float
+    rescale_intercept: float
+
+
+@dataclass(frozen=True)
+class InstanceHeader:
+    """What the loader knows about one DICOM file before reading its pixels.
+
+    UIDs are ``""`` where the file has none (anonymisers blank them); ``sop_class_uid`` and
+    ``sop_instance_uid`` fall back to the file meta (MediaStorage...) values.
+    ``attributes`` holds the string values of extra keywords asked for (series filters).
+    """
+
+    path: Path
+    sop_class_uid: str
+    sop_instance_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+    frame_of_reference_uid: str
+    modality: str
+    series_number: int | None
+    series_description: str
+    instance_number: int | None
+    acquisition_number: int | None
+    image_type: tuple[str, ...]
+    transfer_syntax_uid: str
+    rows: int | None
+    columns: int | None
+    samples_per_pixel: int
+    photometric_interpretation: str
+    bits_allocated: int | None
+    bits_stored: int | None
+    pixel_representation: int
+    number_of_frames: int
+    gantry_tilt: float | None
+    frames: tuple[FrameGeometry, ...]
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_multiframe(self) -> bool:
+        return self.frames[0].frame_number is not None
+
+
+def has_dicom_preamble(path: Path) -> bool:
+    """True when ``path`` is a DICOM Part 10 file (128-byte preamble then ``DICM``).
+
+    Files without the preamble (raw datasets) are not considered: reading them needs ``force=True``, which
+    also accepts arbitrary bytes.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_PREAMBLE_LENGTH + 4)
+    except OSError as exc:
+        logger.debug("cannot open %s: %s", path, exc)
+        return False
+    return len(head) == _PREAMBLE_LENGTH + 4 and head[_PREAMBLE_LENGTH:] == b"DICM"
+
+
+def read_header(path: str | Path, extra_keywords: Sequence[str] = ()) -> InstanceHeader:
+    """Parse the header of the DICOM file ``path`` (no pixel data).
+
+    Args:
+        path: a DICOM Part 10 file.
+        extra_keywords: further DICOM keywords whose values to keep in ``attributes`` (as strings).
+
+    Raises:
+        InputError: the file is not DICOM or its header cannot be parsed.
+    """
+    path = Path(path)
+    keywords = list(dict.fromkeys((*HEADER_KEYWORDS, *extra_keywords)))
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=keywords)
+    except (InvalidDicomError, OSError, EOFError, ValueError, struct.error) as exc:
+        raise InputError(path, f"cannot read the DICOM header: {exc}") from exc
+    return header_from_dataset(ds, path, extra_keywords)
+
+
+def header_from_dataset(ds: Dataset, path: Path, extra_keywords: Sequence[str] = ()) -> InstanceHeader:
+    """Build an :class:`InstanceHeader` from an already parsed dataset (see :func:`read_header`)."""
+    meta = getattr(ds, "file_meta", None) or Dataset()
+    n_frames = _int(ds.get("NumberOfFrames")) or 1
+    return InstanceHeader(
+        path=path,
+        sop_class_uid=_str(ds.get("SOPClassUID")) or _str(meta.get("MediaStorageSOPClassUID")),
+        sop_instance_uid=_str(ds.get("SOPInstanceUID")) or _str(meta.get("MediaStorageSOPInstanceUID")),
+        study_instance_uid=_str(ds.get("StudyInstanceUID")),
+        series_instance_uid=_str(ds.get("SeriesInstanceUID")),
+        frame_of_reference_uid=_str(ds.get("FrameOfReferenceUID")),
+        modality=_str(ds.get("Modality")).upper(),
+        series_number=_int(ds.get("SeriesNumber")),
+        series_description=_str(ds.get("SeriesDescription")),
+        instance_number=_int(ds.get("InstanceNumber")),
+        acquisition_number=_int(ds.get("AcquisitionNumber")),
+        image_type=tuple(str(v).strip().upper() for v in _multi(ds.get("ImageType"))),
+        transfer_syntax_uid=_str(meta.get("TransferSyntaxUID")),
+        rows=_int(ds.get("Rows")),
+        columns=_int(ds.get("Columns")),
+        samples_per_pixel=_int(ds.get("SamplesPerPixel")) or 1,
+        photometric_interpretation=_str(ds.get("PhotometricInterpretation")).upper(),
+        bits_allocated=_int(ds.get("BitsAllocated")),
+        bits_stored=_int(ds.get("BitsStored")),
+        pixel_representation=_int(ds.get("PixelRepresentation")) or 0,
+        number_of_frames=n_frames,
+        gantry_tilt=_float(ds.get("GantryDetectorTilt")),
+        frames=_frames(ds, n_frames),
+        attributes={kw: _attribute_text(ds.get(kw)) for kw in extra_keywords},
+    )
+
+
+def _frames(ds: Dataset, n_frames: int) -> tuple[FrameGeometry, ...]:
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    shared_seq = ds.get("SharedFunctionalGroupsSequence")
+    shared = shared_seq[0] if shared_seq else None
+    if per_frame is None and shared is None:
+        # classic image; a classic multi-frame image has no per-frame geometry: its frames have no position
+        top = _frame_from(None, None, ds, frame_number=None)
+        if n_frames == 1:
+            return (top,)
+        return tuple(
+            FrameGeometry(i + 1, None, top.orientation, top.pixel_spacing, top.slice_thickness,
+                          top.spacing_between_slices, top.rescale_slope, top.rescale_intercept)
+            for i in range(n_frames)
+        )
+    items = list(per_frame) if per_frame is not None else []
+    return tuple(
+        _frame_from(items[i] if i < len(items) else None, shared, ds, frame_number=i + 1)
+        for i in range(n_frames)
+    )
+
+
+def _frame_from(item: Dataset | None, shared: Dataset | None, top: Dataset, frame_number: int | None) -> FrameGeometry:
+    def lookup(sequence: str, keyword: str) -> Any:
+        for group in (item, shared):
+            if group is not None and sequence in group and len(group[sequence].value) > 0:
+                value = group[sequence].value[0].get(keyword)
+                if value is not None:
+                    return value
+        return top.get(keyword)
+
+    slope = _float(lookup("PixelValueTransformationSequence", "RescaleSlope"))
+    intercept = _float(lookup("PixelValueTransformationSequence", "RescaleIntercept"))
+    return FrameGeometry(
+        frame_number=frame_number,
+        position=_floats(lookup("PlanePositionSequence", "ImagePositionPatient")),
+        orientation=_floats(lookup("PlaneOrientationSequence", "ImageOrientationPatient")),
+        pixel_spacing=_floats(lookup("PixelMeasuresSequence", "PixelSpacing")),
+        slice_thickness=_float(lookup("PixelMeasuresSequence", "SliceThickness")),
+        spacing_between_slices=_float(lookup("PixelMeasuresSequence", "SpacingBetweenSlices")),
+        rescale_slope=1.0 if slope is None else slope,
+        rescale_intercept=0.0 if intercept is None else intercept,
+    )
+
+
+def _multi(value: Any) -> list[Any]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        return [value]
+    return list(value)
+
+
+def _to_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _floats(value: Any) -> tuple[float, ...] | None:
+    values = _multi(value)
+    return tuple(_to_float(v) for v in values) if values else None
+
+
+def _float(value: Any) -> float | None:
+    values = _multi(value)
+    return _to_float(values[0]) if values else None
+
+
+def _int(value: Any) -> int | None:
+    number = _float(value)
+    return int(number) if number is not None and math.isfinite(number) else None
+
+
+def _str(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _attribute_text(value: Any) -> str:
+    """A filterable text for any attribute value: multi-values joined with backslash, as DICOM stores them."""
+    return "\\".join(_str(v) for v in _multi(value))

@@ -1,0 +1,196 @@
+"""One DICOM series (a list of files) -> :class:`~app.volume.Volume` in LPS, or a clear :class:`InputError`.
+
+Contract of the returned volume:
+
+* ``space="LPS"``; ``array`` is 3D ``(i, j, k)``: ``i`` = column index (along ImageOrientationPatient[:3]),
+  ``j`` = row index, ``k`` = slice, sorted by position along ``n = row x column`` (see
+  :mod:`app.loading.dicom.geometry`). The array is a Fortran-ordered view (DICOM frames are ``(j, i)``), which is
+  also NIfTI's on-disk order. A single slice gives shape ``(i, j, 1)``.
+* ``affine`` 4x4 float64, voxel -> LPS mm: columns ``row cosine * PixelSpacing[1]``, ``column cosine *
+  PixelSpacing[0]``, ``n * slice spacing``, ImagePositionPatient of slice ``k=0``.
+* dtype: see :mod:`app.loading.dicom.pixels` (stored integer dtype, widened integers for integral intercepts,
+  float32 otherwise). Values are rescaled (e.g. Hounsfield units), per slice/frame.
+* ``meta["dicom"]`` provenance, the keys the DICOM SEG writer relies on: ``study_instance_uid``,
+  ``series_instance_uid``, ``frame_of_reference_uid``, ``modality``, ``series_description``, ``series_number``,
+  ``sop_class_uid``, ``files`` (paths as str in ``k`` order; for a single multi-frame file one entry),
+  ``sop_instance_uids`` (same layout as ``files``), ``frame_numbers`` (1-based frame of each ``k`` for
+  multi-frame input, else ``None``), ``slice_spacing`` (mm), ``dropped_files`` (identical duplicates).
+
+Policies: duplicate positions with identical pixels are dropped with a warning; with different pixels they are
+refused; the same number (>1) of images at every position is a 4D series and refused. Gantry tilt is refused
+(see geometry). A single slice needs SpacingBetweenSlices or SliceThickness (or
+``DicomReadOptions.single_slice_spacing_mm``); two slices are read with their one gap as spacing.
+The declared size is checked against ``DicomReadOptions.max_bytes`` before any pixel is decoded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from app.errors import InputError
+from app.loading.dicom.classify import non_image_reason, unsupported_image_reason
+from app.loading.dicom.geometry import (
+    SliceRef,
+    check_uniform,
+    group_by_position,
+    series_folder,
+    stack_geometry,
+)
+from app.loading.dicom.header import InstanceHeader, read_header
+from app.loading.dicom.options import DicomReadOptions
+from app.loading.dicom.pixels import decode, output_dtype, rescale_into
+from app.volume import Volume
+
+logger = logging.getLogger(__name__)
+
+
+def read_series(
+    source: Sequence[InstanceHeader] | Sequence[str | Path],
+    options: DicomReadOptions | None = None,
+) -> Volume:
+    """Read one series into an LPS :class:`Volume` (contract in the module docstring).
+
+    Args:
+        source: the series' files, or their headers already read by discovery (saves a second header pass).
+        options: tolerances and the size limit; defaults to :class:`DicomReadOptions`.
+
+    Raises:
+        InputError: the series cannot be read into a correct volume; the message names the file(s) and why.
+    """
+    options = options or DicomReadOptions()
+    if not source:
+        raise InputError(None, "empty DICOM series: no files given")
+    headers = [h if isinstance(h, InstanceHeader) else read_header(h) for h in source]
+    headers.sort(key=lambda h: str(h.path))
+    _check_images(headers)
+    slices = [SliceRef(h, i) for h in headers for i in range(len(h.frames))]
+    where = series_folder(slices)
+    check_uniform(slices, options)
+    dtype = output_dtype(headers[0], [s.geometry for s in slices])
+    _check_size(headers[0], len(slices), dtype, options, where)
+
+    groups = group_by_position(slices, options)
+    ordered, dropped = _resolve_duplicates(groups, where)
+    stack = stack_geometry(ordered, options)
+
+    out = np.empty((len(ordered), headers[0].rows or 0, headers[0].columns or 0), dtype=dtype)
+    by_file: dict[Path, list[tuple[int, SliceRef]]] = {}
+    for k, s in enumerate(ordered):
+        by_file.setdefault(s.header.path, []).append((k, s))
+    for items in by_file.values():
+        frames = decode(items[0][1].header)
+        for k, s in items:
+            rescale_into(out[k], frames[s.frame_index], s.geometry.rescale_slope, s.geometry.rescale_intercept)
+    logger.debug("read %d slices of %s into %s %s", len(ordered), where, out.shape[::-1], dtype)
+    return Volume(
+        array=out.transpose(2, 1, 0),
+        affine=stack.affine,
+        space="LPS",
+        source=str(where),
+        meta={"format": "dicom", "dicom": _provenance(ordered, stack.slice_spacing, dropped)},
+    )
+
+
+def _check_images(headers: Sequence[InstanceHeader]) -> None:
+    for h in headers:
+        reason = non_image_reason(h) or unsupported_image_reason(h)
+        if reason:
+            raise InputError(h.path, reason)
+    formats = {(h.bits_allocated, h.bits_stored, h.pixel_representation) for h in headers}
+    if len(formats) > 1:
+        raise InputError(headers[0].path.parent, "mixed pixel formats (BitsAllocated, BitsStored, "
+                                                 f"PixelRepresentation) in one series: {sorted(formats)}")
+
+
+def _check_size(header: InstanceHeader, n_slices: int, dtype: np.dtype, options: DicomReadOptions, where: Path) -> None:
+    rows, columns = header.rows or 0, header.columns or 0
+    declared = rows * columns * n_slices * max(dtype.itemsize, (header.bits_allocated or 8) // 8)
+    if declared > options.max_bytes:
+        raise InputError(
+            where,
+            f"declared size {columns}x{rows}x{n_slices} voxels x {dtype.itemsize} bytes = {declared / 2**20:.0f} MiB "
+            f"exceeds the limit of {options.max_bytes / 2**20:.0f} MiB (DicomReadOptions.max_bytes)",
+        )
+
+
+def _resolve_duplicates(groups: list[list[SliceRef]], where: Path) -> tuple[list[SliceRef], list[SliceRef]]:
+    """One slice per position: identical duplicates dropped (warning), anything else refused."""
+    if all(len(g) == 1 for g in groups):
+        return [g[0] for g in groups], []
+    decoded: dict[Path, np.ndarray] = {}
+
+    def pixels(s: SliceRef) -> np.ndarray:
+        if s.header.path not in decoded:
+            decoded[s.header.path] = decode(s.header)
+        return decoded[s.header.path][s.frame_index]
+
+    kept_groups: list[list[SliceRef]] = []
+    dropped: list[SliceRef] = []
+    for group in groups:
+        kept: list[SliceRef] = []
+        for s in group:
+            same = next(
+                (
+                    k
+                    for k in kept
+                    if (k.geometry.rescale_slope, k.geometry.rescale_intercept)
+                    == (s.geometry.rescale_slope, s.geometry.rescale_intercept)
+                    and np.array_equal(pixels(k), pixels(s))
+                ),
+                None,
+            )
+            if same is None:
+                kept.append(s)
+            else:
+                logger.warning("%s: %s duplicates %s (same position and pixels); dropped", where, s.label, same.label)
+                dropped.append(s)
+        kept_groups.append(kept)
+    counts = {len(g) for g in kept_groups}
+    if counts == {1}:
+        return [g[0] for g in kept_groups], dropped
+    if len(counts) == 1:
+        n = counts.pop()
+        acquisitions = sorted({s.header.acquisition_number for g in kept_groups for s in g} - {None})
+        hint = f"; AcquisitionNumber values {acquisitions}" if len(acquisitions) > 1 else ""
+        raise InputError(
+            where,
+            f"several images per position: {n} different images at each of {len(kept_groups)} slice position(s) "
+            f"(e.g. {', '.join(s.label for s in kept_groups[0])}{hint}). This is a 4D series or repeated "
+            "acquisitions (time points, echoes, ...), not one volume: split it into single volumes",
+        )
+    clash = next(g for g in kept_groups if len(g) > 1)
+    raise InputError(
+        where,
+        f"duplicate slice positions with different pixels: {', '.join(s.label for s in clash)} lie at the same "
+        "position; remove the wrong files or split the series",
+    )
+
+
+def _provenance(ordered: Sequence[SliceRef], spacing: float, dropped: Sequence[SliceRef]) -> dict[str, object]:
+    first = ordered[0].header
+    paths = list(dict.fromkeys(s.header.path for s in ordered))
+    single_multiframe = len(paths) == 1 and first.is_multiframe
+    multiframe = any(s.header.is_multiframe for s in ordered)
+    if single_multiframe:
+        files, uids = [str(first.path)], [first.sop_instance_uid]
+    else:
+        files = [str(s.header.path) for s in ordered]
+        uids = [s.header.sop_instance_uid for s in ordered]
+    return {
+        "study_instance_uid": first.study_instance_uid,
+        "series_instance_uid": first.series_instance_uid,
+        "frame_of_reference_uid": first.frame_of_reference_uid,
+        "modality": first.modality,
+        "series_description": first.series_description,
+        "series_number": first.series_number,
+        "sop_class_uid": first.sop_class_uid,
+        "files": files,
+        "sop_instance_uids": uids,
+        "frame_numbers": [s.geometry.frame_number for s in ordered] if multiframe else None,
+        "slice_spacing": spacing,
+        "dropped_files": [s.label for s in dropped],
+    }
