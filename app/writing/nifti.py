@@ -1,0 +1,98 @@
+"""Volume -> NIfTI-1 file (RAS affine, sform and qform set), written atomically.
+
+Contract:
+    * input: a :class:`~app.volume.Volume` in either space; the array is written as is, in index order
+      ``(i, j, k)`` (or ``(i, j)``), and only the affine is re-expressed in RAS via :meth:`Volume.in_space`.
+    * dtype on disk: booleans and non-negative integers (label maps) as the smallest of uint8 / uint16 /
+      uint32 that holds the maximum; integers with negative values as int16 / int32; floats as float32
+      (float64 stays float64). No intensity scaling (``scl_slope`` unset).
+    * header: sform and qform both carry the affine with the given code (``scanner`` = 1 by default, right
+      for anything that came from DICOM patient coordinates; ``aligned`` = 2 for images registered to another
+      one). A qform cannot hold a sheared affine (e.g. CT with gantry tilt): then only the sform is set and
+      the qform code is 0, so readers use the exact sform. Spatial units: mm.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from app.errors import OutputError
+from app.volume import Volume
+from app.writing.atomic import atomic_write
+
+logger = logging.getLogger(__name__)
+
+XformCode = Literal["scanner", "aligned", "talairach", "mni"]
+
+#: a qform is a rotation; columns of the affine whose cosines differ from 0 by more than this are "sheared"
+_ORTHOGONALITY_TOL = 1e-4
+
+
+def write_nifti(volume: Volume, path: str | Path, *, xform_code: XformCode = "scanner") -> Path:
+    """Write ``volume`` to ``path`` (``.nii`` or ``.nii.gz``) as NIfTI-1 in RAS.
+
+    Args:
+        volume: label map or image, 2D ``(i, j)`` or 3D ``(i, j, k)``, affine in mm, any space.
+        path: output file; must end in ``.nii`` or ``.nii.gz``. Parent folders are created.
+        xform_code: NIfTI code for both sform and qform (see the module docstring).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        OutputError: wrong extension, or the file cannot be written (nothing is left at ``path`` then).
+    """
+    import nibabel as nib
+
+    path = Path(path)
+    if not (path.name.endswith(".nii") or path.name.endswith(".nii.gz")):
+        raise OutputError(path, "a NIfTI file name must end in .nii or .nii.gz")
+
+    ras = volume.in_space("RAS")
+    data = nifti_array(ras.array)
+    image = nib.Nifti1Image(data, ras.affine)
+    image.set_data_dtype(data.dtype)
+    image.set_sform(ras.affine, code=xform_code)
+    if _is_orthogonal(ras.affine):
+        image.set_qform(ras.affine, code=xform_code)
+    else:
+        image.set_qform(None, code=0)
+        logger.warning("%s: affine is sheared; only the sform carries it (qform code 0)", path)
+    image.header.set_xyzt_units(xyz="mm")
+
+    with atomic_write(path) as tmp:
+        nib.save(image, tmp)
+    logger.info("wrote NIfTI %s shape %s dtype %s", path, data.shape, data.dtype)
+    return path
+
+
+def nifti_array(array: np.ndarray) -> np.ndarray:
+    """``array`` cast to the on-disk dtype described in the module docstring (no copy when it already fits)."""
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8)
+    if np.issubdtype(array.dtype, np.integer):
+        low = int(array.min()) if array.size else 0
+        high = int(array.max()) if array.size else 0
+        if low >= 0:
+            for candidate in (np.uint8, np.uint16, np.uint32):
+                if high <= np.iinfo(candidate).max:
+                    return array.astype(candidate, copy=False)
+            raise ValueError(f"label values up to {high} do not fit in uint32")
+        for candidate in (np.int16, np.int32):
+            info = np.iinfo(candidate)
+            if info.min <= low and high <= info.max:
+                return array.astype(candidate, copy=False)
+        raise ValueError(f"integer values {low}..{high} do not fit in int32")
+    if np.issubdtype(array.dtype, np.floating):
+        return array if array.dtype == np.float64 else array.astype(np.float32, copy=False)
+    raise ValueError(f"cannot write dtype {array.dtype} to NIfTI; expected bool, integer or float")
+
+
+def _is_orthogonal(affine: np.ndarray) -> bool:
+    columns = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
+    gram = columns.T @ columns
+    return bool(np.all(np.abs(gram - np.eye(3)) < _ORTHOGONALITY_TOL))

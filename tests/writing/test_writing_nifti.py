@@ -1,0 +1,97 @@
+"""write_nifti: round trip through nibabel (pixels, RAS affine, sform/qform codes, dtypes), atomicity."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from app.errors import OutputError
+from app.volume import Volume, convert_affine
+from app.writing import nifti
+from app.writing.nifti import write_nifti
+
+
+def _oblique_lps_affine() -> np.ndarray:
+    angle = np.deg2rad(20)
+    rotation = np.array([[1, 0, 0], [0, np.cos(angle), -np.sin(angle)], [0, np.sin(angle), np.cos(angle)]])
+    affine = np.eye(4)
+    affine[:3, :3] = rotation @ np.diag([0.7, 0.9, 2.5])
+    affine[:3, 3] = [-12.0, 30.5, 7.25]
+    return affine
+
+
+def test_label_round_trip_lps_volume(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, size=(7, 5, 4)).astype(np.int64)
+    volume = Volume(labels, _oblique_lps_affine(), space="LPS")
+    path = write_nifti(volume, tmp_path / "labels.nii.gz")
+
+    image = nib.load(path)
+    assert image.get_data_dtype() == np.uint8
+    np.testing.assert_array_equal(np.asarray(image.dataobj), labels)
+    expected = convert_affine(volume.affine, "LPS", "RAS")
+    np.testing.assert_allclose(image.affine, expected, atol=1e-5)
+    sform, sform_code = image.header.get_sform(coded=True)
+    qform, qform_code = image.header.get_qform(coded=True)
+    assert (int(sform_code), int(qform_code)) == (1, 1)
+    np.testing.assert_allclose(sform, expected, atol=1e-5)
+    np.testing.assert_allclose(qform, expected, atol=1e-4)
+    assert image.header.get_xyzt_units()[0] == "mm"
+    assert (image.dataobj.slope, image.dataobj.inter) == (1.0, 0.0)  # labels are not scaled
+
+
+def test_ras_volume_is_written_unchanged(tmp_path):
+    affine = np.diag([2.0, 3.0, 4.0, 1.0])
+    volume = Volume(np.ones((2, 3, 4), dtype=bool), affine, space="RAS")
+    image = nib.load(write_nifti(volume, tmp_path / "mask.nii", xform_code="aligned"))
+    assert image.get_data_dtype() == np.uint8
+    np.testing.assert_allclose(image.affine, affine)
+    assert int(image.header["sform_code"]) == 2 and int(image.header["qform_code"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("values", "dtype"),
+    [
+        (np.array([0, 255]), np.uint8),
+        (np.array([0, 300]), np.uint16),
+        (np.array([0, 70000]), np.uint32),
+        (np.array([-1024, 3000]), np.int16),
+        (np.array([0.5, 1.5], dtype=np.float64), np.float64),
+        (np.array([0.5, 1.5], dtype=np.float16), np.float32),
+    ],
+)
+def test_on_disk_dtype(values, dtype):
+    assert nifti.nifti_array(values).dtype == dtype
+
+
+def test_sheared_affine_keeps_sform_and_drops_qform(tmp_path):
+    affine = np.eye(4)
+    affine[0, 2] = 0.3  # gantry tilt: slices shifted along x
+    volume = Volume(np.zeros((3, 3, 3), dtype=np.uint8), affine, space="RAS")
+    image = nib.load(write_nifti(volume, tmp_path / "tilt.nii.gz"))
+    assert int(image.header["qform_code"]) == 0 and int(image.header["sform_code"]) == 1
+    np.testing.assert_allclose(image.affine, affine)
+
+
+def test_2d_volume(tmp_path):
+    volume = Volume(np.arange(6, dtype=np.uint8).reshape(2, 3), np.diag([0.5, 0.5, 1.0, 1.0]), space="RAS")
+    image = nib.load(write_nifti(volume, tmp_path / "slice.nii.gz"))
+    np.testing.assert_array_equal(np.asarray(image.dataobj), volume.array)
+
+
+def test_refuses_other_extensions(tmp_path):
+    with pytest.raises(OutputError, match=r"\.nii"):
+        write_nifti(Volume(np.zeros((2, 2, 2)), np.eye(4)), tmp_path / "labels.nrrd")
+
+
+def test_failing_save_leaves_no_partial_file(tmp_path, monkeypatch):
+    def broken_save(image, filename):
+        with open(filename, "wb") as handle:
+            handle.write(b"\x5c\x01\x00\x00 partial header")
+        raise RuntimeError("simulated crash while writing")
+
+    monkeypatch.setattr(nib, "save", broken_save)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        write_nifti(Volume(np.zeros((2, 2, 2), np.uint8), np.eye(4)), tmp_path / "out" / "labels.nii.gz")
+    assert list((tmp_path / "out").iterdir()) == []
