@@ -1,0 +1,102 @@
+"""Case records: one input volume to process, with a file-name-safe id and a lazy loader.
+
+Case id scheme (safe for file names: ``[A-Za-z0-9._-]``; never a patient name or ID read from DICOM):
+
+* NIfTI/NRRD: the file stem (``case_001.nii.gz`` -> ``case_001``), other characters replaced by ``_``; a stem
+  seen twice gets ``-2``, ``-3``, ... in discovery order.
+* DICOM series: ``<study8>_<SeriesNumber>_<series8>``, where ``study8``/``series8`` are the first 8 hex digits of
+  the SHA-1 of the StudyInstanceUID/SeriesInstanceUID (``na`` for a missing SeriesNumber), e.g.
+  ``3f2a9c01_4_be77d0e2``. Stable across runs and machines, distinct per series, and the UIDs themselves stay
+  in ``Volume.meta``. Files whose UIDs were blanked by an anonymiser are grouped by folder, and the hash is
+  then taken of the folder path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from app.volume import Volume
+
+if TYPE_CHECKING:
+    from app.loading.dicom.discover import DicomSeries
+    from app.loading.dicom.options import DicomReadOptions
+
+CaseKind = Literal["dicom", "nifti", "nrrd"]
+
+#: file suffixes of single-file volumes, longest first
+VOLUME_SUFFIXES: tuple[tuple[str, CaseKind], ...] = (
+    (".nii.gz", "nifti"),
+    (".nii", "nifti"),
+    (".nrrd", "nrrd"),
+    (".nhdr", "nrrd"),
+)
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def volume_kind(path: Path) -> CaseKind | None:
+    """``"nifti"``/``"nrrd"`` from the file name, else ``None``."""
+    name = path.name.lower()
+    return next((kind for suffix, kind in VOLUME_SUFFIXES if name.endswith(suffix)), None)
+
+
+def short_hash(text: str) -> str:
+    """First 8 hex digits of the SHA-1 of ``text``."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
+
+
+def file_case_id(path: Path) -> str:
+    """Case id of a NIfTI/NRRD file: its stem, made file-name safe."""
+    name = path.name
+    for suffix, _ in VOLUME_SUFFIXES:
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return _UNSAFE.sub("_", name).strip("._") or "case"
+
+
+def dicom_case_id(study_key: str, series_number: int | None, series_key: str) -> str:
+    """Case id of a DICOM series (see the module docstring)."""
+    number = str(series_number) if series_number is not None else "na"
+    return f"{short_hash(study_key)}_{_UNSAFE.sub('_', number)}_{short_hash(series_key)}"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One volume to process.
+
+    Attributes:
+        case_id: file-name-safe id (scheme in the module docstring).
+        kind: ``"dicom"``, ``"nifti"`` or ``"nrrd"``.
+        source: the file, or the folder holding the series' files.
+        series: for DICOM, the discovered series (its headers, so loading does not re-read them).
+    """
+
+    case_id: str
+    kind: CaseKind
+    source: Path
+    series: DicomSeries | None = None
+
+    def load(self, dicom_options: DicomReadOptions | None = None) -> Volume:
+        """Read the volume now: DICOM in ``"LPS"``, NIfTI/NRRD in ``"RAS"`` (use ``Volume.in_space``).
+
+        Raises:
+            InputError: the input cannot be read into a correct volume.
+        """
+        if self.kind == "dicom":
+            from app.loading.dicom.reader import read_series
+
+            if self.series is None:
+                raise ValueError(f"case {self.case_id}: a DICOM case needs its series")
+            return read_series(self.series.instances, dicom_options)
+        if self.kind == "nifti":
+            from app.loading.nifti import read_nifti
+
+            return read_nifti(self.source)
+        from app.loading.nrrd import read_nrrd
+
+        return read_nrrd(self.source)

@@ -1,0 +1,219 @@
+"""Find the DICOM image series in a folder tree and select the ones to segment, recording every decision.
+
+Walk (:func:`walk_files`): any depth, sorted, hidden files and folders (``.name``) and ``DICOMDIR`` skipped.
+Files without the DICOM Part 10 preamble (text, images, archives, ...) are skipped silently (debug log).
+
+Per file (:func:`discover_series`): headers only (``specific_tags``, ``stop_before_pixels``). Files are grouped
+by StudyInstanceUID and SeriesInstanceUID (blank UIDs: by folder, Modality and SeriesNumber, with a warning).
+Then, per series, in this order:
+
+1. non-image objects (SEG, RTSTRUCT, SR, PR, KO, ... by SOP Class UID and Modality) are dropped;
+2. localizers are dropped: ImageType contains ``LOCALIZER``, or the image's normal is orthogonal
+   (|cos| < 0.1) to the orientation shared by a strict majority of the series' images;
+3. series of colour, MOSAIC or bit-packed images are skipped (the reader would refuse them);
+4. the default modality (from the bundle) must match, if given;
+5. every user filter (:mod:`app.loading.dicom.filters`) must match, on the series' first image.
+
+Everything is returned as :class:`~app.loading.decisions.Decision` records and logged to this module's
+logger; no patient name or ID is ever read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.errors import InputError
+from app.loading.cases import dicom_case_id
+from app.loading.decisions import Decision
+from app.loading.dicom.classify import is_localizer, non_image_reason, unsupported_image_reason
+from app.loading.dicom.filters import SeriesFilter, parse_filters
+from app.loading.dicom.header import InstanceHeader, has_dicom_preamble, read_header
+
+logger = logging.getLogger(__name__)
+
+#: |cos| between two slice normals below which they count as orthogonal (about 84 degrees or more)
+ORTHOGONAL_COS = 0.1
+
+
+@dataclass(frozen=True)
+class DicomSeries:
+    """A selected image series: its identity and the headers of its files (sorted by path)."""
+
+    case_id: str
+    study_instance_uid: str
+    series_instance_uid: str
+    modality: str
+    series_number: int | None
+    series_description: str
+    folder: Path
+    instances: tuple[InstanceHeader, ...]
+
+
+def walk_files(roots: Iterable[str | Path]) -> Iterator[Path]:
+    """Every non-hidden file under ``roots`` (files are yielded as given), sorted, ``DICOMDIR`` excluded."""
+    for root in roots:
+        root = Path(root)
+        if root.is_file():
+            yield root
+            continue
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                if name.startswith(".") or name.upper() == "DICOMDIR":
+                    logger.debug("skip %s (hidden or DICOMDIR)", Path(folder, name))
+                    continue
+                yield Path(folder, name)
+
+
+def discover_series(
+    files: Iterable[Path],
+    *,
+    modality: str | None = None,
+    filters: Sequence[str | SeriesFilter] = (),
+) -> tuple[list[DicomSeries], list[Decision]]:
+    """Group DICOM ``files`` into series and select the image series that pass the rules (module docstring).
+
+    Args:
+        files: candidate files (non-DICOM ones are skipped silently).
+        modality: required Modality (e.g. ``"CT"`` from the bundle metadata), or ``None`` for any.
+        filters: ``Key=Value`` / ``Key~Regex`` rules, all of which must match.
+
+    Returns:
+        ``(series, decisions)``: the selected series sorted by study, SeriesNumber and UID, and one decision per
+        skipped file/series and per selected series.
+
+    Raises:
+        InputError: a filter is malformed.
+    """
+    rules = parse_filters(filters)
+    decisions: list[Decision] = []
+    groups: dict[tuple[str, str], list[InstanceHeader]] = {}
+    extra = tuple(dict.fromkeys(r.keyword for r in rules))
+    for path in files:
+        if not has_dicom_preamble(path):
+            logger.debug("skip %s: not a DICOM file", path)
+            continue
+        try:
+            header = read_header(path, extra)
+        except InputError as exc:
+            decisions.append(Decision("skipped", "file", str(path), exc.reason).log(logger, logging.WARNING))
+            continue
+        groups.setdefault(_series_key(header), []).append(header)
+
+    selected: list[DicomSeries] = []
+    for key in sorted(groups, key=lambda k: (k[0], groups[k][0].series_number or 0, k[1])):
+        series, series_decisions = _select(key, groups[key], modality, rules)
+        decisions.extend(series_decisions)
+        if series is not None:
+            selected.append(series)
+    return selected, decisions
+
+
+def _series_key(h: InstanceHeader) -> tuple[str, str]:
+    folder = str(h.path.parent.resolve())
+    study = h.study_instance_uid or f"folder:{folder}"
+    series = h.series_instance_uid or f"folder:{folder}|{h.modality}|{h.series_number}"
+    return study, series
+
+
+def _select(
+    key: tuple[str, str], headers: list[InstanceHeader], modality: str | None, rules: Sequence[SeriesFilter]
+) -> tuple[DicomSeries | None, list[Decision]]:
+    headers = sorted(headers, key=lambda h: str(h.path))
+    first = headers[0]
+    case_id = dicom_case_id(key[0], first.series_number, key[1])
+    folder = _common_folder([h.path for h in headers])
+    decisions: list[Decision] = []
+
+    def skip_series(reason: str, n: int) -> tuple[None, list[Decision]]:
+        decisions.append(Decision("skipped", "series", str(folder), reason, case_id, n).log(logger))
+        return None, decisions
+
+    if not first.series_instance_uid or not first.study_instance_uid:
+        logger.warning("%s: %d files without Study/SeriesInstanceUID, grouped by folder", folder, len(headers))
+
+    images = [h for h in headers if non_image_reason(h) is None]
+    if not images:
+        return skip_series(non_image_reason(first) or "no images", len(headers))
+    for h in headers:
+        reason = non_image_reason(h)
+        if reason is not None:
+            decisions.append(Decision("skipped", "file", str(h.path), reason, case_id).log(logger))
+
+    images = _drop_localizers(images, case_id, decisions)
+    if not images:
+        return skip_series("localizer series (ImageType LOCALIZER)", len(headers))
+
+    reason = unsupported_image_reason(images[0])
+    if reason:
+        return skip_series(reason, len(images))
+    if modality and first.modality != modality.upper():
+        return skip_series(f"Modality {first.modality or '(none)'} is not the required {modality.upper()}", len(images))
+    for rule in rules:
+        value = images[0].attributes.get(rule.keyword, "")
+        if not rule.matches(value):
+            return skip_series(f"filter {rule} not matched ({rule.keyword} is {value!r})", len(images))
+
+    description = f" {first.series_description!r}" if first.series_description else ""
+    reason = (f"{len(images)} image file(s), Modality {first.modality or '(none)'}, "
+              f"SeriesNumber {first.series_number}{description}")
+    decisions.append(Decision("taken", "series", str(folder), reason, case_id, len(images)).log(logger))
+    series = DicomSeries(
+        case_id=case_id,
+        study_instance_uid=first.study_instance_uid,
+        series_instance_uid=first.series_instance_uid,
+        modality=first.modality,
+        series_number=first.series_number,
+        series_description=first.series_description,
+        folder=folder,
+        instances=tuple(images),
+    )
+    return series, decisions
+
+
+def _drop_localizers(images: list[InstanceHeader], case_id: str, decisions: list[Decision]) -> list[InstanceHeader]:
+    kept = []
+    for h in images:
+        if is_localizer(h):
+            decisions.append(Decision("skipped", "file", str(h.path), "localizer (ImageType LOCALIZER)", case_id)
+                             .log(logger))
+        else:
+            kept.append(h)
+    normals = [_normal(h) for h in kept]
+    known = [n for n in normals if n is not None]
+    if len(known) < 3:
+        return kept
+    # the orientation a strict majority shares (|cos| ~ 1 counts as the same stack direction)
+    majority = next((n for n in known if sum(abs(float(n @ m)) > 1 - 1e-3 for m in known) * 2 > len(known)), None)
+    if majority is None:
+        return kept
+    result = []
+    for h, n in zip(kept, normals, strict=True):
+        if n is not None and abs(float(n @ majority)) < ORTHOGONAL_COS:
+            decisions.append(Decision("skipped", "file", str(h.path), "localizer: orientation orthogonal to the "
+                                      "series' other images", case_id).log(logger))
+        else:
+            result.append(h)
+    return result
+
+
+def _normal(h: InstanceHeader) -> np.ndarray | None:
+    o = h.frames[0].orientation
+    if o is None or len(o) != 6 or not np.all(np.isfinite(o)):
+        return None
+    n = np.cross(o[:3], o[3:])
+    norm = np.linalg.norm(n)
+    return n / norm if norm > 0 else None
+
+
+def _common_folder(paths: Sequence[Path]) -> Path:
+    folder = paths[0].parent
+    while any(folder not in p.parents for p in paths) and folder != folder.parent:
+        folder = folder.parent
+    return folder

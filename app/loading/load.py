@@ -1,0 +1,127 @@
+"""Entry points of the loading stage: one path -> Volume, and many paths -> cases plus decision records.
+
+* :func:`load_volume`: a NIfTI/NRRD file (RAS), a DICOM file or a folder holding exactly one DICOM image
+  series (LPS; convert with ``Volume.in_space``).
+* :func:`discover_inputs`: any mix of NIfTI/NRRD files, folders of them, series folders and DICOM trees ->
+  :class:`~app.loading.cases.Case` records (lazy: nothing but DICOM headers is read) and
+  :class:`~app.loading.decisions.Decision` records for the batch report.
+
+The DICOM stack (pydicom) is imported only when DICOM input is met, so NIfTI-only use needs no DICOM packages.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from app.errors import InputError
+from app.loading.cases import Case, file_case_id, volume_kind
+from app.loading.decisions import Decision
+from app.volume import Volume
+
+if TYPE_CHECKING:
+    from app.loading.dicom.filters import SeriesFilter
+    from app.loading.dicom.options import DicomReadOptions
+
+logger = logging.getLogger(__name__)
+
+
+def load_volume(
+    path: str | Path,
+    *,
+    modality: str | None = None,
+    filters: Sequence[str | SeriesFilter] = (),
+    dicom_options: DicomReadOptions | None = None,
+) -> Volume:
+    """Read one volume.
+
+    Args:
+        path: ``.nii``/``.nii.gz``/``.nrrd``/``.nhdr`` file, a DICOM file, or a folder with one DICOM image series
+            (after the ``modality``/``filters`` rules; non-image objects and localizers do not count).
+        modality, filters: series selection rules, see :func:`app.loading.dicom.discover.discover_series`.
+        dicom_options: tolerances and size limit of the DICOM reader.
+
+    Returns:
+        NIfTI/NRRD in ``"RAS"``, DICOM in ``"LPS"`` (``volume.in_space("RAS")`` to convert).
+
+    Raises:
+        InputError: missing path, unknown format, no or several series in the folder, or an unreadable volume.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "does not exist")
+    kind = volume_kind(path) if path.is_file() else None
+    if kind is not None:
+        return Case(file_case_id(path), kind, path).load()
+    from app.loading.dicom.discover import discover_series, walk_files
+    from app.loading.dicom.header import has_dicom_preamble
+
+    if path.is_file() and not has_dicom_preamble(path):
+        raise InputError(path, "not a NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr) or DICOM file")
+    series, decisions = discover_series(walk_files([path]), modality=modality, filters=filters)
+    if len(series) == 1:
+        return Case(series[0].case_id, "dicom", series[0].folder, series[0]).load(dicom_options)
+    if not series:
+        reasons = list(dict.fromkeys(d.reason for d in decisions if d.action == "skipped"))
+        detail = f": {'; '.join(reasons[:5])}" if reasons else " (no DICOM files found)"
+        raise InputError(path, f"no usable DICOM image series{detail}")
+    listing = ", ".join(f"{s.case_id} ({s.modality} {s.series_description!r})" for s in series[:10])
+    raise InputError(path, f"{len(series)} image series found ({listing}); give one series folder, or select one "
+                           "with the modality/filters rules (e.g. SeriesDescription~T1)")
+
+
+def discover_inputs(
+    paths: Iterable[str | Path],
+    modality: str | None = None,
+    filters: Sequence[str | SeriesFilter] = (),
+) -> tuple[list[Case], list[Decision]]:
+    """Find every case in ``paths`` (files or folders, any depth), reading DICOM headers only.
+
+    NIfTI/NRRD files each become a case (``modality``/``filters`` cannot be checked on them and do not apply);
+    all other files are handed to DICOM discovery, which groups them into series and applies the rules.
+
+    Returns:
+        ``(cases, decisions)``: NIfTI/NRRD cases first (in walk order), then DICOM series; case ids are unique.
+
+    Raises:
+        InputError: a path does not exist, or a filter is malformed.
+    """
+    from app.loading.dicom.discover import discover_series, walk_files
+
+    decisions: list[Decision] = []
+    cases: list[Case] = []
+    seen: set[Path] = set()
+    ids: set[str] = set()
+    others: list[Path] = []
+    for root in paths:
+        root = Path(root)
+        if not root.exists():
+            raise InputError(root, "input does not exist")
+        for file in walk_files([root]):
+            resolved = file.resolve()
+            if resolved in seen:
+                continue
+            seen.add(resolved)
+            kind = volume_kind(file)
+            if kind is None:
+                others.append(file)
+                continue
+            case_id = _unique(file_case_id(file), ids)
+            cases.append(Case(case_id, kind, file))
+            decisions.append(Decision("taken", "input", str(file), f"{kind} file", case_id).log(logger))
+    series, dicom_decisions = discover_series(others, modality=modality, filters=filters)
+    decisions.extend(dicom_decisions)
+    for s in series:
+        cases.append(Case(_unique(s.case_id, ids), "dicom", s.folder, s))
+    return cases, decisions
+
+
+def _unique(case_id: str, used: set[str]) -> str:
+    candidate, n = case_id, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{case_id}-{n}"
+    used.add(candidate)
+    return candidate
