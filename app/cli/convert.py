@@ -1,0 +1,54 @@
+"""``unetseg convert INPUT OUT.nii.gz``: read a DICOM series (or NIfTI/NRRD) exactly as inference does, write NIfTI.
+
+The volume comes from :func:`app.loading.discover_inputs` and :meth:`Case.load` (the same path as ``infer``), is
+expressed in RAS with :meth:`Volume.in_space`, and is written by :func:`app.writing.nifti.write_nifti` (nibabel,
+sform/qform code "scanner", atomic: temporary file in the output folder, then ``os.replace``).
+
+INPUT must hold exactly one image series after the ``--modality``/``--filter`` rules; otherwise the error lists
+the series found so one can be selected.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "convert",
+        help="convert a DICOM series (or NIfTI/NRRD) to NIfTI, as the app reads it",
+        description=__doc__.split("\n\n", 1)[0] if __doc__ else None,
+    )
+    parser.add_argument("input", type=Path, metavar="INPUT", help="DICOM folder or file, or a NIfTI/NRRD file")
+    parser.add_argument("output", type=Path, metavar="OUT.nii.gz", help="output NIfTI file (.nii or .nii.gz)")
+    parser.add_argument("--modality", default=None, help="only series of this Modality (e.g. CT, MR)")
+    parser.add_argument(
+        "--filter",
+        dest="filters",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="series rule Key=Value (exact, case-insensitive) or Key~Regex, e.g. SeriesDescription~T1; repeatable",
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.errors import InputError
+    from app.loading import discover_inputs
+    from app.writing.nifti import write_nifti
+
+    cases, decisions = discover_inputs([args.input], modality=args.modality, filters=args.filters)
+    if len(cases) != 1:
+        skipped = list(dict.fromkeys(d.reason for d in decisions if d.action == "skipped"))
+        found = ", ".join(c.case_id for c in cases[:10])
+        detail = f"{len(cases)} volumes found ({found})" if cases else "no usable volume found"
+        if skipped and not cases:
+            detail += ": " + "; ".join(skipped[:5])
+        raise InputError(args.input, f"{detail}; convert needs exactly one (select with --modality/--filter)")
+    volume = cases[0].load().in_space("RAS")
+    written = write_nifti(volume, args.output)
+    print(f"{written}: {cases[0].case_id} shape {volume.shape} spacing {tuple(round(float(s), 4) for s in volume.spacing)} mm")
+    return 0
