@@ -1,0 +1,95 @@
+"""``unetseg evaluate``: score predicted label maps against references and write the reports.
+
+Exit codes: 0 every reference was scored; 2 (input error) the reports were written but some cases failed
+(missing or unusable prediction, unreadable reference; listed on stderr and in the report), or, for a
+single pair of files, the pair could not be evaluated; 3 bundle error; 4 the output folder cannot be written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score predictions against reference labels; write metrics.csv, summary.json, report.html",
+        description="Pair predictions with references by case id (file name without extension; a '_seg' "
+        "suffix on predictions and a folder per case are fine), compute Dice, IoU, precision, recall, "
+        "Hausdorff, HD95, ASSD, NSD and volumes per label, and write the reports.",
+    )
+    parser.add_argument(
+        "--pred", required=True, type=Path, metavar="P", help="prediction label file or folder"
+    )
+    parser.add_argument("--ref", required=True, type=Path, metavar="R", help="reference label file or folder")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the reports")
+    names = parser.add_mutually_exclusive_group()
+    names.add_argument("--bundle", type=Path, metavar="DIR", help="take label names from a MONAI bundle")
+    names.add_argument(
+        "--labels", metavar="NAME=V,...", help="label names and values, e.g. anterior=1,posterior=2"
+    )
+    parser.add_argument(
+        "--resample", action="store_true", help="put predictions on the reference grid (nearest neighbour)"
+    )
+    parser.add_argument(
+        "--tolerance-mm", type=float, default=1.0, metavar="MM", help="NSD tolerance (default 1.0)"
+    )
+    parser.add_argument(
+        "--worst",
+        type=int,
+        default=10,
+        metavar="N",
+        help="overlay pictures of the N worst cases (default 10)",
+    )
+    parser.add_argument(
+        "--images", type=Path, metavar="DIR", help="images for the overlays, paired by case id"
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.errors import InputError
+    from app.evaluation.labels import labels_from_bundle, parse_labels
+    from app.evaluation.runner import evaluate_folders
+
+    if args.tolerance_mm < 0:
+        raise InputError(None, f"--tolerance-mm must be >= 0, got {args.tolerance_mm}")
+    if args.worst < 0:
+        raise InputError(None, f"--worst must be >= 0, got {args.worst}")
+    for option, path in (("--pred", args.pred), ("--ref", args.ref), ("--images", args.images)):
+        if path is not None and not path.exists():
+            raise InputError(path, f"{option}: no such file or folder")
+    labels = None
+    if args.bundle is not None:
+        labels = labels_from_bundle(args.bundle)
+    elif args.labels is not None:
+        labels = parse_labels(args.labels)
+    result = evaluate_folders(
+        args.pred,
+        args.ref,
+        args.out,
+        labels=labels,
+        tolerance_mm=args.tolerance_mm,
+        resample=args.resample,
+        images=args.images,
+        worst=args.worst,
+        fail_fast=args.pred.is_file() and args.ref.is_file(),
+        inputs={"bundle": str(args.bundle) if args.bundle else None},
+    )
+    for name, entry in result.summary["labels"].items():
+        dice, hd95 = entry["metrics"]["dice"], entry["metrics"]["hd95_mm"]
+        flags = ", ".join(f"{n} {flag}" for flag, n in entry["flags"].items() if n and flag != "ok")
+        print(
+            f"{name}: Dice {dice['mean']:.3f} +/- {dice['std']:.3f} (median {dice['median']:.3f}), "
+            f"HD95 median {hd95['median']:.2f} mm, n={entry['n']}" + (f" [{flags}]" if flags else "")
+        )
+    for failure in result.failures:
+        print(f"failed: {failure.case_id}: {failure.flag}: {failure.message}", file=sys.stderr)
+    for path, reason in result.unused:
+        print(f"unused: {path}: {reason}", file=sys.stderr)
+    reports = result.reports
+    print(f"wrote {reports.metrics_csv}, {reports.summary_json}, {reports.report_html}")
+    return 0 if result.ok else InputError.exit_code

@@ -1,0 +1,164 @@
+"""Pair prediction files with reference files (and optional images) by case id.
+
+Contract: a *case id* is a file name without its label-file extension (``.nii.gz``, ``.nii``, ``.nrrd``,
+``.nhdr``, ``.png``, ``.tif``, ``.tiff``, ``.dcm``). A prediction also pairs when its id carries a ``_seg``
+suffix (``hippocampus_001_seg.nii.gz`` pairs with ``hippocampus_001.nii.gz``), and an image when its id
+carries nnU-Net's ``_0000`` channel suffix. A folder is scanned at its top level and one level down, so
+both a flat folder and the folder-per-case layout ``OUT/<stem>/<stem>_seg.nii.gz`` work; other files and
+hidden files are ignored. Two files with the same id: the one with the preferred extension (the order
+above) wins and the other is listed as unused, with the reason. A reference without a prediction is a
+:class:`Pair` with ``pred=None`` (a failed case, never dropped); a prediction without a reference is listed
+in :attr:`Pairing.unused`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+#: label file extensions, in order of preference when two files share a case id
+EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".png", ".tif", ".tiff", ".dcm")
+PREDICTION_SUFFIXES = ("_seg",)
+IMAGE_SUFFIXES = ("_0000",)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A reference and its prediction (``None``: the prediction is missing)."""
+
+    case_id: str
+    ref: Path
+    pred: Path | None
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """Pairs in case-id order, plus files that were not used and why."""
+
+    pairs: list[Pair]
+    unused: list[tuple[Path, str]] = field(default_factory=list)
+
+    @property
+    def missing_predictions(self) -> list[str]:
+        return [p.case_id for p in self.pairs if p.pred is None]
+
+
+def split_extension(path: Path) -> tuple[str, str] | None:
+    """``(stem, extension)`` for a label file name, ``None`` for other files."""
+    name = path.name
+    for ext in EXTENSIONS:
+        if name.lower().endswith(ext) and len(name) > len(ext):
+            return name[: -len(ext)], ext
+    return None
+
+
+def case_id(path: Path, *, suffixes: Sequence[str] = ()) -> str:
+    """The case id of ``path``: its name without extension and without one of ``suffixes``."""
+    split = split_extension(Path(path))
+    stem = split[0] if split else Path(path).name
+    for suffix in suffixes:
+        if stem.endswith(suffix) and len(stem) > len(suffix):
+            return stem[: -len(suffix)]
+    return stem
+
+
+def label_files(root: Path) -> list[Path]:
+    """Label-like files of ``root`` (a file, or a folder scanned at depth 1 and 2), sorted."""
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        return []
+    found = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_file() and split_extension(entry):
+            found.append(entry)
+        elif entry.is_dir():
+            found.extend(
+                f
+                for f in sorted(entry.iterdir())
+                if f.is_file() and not f.name.startswith(".") and split_extension(f)
+            )
+    return found
+
+
+def pair_files(pred: Path, ref: Path) -> Pairing:
+    """Pair the label files under ``pred`` with those under ``ref`` (files or folders).
+
+    Two single files always pair with each other, whatever their names (case id from the reference).
+    """
+    pred, ref = Path(pred), Path(ref)
+    if pred.is_file() and ref.is_file():
+        return Pairing(pairs=[Pair(case_id=case_id(ref), ref=ref, pred=pred)])
+    unused: list[tuple[Path, str]] = []
+    refs = _by_id(label_files(ref), (), unused)
+    preds: dict[str, list[Path]] = {}
+    for path in label_files(pred):
+        cid = _match(path, refs, PREDICTION_SUFFIXES)
+        if cid is None:
+            unused.append((path, "no reference with this case id"))
+        else:
+            preds.setdefault(cid, []).append(path)
+    pairs = []
+    for cid, ref_path in sorted(refs.items()):
+        chosen = _preferred(preds.get(cid, []), unused, cid)
+        pairs.append(Pair(case_id=cid, ref=ref_path, pred=chosen))
+    logger.info(
+        "paired %d of %d references; %d unused files",
+        sum(p.pred is not None for p in pairs),
+        len(pairs),
+        len(unused),
+    )
+    return Pairing(pairs=pairs, unused=unused)
+
+
+def pair_images(images: Path, case_ids: Iterable[str]) -> dict[str, Path]:
+    """Image files under ``images`` for ``case_ids`` (ids may carry ``_0000``); cases without one are left out."""
+    wanted = {cid: cid for cid in case_ids}
+    found: dict[str, list[Path]] = {}
+    for path in label_files(images):
+        cid = _match(path, wanted, IMAGE_SUFFIXES)
+        if cid is not None:
+            found.setdefault(cid, []).append(path)
+    unused: list[tuple[Path, str]] = []
+    return {cid: p for cid, paths in found.items() if (p := _preferred(paths, unused, cid)) is not None}
+
+
+def _match(path: Path, known: dict, suffixes: Sequence[str]) -> str | None:
+    """The case id in ``known`` that ``path`` pairs with: its exact stem first, then without a suffix."""
+    exact = case_id(path)
+    if exact in known:
+        return exact
+    stripped = case_id(path, suffixes=suffixes)
+    return stripped if stripped in known else None
+
+
+def _by_id(paths: list[Path], suffixes: Sequence[str], unused: list[tuple[Path, str]]) -> dict[str, Path]:
+    grouped: dict[str, list[Path]] = {}
+    for path in paths:
+        grouped.setdefault(case_id(path, suffixes=suffixes), []).append(path)
+    return {cid: p for cid, group in grouped.items() if (p := _preferred(group, unused, cid)) is not None}
+
+
+def _preferred(paths: list[Path], unused: list[tuple[Path, str]], cid: str) -> Path | None:
+    """The file to use among ``paths`` (same case id); the others go to ``unused``."""
+    if not paths:
+        return None
+    ranked = sorted(paths, key=_rank)
+    for other in ranked[1:]:
+        logger.warning("case %s: using %s, ignoring %s", cid, ranked[0], other)
+        unused.append((other, f"another file for case {cid} was used: {ranked[0].name}"))
+    return ranked[0]
+
+
+def _rank(path: Path) -> tuple[int, bool, str]:
+    """Sort key: preferred extension first, then a ``_seg`` name, then the path."""
+    split = split_extension(path)
+    ext_rank = EXTENSIONS.index(split[1]) if split else len(EXTENSIONS)
+    return ext_rank, not case_id(path).endswith("_seg"), str(path)

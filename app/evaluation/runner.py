@@ -1,0 +1,228 @@
+"""Evaluate prediction files against reference files and write the reports: the folder-level entry point.
+
+Contract: :func:`evaluate_folders` pairs files by case id (:mod:`app.evaluation.pairing`), reads each pair
+(:mod:`app.evaluation.io`), optionally resamples the prediction onto the reference grid, scores it
+(:func:`app.evaluation.case.evaluate_case`) and writes ``metrics.csv``, ``summary.json`` and ``report.html``
+into ``out`` (:func:`app.reporting.write_reports`). Per-case problems that a user can cause
+(:class:`~app.errors.UnetsegError`) are caught here, in one place: the case is recorded as a
+:class:`~app.evaluation.result.CaseFailure` with worst-case results (see :mod:`app.evaluation.policy`) and
+the run goes on, unless ``fail_fast``. The same function serves ``unetseg evaluate``, ``unetseg infer --ref``
+and a bundle's evaluate config.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.errors import InputError, UnetsegError
+from app.evaluation.case import ReferenceStats, both_empty, evaluate_case, failed_case
+from app.evaluation.grid import resample_nearest, same_grid
+from app.evaluation.io import read_image, read_label
+from app.evaluation.pairing import Pair, pair_files, pair_images
+from app.evaluation.result import CaseFailure, LabelResult
+from app.evaluation.summary import summarise
+from app.volume import Volume
+
+if TYPE_CHECKING:
+    from app.reporting.report import CaseVolumes
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class EvaluationRun:
+    """What :func:`evaluate_folders` did: results, summary, failures, unused files and the report paths."""
+
+    results: list[LabelResult]
+    summary: dict[str, Any]
+    failures: list[CaseFailure] = field(default_factory=list)
+    unused: list[tuple[Path, str]] = field(default_factory=list)
+    reports: Any = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether every reference was scored from a usable prediction."""
+        return not self.failures
+
+
+def evaluate_folders(
+    pred: str | Path,
+    ref: str | Path,
+    out: str | Path | None,
+    *,
+    labels: Mapping[int, str] | None = None,
+    tolerance_mm: float = 1.0,
+    resample: bool = False,
+    images: str | Path | None = None,
+    worst: int = 10,
+    fail_fast: bool = False,
+    inputs: Mapping[str, Any] | None = None,
+) -> EvaluationRun:
+    """Score every reference under ``ref`` against its prediction under ``pred``; write reports to ``out``.
+
+    Args:
+        pred: a prediction label file or folder.
+        ref: a reference label file or folder.
+        out: report folder; ``None``: compute only, write nothing.
+        labels: label value -> name; ``None``: every non-zero value seen in the data, ``label_<value>``.
+        tolerance_mm: NSD tolerance in mm.
+        resample: put predictions that are not on their reference grid onto it (nearest neighbour)
+            instead of failing them.
+        images: an image file or folder for the overlay pictures, paired by case id (``_0000`` allowed).
+        worst: number of worst cases (by mean Dice) with overlay pictures.
+        fail_fast: raise the first per-case error instead of recording it.
+        inputs: extra provenance to record (e.g. the bundle path).
+
+    Raises:
+        InputError: nothing to evaluate (no reference files), or any per-case error with ``fail_fast``.
+        OutputError: the report folder cannot be written.
+    """
+    started = time.perf_counter()
+    pairing = pair_files(Path(pred), Path(ref))
+    if not pairing.pairs:
+        raise InputError(
+            ref, "no reference label files found (.nii.gz, .nii, .nrrd, .png, .tif, .tiff, .dcm)"
+        )
+    results: list[LabelResult] = []
+    failures: list[CaseFailure] = []
+    failed_refs: list[tuple[ReferenceStats, CaseFailure]] = []
+    for number, pair in enumerate(pairing.pairs, start=1):
+        try:
+            ref_volume = read_label(pair.ref)
+        except UnetsegError as exc:
+            if fail_fast:
+                raise
+            logger.warning("case %s: reference unusable: %s", pair.case_id, exc)
+            failures.append(CaseFailure(pair.case_id, "error", str(exc), pair.ref, scored=False))
+            continue
+        if pair.pred is None:
+            if fail_fast:
+                raise InputError(pair.ref, "has no prediction file (expected one with the same case id)")
+            failure = CaseFailure(
+                pair.case_id, "no_prediction", "no prediction file for this reference", None
+            )
+            failed_refs.append((ReferenceStats.of(ref_volume, pair.case_id), failure))
+            failures.append(failure)
+            continue
+        try:
+            pred_volume = _prediction(pair, ref_volume, resample)
+            results.extend(
+                evaluate_case(
+                    pred_volume, ref_volume, labels, tolerance_mm=tolerance_mm, case_id=pair.case_id
+                )
+            )
+        except UnetsegError as exc:
+            if fail_fast:
+                raise
+            logger.warning("case %s: %s", pair.case_id, exc)
+            failure = CaseFailure(pair.case_id, "error", str(exc), pair.pred)
+            failed_refs.append((ReferenceStats.of(ref_volume, pair.case_id), failure))
+            failures.append(failure)
+        if number % 50 == 0:
+            logger.info("evaluated %d of %d cases", number, len(pairing.pairs))
+
+    label_map = dict(labels) if labels is not None else _seen_labels(results, failed_refs)
+    results = _complete(results, failed_refs, label_map, tolerance_mm)
+    summary = summarise(results)
+    elapsed = time.perf_counter() - started
+    logger.info("scored %d cases (%d failures) in %.1f s", len(pairing.pairs), len(failures), elapsed)
+    run = EvaluationRun(results=results, summary=summary, failures=failures, unused=list(pairing.unused))
+    if out is not None:
+        # reporting imports evaluation modules, so it is imported here, not at the top
+        from app.reporting.provenance import build_provenance
+        from app.reporting.report import write_reports
+
+        provenance = build_provenance(
+            inputs={
+                "pred": str(pred),
+                "ref": str(ref),
+                "images": str(images) if images else None,
+                "resample": resample,
+                "worst": worst,
+                "n_pairs": len(pairing.pairs),
+                **(inputs or {}),
+            },
+            tolerance_mm=tolerance_mm,
+            labels=labels,
+            timings_s={"evaluate": elapsed},
+        )
+        image_paths = pair_images(Path(images), [p.case_id for p in pairing.pairs]) if images else {}
+        pairs = {p.case_id: p for p in pairing.pairs}
+
+        def volumes(case_id: str) -> CaseVolumes | None:
+            return _case_volumes(pairs[case_id], image_paths.get(case_id), resample)
+
+        run.reports = write_reports(
+            results,
+            out,
+            provenance=provenance,
+            volumes=volumes,
+            failures=failures,
+            unused=pairing.unused,
+            worst=worst,
+            summary=summary,
+        )
+    return run
+
+
+def _prediction(pair: Pair, ref: Volume, resample: bool) -> Volume:
+    assert pair.pred is not None
+    pred = read_label(pair.pred)
+    if resample and not same_grid(pred, ref):
+        logger.info("case %s: resampling %s onto the reference grid", pair.case_id, pair.pred)
+        pred = resample_nearest(pred, ref)
+    return pred
+
+
+def _seen_labels(
+    results: list[LabelResult], failed: list[tuple[ReferenceStats, CaseFailure]]
+) -> dict[int, str]:
+    values = {r.label for r in results} | {v for stats, _ in failed for v in stats.counts if v > 0}
+    names = {r.label: r.name for r in results}
+    return {v: names.get(v, f"label_{v}") for v in sorted(values)}
+
+
+def _complete(
+    results: list[LabelResult],
+    failed: list[tuple[ReferenceStats, CaseFailure]],
+    labels: Mapping[int, str],
+    tolerance_mm: float,
+) -> list[LabelResult]:
+    """Add worst-case results of failed cases and both-empty results of labels a case never contained."""
+    complete = list(results)
+    for stats, failure in failed:
+        complete.extend(
+            failed_case(stats, labels, flag=failure.flag, message=failure.message, tolerance_mm=tolerance_mm)
+        )
+    present = {(r.case_id, r.label) for r in complete}
+    for case_id in dict.fromkeys(r.case_id for r in results):
+        for value, name in labels.items():
+            if (case_id, value) not in present:
+                complete.append(both_empty(case_id, value, name, tolerance_mm=tolerance_mm))
+    return sorted(complete, key=lambda r: (r.case_id, r.label))
+
+
+def _case_volumes(pair: Pair, image_path: Path | None, resample: bool) -> CaseVolumes | None:
+    """Re-read one case for its overlay picture; ``None`` when it cannot be read (logged)."""
+    from app.reporting.report import CaseVolumes
+
+    try:
+        ref = read_label(pair.ref)
+        pred = _prediction(pair, ref, resample) if pair.pred is not None else None
+        image = read_image(image_path) if image_path is not None else None
+    except UnetsegError as exc:
+        logger.warning("case %s: no overlay picture: %s", pair.case_id, exc)
+        return None
+    if image is not None and not same_grid(image, ref):
+        logger.warning(
+            "case %s: image %s is not on the reference grid; drawing on the reference",
+            pair.case_id,
+            image_path,
+        )
+        image = None
+    return CaseVolumes(ref=ref, pred=pred, image=image)

@@ -1,0 +1,85 @@
+"""The provenance record every evaluation run leaves in ``summary.json`` and ``report.html``.
+
+Contract: :func:`build_provenance` is a pure function of its arguments plus the installed package versions
+(read from package metadata, so torch and MONAI are not imported) and the clock (unless ``now`` is given).
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from importlib import metadata
+from typing import Any
+
+from app import __version__
+from app.evaluation.policy import POLICY_TEXT
+
+#: distributions whose versions are recorded
+PACKAGES = ("monai", "torch", "numpy", "scipy", "nibabel", "scikit-image", "matplotlib")
+
+#: one line per metric, as defined in app.evaluation.surface / overlap
+DEFINITIONS = {
+    "dice": "2TP / (2TP + FP + FN)",
+    "iou": "TP / (TP + FP + FN)",
+    "precision": "TP / (TP + FP)",
+    "recall": "TP / (TP + FN)",
+    "surface": "mask XOR its binary erosion (face connectivity); voxel centres, unweighted",
+    "hd_mm": "max of both directed surface distance maxima, mm",
+    "hd95_mm": "max of the two directed 95th percentiles of surface distances (MONAI, DeepMind), mm",
+    "assd_mm": "mean of both directed surface distance sets pooled, mm",
+    "nsd": "fraction of both surfaces within the tolerance of the other surface",
+    "volume_ml": "voxel count x |det(affine[:3,:3])| / 1000",
+}
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of unetseg, Python and :data:`PACKAGES` (``"not installed"`` when absent)."""
+    versions = {"unetseg": __version__, "python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def build_provenance(
+    *,
+    inputs: Mapping[str, Any],
+    tolerance_mm: float,
+    labels: Mapping[int, str] | None = None,
+    timings_s: Mapping[str, float] | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The provenance dict: versions, inputs, labels, tolerance, policy, definitions, timings, timestamp.
+
+    Args:
+        inputs: what was evaluated (paths as strings, options), recorded as given.
+        tolerance_mm: the NSD tolerance.
+        labels: label value -> name (``None``: inferred from the data).
+        timings_s: named durations in seconds.
+        now: the timestamp to record (default: the current UTC time).
+    """
+    stamp = (now or datetime.now(timezone.utc)).isoformat(timespec="seconds")
+    return {
+        "tool": "unetseg evaluate",
+        "timestamp": stamp,
+        "versions": package_versions(),
+        "inputs": {str(k): _jsonable(v) for k, v in inputs.items()},
+        "labels": {str(k): v for k, v in labels.items()} if labels is not None else "inferred from the data",
+        "tolerance_mm": float(tolerance_mm),
+        "policy": POLICY_TEXT,
+        "definitions": dict(DEFINITIONS),
+        "timings_s": {k: round(float(v), 3) for k, v in (timings_s or {}).items()},
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return str(value)
