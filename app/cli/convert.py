@@ -20,7 +20,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="convert a DICOM series (or NIfTI/NRRD) to NIfTI, as the app reads it",
         description=__doc__.split("\n\n", 1)[0] if __doc__ else None,
     )
-    parser.add_argument("input", type=Path, metavar="INPUT", help="DICOM folder or file, or a NIfTI/NRRD file")
+    parser.add_argument(
+        "input", type=Path, metavar="INPUT", help="DICOM folder or file, or a NIfTI/NRRD file"
+    )
     parser.add_argument("output", type=Path, metavar="OUT.nii.gz", help="output NIfTI file (.nii or .nii.gz)")
     parser.add_argument("--modality", default=None, help="only series of this Modality (e.g. CT, MR)")
     parser.add_argument(
@@ -50,5 +52,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(args.input, f"{detail}; convert needs exactly one (select with --modality/--filter)")
     volume = cases[0].load().in_space("RAS")
     written = write_nifti(volume, args.output)
-    print(f"{written}: {cases[0].case_id} shape {volume.shape} spacing {tuple(round(float(s), 4) for s in volume.spacing)} mm")
+    print(
+        f"{written}: {cases[0].case_id} shape {volume.shape} spacing {tuple(round(float(s), 4) for s in volume.spacing)} mm"
+    )
     return 0

@@ -68,8 +68,11 @@ def load_volume(
         detail = f": {'; '.join(reasons[:5])}" if reasons else " (no DICOM files found)"
         raise InputError(path, f"no usable DICOM image series{detail}")
     listing = ", ".join(f"{s.case_id} ({s.modality} {s.series_description!r})" for s in series[:10])
-    raise InputError(path, f"{len(series)} image series found ({listing}); give one series folder, or select one "
-                           "with the modality/filters rules (e.g. SeriesDescription~T1)")
+    raise InputError(
+        path,
+        f"{len(series)} image series found ({listing}); give one series folder, or select one "
+        "with the modality/filters rules (e.g. SeriesDescription~T1)",
+    )
 
 
 def discover_inputs(

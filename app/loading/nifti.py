@@ -44,9 +44,13 @@ def read_nifti(path: str | Path) -> Volume:
     while len(shape) > 3 and shape[-1] == 1:
         shape = shape[:-1]
     if len(shape) not in (2, 3):
-        raise InputError(path, f"image of shape {img.shape} is not 2D or 3D (4D/time series are not supported)")
+        raise InputError(
+            path, f"image of shape {img.shape} is not 2D or 3D (4D/time series are not supported)"
+        )
     if img.get_data_dtype().fields is not None:
-        raise InputError(path, f"RGB/vector voxels ({img.get_data_dtype()}) are not supported for segmentation")
+        raise InputError(
+            path, f"RGB/vector voxels ({img.get_data_dtype()}) are not supported for segmentation"
+        )
     try:
         array = np.asanyarray(img.dataobj).reshape(shape, order="A")
     except _READ_ERRORS as exc:

@@ -49,8 +49,11 @@ def read_nrrd(path: str | Path) -> Volume:
     space_name = str(header.get("space", "")).strip()
     space = _SPACES.get(space_name.lower())
     if space is None:
-        raise InputError(path, f"NRRD space {space_name or '(none)'!r} is not supported; expected "
-                               "'left-posterior-superior' or 'right-anterior-superior'")
+        raise InputError(
+            path,
+            f"NRRD space {space_name or '(none)'!r} is not supported; expected "
+            "'left-posterior-superior' or 'right-anterior-superior'",
+        )
     directions = header.get("space directions")
     if directions is None:
         raise InputError(path, "NRRD without 'space directions': the voxel geometry is unknown")
@@ -58,13 +61,19 @@ def read_nrrd(path: str | Path) -> Volume:
     spatial = np.all(np.isfinite(directions), axis=1)
     for axis in np.flatnonzero(~spatial):
         if data.shape[axis] != 1:
-            raise InputError(path, f"axis {axis} (kind {_kind(header, axis)}) has {data.shape[axis]} components; "
-                                   "multi-component images are not supported")
+            raise InputError(
+                path,
+                f"axis {axis} (kind {_kind(header, axis)}) has {data.shape[axis]} components; "
+                "multi-component images are not supported",
+            )
     data = data.reshape([n for n, keep in zip(data.shape, spatial, strict=True) if keep], order="A")
     directions = directions[spatial]
     if directions.shape[0] not in (2, 3) or directions.shape[1] != 3:
-        raise InputError(path, f"{directions.shape[0]} spatial axes in a {directions.shape[1]}D space; "
-                               "expected a 2D or 3D image in 3D space")
+        raise InputError(
+            path,
+            f"{directions.shape[0]} spatial axes in a {directions.shape[1]}D space; "
+            "expected a 2D or 3D image in 3D space",
+        )
     origin = np.asarray(header.get("space origin", np.zeros(3)), dtype=np.float64)
     affine = np.eye(4)
     affine[:3, : directions.shape[0]] = directions.T
@@ -74,8 +83,9 @@ def read_nrrd(path: str | Path) -> Volume:
     affine[:3, 3] = origin
     if not np.all(np.isfinite(affine)):
         raise InputError(path, "non-finite 'space directions' or 'space origin'")
-    volume = Volume(array=data, affine=affine, space=space, source=str(path),
-                    meta={"format": "nrrd", "space": space_name})
+    volume = Volume(
+        array=data, affine=affine, space=space, source=str(path), meta={"format": "nrrd", "space": space_name}
+    )
     return volume.in_space("RAS")
 
 

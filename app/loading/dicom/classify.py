@@ -36,8 +36,26 @@ NON_IMAGE_SOP_PREFIXES: dict[str, str] = {
 
 #: modalities of objects that are not images
 NON_IMAGE_MODALITIES: frozenset[str] = frozenset(
-    {"SEG", "RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD", "RTIMAGE", "SR", "PR", "KO", "REG", "FID", "RWV", "DOC",
-     "PLAN", "ECG", "AU", "HD", "RESP"}
+    {
+        "SEG",
+        "RTSTRUCT",
+        "RTPLAN",
+        "RTDOSE",
+        "RTRECORD",
+        "RTIMAGE",
+        "SR",
+        "PR",
+        "KO",
+        "REG",
+        "FID",
+        "RWV",
+        "DOC",
+        "PLAN",
+        "ECG",
+        "AU",
+        "HD",
+        "RESP",
+    }
 )
 
 

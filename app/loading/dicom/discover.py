@@ -136,7 +136,9 @@ def _select(
         return None, decisions
 
     if not first.series_instance_uid or not first.study_instance_uid:
-        logger.warning("%s: %d files without Study/SeriesInstanceUID, grouped by folder", folder, len(headers))
+        logger.warning(
+            "%s: %d files without Study/SeriesInstanceUID, grouped by folder", folder, len(headers)
+        )
 
     images = [h for h in headers if non_image_reason(h) is None]
     if not images:
@@ -146,23 +148,27 @@ def _select(
         if reason is not None:
             decisions.append(Decision("skipped", "file", str(h.path), reason, case_id).log(logger))
 
+    if all(is_localizer(h) for h in images):
+        return skip_series("localizer series (ImageType LOCALIZER)", len(images))
     images = _drop_localizers(images, case_id, decisions)
-    if not images:
-        return skip_series("localizer series (ImageType LOCALIZER)", len(headers))
 
     reason = unsupported_image_reason(images[0])
     if reason:
         return skip_series(reason, len(images))
     if modality and first.modality != modality.upper():
-        return skip_series(f"Modality {first.modality or '(none)'} is not the required {modality.upper()}", len(images))
+        return skip_series(
+            f"Modality {first.modality or '(none)'} is not the required {modality.upper()}", len(images)
+        )
     for rule in rules:
         value = images[0].attributes.get(rule.keyword, "")
         if not rule.matches(value):
             return skip_series(f"filter {rule} not matched ({rule.keyword} is {value!r})", len(images))
 
     description = f" {first.series_description!r}" if first.series_description else ""
-    reason = (f"{len(images)} image file(s), Modality {first.modality or '(none)'}, "
-              f"SeriesNumber {first.series_number}{description}")
+    reason = (
+        f"{len(images)} image file(s), Modality {first.modality or '(none)'}, "
+        f"SeriesNumber {first.series_number}{description}"
+    )
     decisions.append(Decision("taken", "series", str(folder), reason, case_id, len(images)).log(logger))
     series = DicomSeries(
         case_id=case_id,
@@ -177,12 +183,17 @@ def _select(
     return series, decisions
 
 
-def _drop_localizers(images: list[InstanceHeader], case_id: str, decisions: list[Decision]) -> list[InstanceHeader]:
+def _drop_localizers(
+    images: list[InstanceHeader], case_id: str, decisions: list[Decision]
+) -> list[InstanceHeader]:
     kept = []
     for h in images:
         if is_localizer(h):
-            decisions.append(Decision("skipped", "file", str(h.path), "localizer (ImageType LOCALIZER)", case_id)
-                             .log(logger))
+            decisions.append(
+                Decision("skipped", "file", str(h.path), "localizer (ImageType LOCALIZER)", case_id).log(
+                    logger
+                )
+            )
         else:
             kept.append(h)
     normals = [_normal(h) for h in kept]
@@ -190,14 +201,23 @@ def _drop_localizers(images: list[InstanceHeader], case_id: str, decisions: list
     if len(known) < 3:
         return kept
     # the orientation a strict majority shares (|cos| ~ 1 counts as the same stack direction)
-    majority = next((n for n in known if sum(abs(float(n @ m)) > 1 - 1e-3 for m in known) * 2 > len(known)), None)
+    majority = next(
+        (n for n in known if sum(abs(float(n @ m)) > 1 - 1e-3 for m in known) * 2 > len(known)), None
+    )
     if majority is None:
         return kept
     result = []
     for h, n in zip(kept, normals, strict=True):
         if n is not None and abs(float(n @ majority)) < ORTHOGONAL_COS:
-            decisions.append(Decision("skipped", "file", str(h.path), "localizer: orientation orthogonal to the "
-                                      "series' other images", case_id).log(logger))
+            decisions.append(
+                Decision(
+                    "skipped",
+                    "file",
+                    str(h.path),
+                    "localizer: orientation orthogonal to the series' other images",
+                    case_id,
+                ).log(logger)
+            )
         else:
             result.append(h)
     return result

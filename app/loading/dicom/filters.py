@@ -42,14 +42,20 @@ class SeriesFilter:
         """
         match = _SYNTAX.match(text)
         if not match:
-            raise InputError(None, f"series filter {text!r}: expected Key=Value or Key~Regex "
-                                   "(e.g. Modality=MR, SeriesDescription~T1)")
+            raise InputError(
+                None,
+                f"series filter {text!r}: expected Key=Value or Key~Regex "
+                "(e.g. Modality=MR, SeriesDescription~T1)",
+            )
         keyword, op, value = match.group(1), match.group(2), match.group(3).strip()
         if tag_for_keyword(keyword) is None:
             raise InputError(None, f"series filter {text!r}: {keyword!r} is not a DICOM keyword")
         if keyword.startswith(_PHI_KEYWORDS):
-            raise InputError(None, f"series filter {text!r}: filtering on patient identifiers is not supported "
-                                   "(their values would appear in logs and reports)")
+            raise InputError(
+                None,
+                f"series filter {text!r}: filtering on patient identifiers is not supported "
+                "(their values would appear in logs and reports)",
+            )
         if op == "~":
             try:
                 re.compile(value)
@@ -63,7 +69,9 @@ class SeriesFilter:
         if self.op == "~":
             return re.search(self.value, text, flags=re.IGNORECASE) is not None
         wanted = self.value.casefold()
-        return text.casefold() == wanted or any(part.strip().casefold() == wanted for part in text.split("\\"))
+        return text.casefold() == wanted or any(
+            part.strip().casefold() == wanted for part in text.split("\\")
+        )
 
     def __str__(self) -> str:
         return f"{self.keyword}{self.op}{self.value}"

@@ -92,8 +92,11 @@ def check_uniform(slices: Sequence[SliceRef], options: DicomReadOptions) -> None
             ("PixelSpacing", g.pixel_spacing, 2),
         ):
             if values is None or len(values) != n:
-                raise InputError(where, f"{s.label}: {name} is {_fmt(values)} (expected {n} numbers); "
-                                        "the slice cannot be placed in space")
+                raise InputError(
+                    where,
+                    f"{s.label}: {name} is {_fmt(values)} (expected {n} numbers); "
+                    "the slice cannot be placed in space",
+                )
             if not all(math.isfinite(v) for v in values):
                 raise InputError(where, f"{s.label}: non-finite geometry, {name} {_fmt(values)}")
         if not all(v > 0 for v in g.pixel_spacing or ()):
@@ -112,19 +115,27 @@ def check_uniform(slices: Sequence[SliceRef], options: DicomReadOptions) -> None
             groups.append((o, [s]))
     if len(groups) > 1:
         parts = "; ".join(f"{len(m)} with {_fmt(tuple(ref))} (e.g. {_examples(m, 2)})" for ref, m in groups)
-        raise InputError(where, f"mixed orientations (ImageOrientationPatient): {parts}; a volume needs one "
-                                "orientation: select or split the series")
+        raise InputError(
+            where,
+            f"mixed orientations (ImageOrientationPatient): {parts}; a volume needs one "
+            "orientation: select or split the series",
+        )
     row, col = first[:3], first[3:]
     tol = options.orientation_atol
     if abs(np.linalg.norm(row) - 1) > tol or abs(np.linalg.norm(col) - 1) > tol or abs(row @ col) > tol:
-        raise InputError(where, f"ImageOrientationPatient {_fmt(tuple(first))} is not two orthogonal unit "
-                                f"vectors (e.g. {slices[0].label})")
+        raise InputError(
+            where,
+            f"ImageOrientationPatient {_fmt(tuple(first))} is not two orthogonal unit "
+            f"vectors (e.g. {slices[0].label})",
+        )
     spacings = np.asarray([s.geometry.pixel_spacing for s in slices])
     if not np.allclose(spacings, spacings[0], rtol=1e-4, atol=1e-4):
         _refuse_mixed(slices, lambda s: s.geometry.pixel_spacing, "PixelSpacing", where)
 
 
-def _refuse_mixed(slices: Sequence[SliceRef], key: Callable[[SliceRef], Hashable], what: str, where: Path) -> None:
+def _refuse_mixed(
+    slices: Sequence[SliceRef], key: Callable[[SliceRef], Hashable], what: str, where: Path
+) -> None:
     counts = Counter(key(s) for s in slices)
     if len(counts) > 1:
         parts = "; ".join(
@@ -206,8 +217,11 @@ def _single_slice_spacing(s: SliceRef, options: DicomReadOptions, where: Path) -
     for value in (g.spacing_between_slices, g.slice_thickness, options.single_slice_spacing_mm):
         if value is not None and math.isfinite(value) and value > 0:
             return float(value)
-    raise InputError(where, f"{s.label}: a single slice without SpacingBetweenSlices or SliceThickness: the "
-                            "spacing along k cannot be determined (set single_slice_spacing_mm to read it anyway)")
+    raise InputError(
+        where,
+        f"{s.label}: a single slice without SpacingBetweenSlices or SliceThickness: the "
+        "spacing along k cannot be determined (set single_slice_spacing_mm to read it anyway)",
+    )
 
 
 def _tilt_problem(slices: Sequence[SliceRef], along: np.ndarray, across: np.ndarray, tol: float) -> str:

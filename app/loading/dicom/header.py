@@ -199,8 +199,16 @@ def _frames(ds: Dataset, n_frames: int) -> tuple[FrameGeometry, ...]:
         if n_frames == 1:
             return (top,)
         return tuple(
-            FrameGeometry(i + 1, None, top.orientation, top.pixel_spacing, top.slice_thickness,
-                          top.spacing_between_slices, top.rescale_slope, top.rescale_intercept)
+            FrameGeometry(
+                i + 1,
+                None,
+                top.orientation,
+                top.pixel_spacing,
+                top.slice_thickness,
+                top.spacing_between_slices,
+                top.rescale_slope,
+                top.rescale_intercept,
+            )
             for i in range(n_frames)
         )
     items = list(per_frame) if per_frame is not None else []
@@ -210,7 +218,9 @@ def _frames(ds: Dataset, n_frames: int) -> tuple[FrameGeometry, ...]:
     )
 
 
-def _frame_from(item: Dataset | None, shared: Dataset | None, top: Dataset, frame_number: int | None) -> FrameGeometry:
+def _frame_from(
+    item: Dataset | None, shared: Dataset | None, top: Dataset, frame_number: int | None
+) -> FrameGeometry:
     def lookup(sequence: str, keyword: str) -> Any:
         for group in (item, shared):
             if group is not None and sequence in group and len(group[sequence].value) > 0:

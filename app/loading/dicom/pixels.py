@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import pixel_array
+from pydicom.uid import UID
 
 from app.errors import InputError
 from app.loading.dicom.header import FrameGeometry, InstanceHeader
@@ -87,17 +88,24 @@ def decode(header: InstanceHeader) -> np.ndarray:
     try:
         array = pixel_array(path)
     except _DECODE_ERRORS as exc:
-        reason = str(exc) or type(exc).__name__
-        if "7FE0,0010" in reason.upper() or "PIXEL DATA" in reason.upper() and "NO " in reason.upper():
-            reason = f"missing Pixel Data (7FE0,0010): {reason}"
-        raise InputError(path, f"cannot decode the pixel data (truncated, missing or unsupported "
-                               f"transfer syntax {header.transfer_syntax_uid}): {reason}") from exc
+        text = str(exc) or type(exc).__name__
+        if "no 'pixel data'" in text.lower():
+            raise InputError(path, "no Pixel Data element (7FE0,0010): the file holds no image") from exc
+        syntax = UID(header.transfer_syntax_uid).name if header.transfer_syntax_uid else "unknown"
+        raise InputError(
+            path,
+            f"cannot decode the pixel data (file truncated or corrupt, or transfer syntax "
+            f"{syntax!r} not supported by the installed decoders): {text}",
+        ) from exc
     expected = (header.number_of_frames, header.rows, header.columns)
     if array.ndim == 2:
         array = array[np.newaxis]
     if array.shape != expected:
-        raise InputError(path, f"decoded pixel data has shape {array.shape}, header declares "
-                               f"(NumberOfFrames, Rows, Columns) = {expected}")
+        raise InputError(
+            path,
+            f"decoded pixel data has shape {array.shape}, header declares "
+            f"(NumberOfFrames, Rows, Columns) = {expected}",
+        )
     return array.astype(stored_dtype(header), copy=False)
 
 

@@ -84,7 +84,9 @@ def read_series(
     for items in by_file.values():
         frames = decode(items[0][1].header)
         for k, s in items:
-            rescale_into(out[k], frames[s.frame_index], s.geometry.rescale_slope, s.geometry.rescale_intercept)
+            rescale_into(
+                out[k], frames[s.frame_index], s.geometry.rescale_slope, s.geometry.rescale_intercept
+            )
     logger.debug("read %d slices of %s into %s %s", len(ordered), where, out.shape[::-1], dtype)
     return Volume(
         array=out.transpose(2, 1, 0),
@@ -102,11 +104,16 @@ def _check_images(headers: Sequence[InstanceHeader]) -> None:
             raise InputError(h.path, reason)
     formats = {(h.bits_allocated, h.bits_stored, h.pixel_representation) for h in headers}
     if len(formats) > 1:
-        raise InputError(headers[0].path.parent, "mixed pixel formats (BitsAllocated, BitsStored, "
-                                                 f"PixelRepresentation) in one series: {sorted(formats)}")
+        raise InputError(
+            headers[0].path.parent,
+            "mixed pixel formats (BitsAllocated, BitsStored, "
+            f"PixelRepresentation) in one series: {sorted(formats)}",
+        )
 
 
-def _check_size(header: InstanceHeader, n_slices: int, dtype: np.dtype, options: DicomReadOptions, where: Path) -> None:
+def _check_size(
+    header: InstanceHeader, n_slices: int, dtype: np.dtype, options: DicomReadOptions, where: Path
+) -> None:
     rows, columns = header.rows or 0, header.columns or 0
     declared = rows * columns * n_slices * max(dtype.itemsize, (header.bits_allocated or 8) // 8)
     if declared > options.max_bytes:
@@ -146,7 +153,9 @@ def _resolve_duplicates(groups: list[list[SliceRef]], where: Path) -> tuple[list
             if same is None:
                 kept.append(s)
             else:
-                logger.warning("%s: %s duplicates %s (same position and pixels); dropped", where, s.label, same.label)
+                logger.warning(
+                    "%s: %s duplicates %s (same position and pixels); dropped", where, s.label, same.label
+                )
                 dropped.append(s)
         kept_groups.append(kept)
     counts = {len(g) for g in kept_groups}
@@ -170,7 +179,9 @@ def _resolve_duplicates(groups: list[list[SliceRef]], where: Path) -> tuple[list
     )
 
 
-def _provenance(ordered: Sequence[SliceRef], spacing: float, dropped: Sequence[SliceRef]) -> dict[str, object]:
+def _provenance(
+    ordered: Sequence[SliceRef], spacing: float, dropped: Sequence[SliceRef]
+) -> dict[str, object]:
     first = ordered[0].header
     paths = list(dict.fromkeys(s.header.path for s in ordered))
     single_multiframe = len(paths) == 1 and first.is_multiframe
