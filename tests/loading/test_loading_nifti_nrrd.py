@@ -1,0 +1,119 @@
+"""NIfTI and NRRD files -> RAS volumes; NRRD space handling checked against SimpleITK."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import nrrd
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from app.errors import InputError
+from app.loading import load_volume
+from app.volume import Volume
+
+
+def test_nifti_real_ct(shared_data: Path) -> None:
+    path = next((shared_data / "msd-spleen-crop" / "imagesTr").glob("*.nii.gz"))
+    volume = load_volume(path)
+    reference = nib.load(path)
+    assert volume.space == "RAS" and volume.shape == reference.shape
+    np.testing.assert_array_equal(volume.affine, reference.affine)
+    assert volume.meta["format"] == "nifti"
+
+
+def test_nifti_lps_stored_affine_is_kept_as_is(shared_data: Path) -> None:
+    """example_mr_sm.nii.gz has an LPS-oriented affine; NIfTI world is RAS by definition, nothing is flipped."""
+    path = shared_data / "totalseg-ct" / "example_mr_sm.nii.gz"
+    volume = load_volume(path)
+    np.testing.assert_array_equal(volume.affine, nib.load(path).affine)
+    assert nib.aff2axcodes(volume.affine) == ("L", "P", "S")
+
+
+def test_nifti_trailing_singleton_dimension_is_dropped(d2n: Path) -> None:
+    volume = load_volume(d2n / "philips_enhanced/anatomical/001_ground_truth.nii.gz")
+    assert volume.shape == (256, 256, 8) and volume.array.dtype == np.float32
+
+
+def test_nifti_refusals(tmp_path: Path, d2n: Path) -> None:
+    four_d = tmp_path / "4d.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((3, 3, 3, 2), np.float32), np.eye(4)), four_d)
+    with pytest.raises(InputError, match="4D"):
+        load_volume(four_d)
+    with pytest.raises(InputError, match="RGB"):
+        load_volume(d2n / "generic/rgb/001_ground_truth.nii.gz")
+    truncated = tmp_path / "cut.nii.gz"
+    truncated.write_bytes((d2n / "ge/anatomical/001_ground_truth.nii.gz").read_bytes()[:5000])
+    with pytest.raises(InputError) as info:
+        load_volume(truncated)
+    assert info.value.path == truncated
+    with pytest.raises(InputError, match="does not exist"):
+        load_volume(tmp_path / "missing.nii.gz")
+
+
+def test_nrrd_lps_matches_simpleitk(shared_data: Path) -> None:
+    path = shared_data / "dcmqi-seg" / "liver_seg.nrrd"
+    volume = load_volume(path)
+    image = sitk.ReadImage(str(path))
+    affine = np.eye(4)
+    affine[:3, :3] = np.asarray(image.GetDirection()).reshape(3, 3) @ np.diag(image.GetSpacing())
+    affine[:3, 3] = image.GetOrigin()  # ITK physical space is LPS
+    expected = Volume(np.zeros(1)[:, None], affine, space="LPS").in_space("RAS").affine
+    assert volume.space == "RAS"
+    np.testing.assert_allclose(volume.affine, expected, atol=1e-6)
+    np.testing.assert_array_equal(volume.array, sitk.GetArrayFromImage(image).transpose(2, 1, 0))
+
+
+def _write_nrrd(path: Path, data: np.ndarray, space: str, directions: list, kinds: list[str]) -> Path:
+    header = {"space": space, "space directions": directions, "space origin": [1.0, 2.0, 3.0], "kinds": kinds}
+    nrrd.write(str(path), data, header)
+    return path
+
+
+def test_nrrd_ras_space_and_singleton_list_axis(tmp_path: Path) -> None:
+    directions = [[0.5, 0, 0], [0, 0.6, 0], [0, 0, 0.7]]
+    ras = load_volume(
+        _write_nrrd(
+            tmp_path / "ras.nrrd",
+            np.zeros((2, 3, 4), np.int16),
+            "right-anterior-superior",
+            directions,
+            ["domain"] * 3,
+        )
+    )
+    np.testing.assert_allclose(ras.affine[:3], [[0.5, 0, 0, 1], [0, 0.6, 0, 2], [0, 0, 0.7, 3]])
+    lps = load_volume(
+        _write_nrrd(
+            tmp_path / "lps.nrrd",
+            np.zeros((1, 2, 3, 4), np.int16),
+            "left-posterior-superior",
+            [[np.nan] * 3, *directions],
+            ["list", "domain", "domain", "domain"],
+        )
+    )
+    assert lps.shape == (2, 3, 4)
+    np.testing.assert_allclose(lps.affine[:3], [[-0.5, 0, 0, -1], [0, -0.6, 0, -2], [0, 0, 0.7, 3]])
+
+
+def test_nrrd_refusals(tmp_path: Path) -> None:
+    directions = [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+    las = _write_nrrd(
+        tmp_path / "las.nrrd",
+        np.zeros((2, 2, 2), np.uint8),
+        "left-anterior-superior",
+        directions,
+        ["domain"] * 3,
+    )
+    with pytest.raises(InputError, match="not supported"):
+        load_volume(las)
+    vector = _write_nrrd(
+        tmp_path / "rgb.nrrd",
+        np.zeros((3, 2, 2, 2), np.uint8),
+        "left-posterior-superior",
+        [[np.nan] * 3, *directions],
+        ["RGB-color", "domain", "domain", "domain"],
+    )
+    with pytest.raises(InputError, match="3 components"):
+        load_volume(vector)
