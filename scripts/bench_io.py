@@ -1,0 +1,182 @@
+"""I/O benchmark: time to load a CT series with unetseg's DICOM reader, SimpleITK and plain pydicom.
+
+Builds (in a temporary folder) a CT series of ``--slices`` uncompressed 512x512 int16 slices from the real
+TotalSegmentator CT header and pixels in ``../shared/data/totalseg-ct`` (new UIDs and positions; a synthetic
+header and pattern when the data are absent), then times each loader ``--repeats`` times on a warm page cache
+and prints a markdown table (best and median wall time, MB/s of pixel data, output shape and dtype).
+
+    python scripts/bench_io.py [--slices 200] [--size 512] [--repeats 3] [--keep DIR]
+
+(needs the package installed, ``pip install -e .``).
+
+Extending: add a function ``(folder) -> np.ndarray`` to ``LOADERS`` for another loader, or write another
+``run_*_benchmark`` returning :class:`Row` s and append its rows in :func:`main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import SimpleITK as sitk
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE_SERIES = ROOT.parent / "shared" / "data" / "totalseg-ct" / "example_ct_dicom"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the result table."""
+
+    task: str
+    tool: str
+    seconds: list[float]
+    megabytes: float
+    output: str
+
+    @property
+    def best(self) -> float:
+        return min(self.seconds)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+
+def _template_slices(size: int) -> list[tuple[Dataset, np.ndarray]]:
+    """(header, int16 stored pixels) of the real CT slices, or one synthetic slice when they are absent."""
+    if TEMPLATE_SERIES.is_dir() and size == 512:
+        slices = []
+        for path in sorted(TEMPLATE_SERIES.iterdir()):
+            ds = pydicom.dcmread(path)
+            stored = ds.pixel_array.astype(np.int32) - 1024  # 12-bit unsigned, intercept -1024 -> HU
+            del ds.PixelData
+            slices.append((ds, stored.astype(np.int16)))
+        return slices
+    ds = Dataset()
+    ds.Modality, ds.SeriesDescription, ds.ImageType = "CT", "bench", ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.PixelSpacing, ds.SliceThickness = [0.9765625, 0.9765625], 1.0
+    yy, xx = np.mgrid[:size, :size]
+    phantom = np.where((yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size / 2.5) ** 2, 40, -1000)
+    return [(ds, phantom.astype(np.int16))]
+
+
+def build_ct_series(folder: Path, n_slices: int = 200, size: int = 512, spacing: float = 1.0) -> list[Path]:
+    """Write ``n_slices`` uncompressed int16 CT slices (HU stored directly, intercept 0) into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    templates = _template_slices(size)
+    study, series, frame = generate_uid(), generate_uid(), generate_uid()
+    paths = []
+    for k in range(n_slices):
+        header, pixels = templates[k % len(templates)]
+        ds = header.copy()
+        uid = generate_uid()
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CTImageStorage, uid
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta = meta
+        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, uid
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
+        ds.SeriesNumber, ds.InstanceNumber = 1, k + 1
+        ds.ImagePositionPatient = [-250.0, -250.0, -100.0 - k * spacing]  # written head to feet
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.Rows, ds.Columns = size, size
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+        ds.RescaleSlope, ds.RescaleIntercept = 1, 0
+        ds.add_new(0x7FE00010, "OW", np.ascontiguousarray(pixels).tobytes())  # PixelData
+        path = folder / f"{uid}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def load_unetseg(folder: Path) -> np.ndarray:
+    from app.loading import load_volume
+
+    return load_volume(folder).array
+
+
+def load_simpleitk(folder: Path) -> np.ndarray:
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
+    return sitk.GetArrayViewFromImage(reader.Execute())
+
+
+def load_pydicom(folder: Path) -> np.ndarray:
+    """Plain pydicom: read every file, sort by z, stack the decoded (not rescaled) pixels."""
+    datasets = [pydicom.dcmread(p) for p in folder.iterdir()]
+    datasets.sort(key=lambda ds: float(ds.ImagePositionPatient[2]))
+    return np.stack([ds.pixel_array for ds in datasets])
+
+
+LOADERS: dict[str, Callable[[Path], np.ndarray]] = {
+    "unetseg load_volume (discovery + strict reader)": load_unetseg,
+    "SimpleITK ImageSeriesReader (GDCM sort + read)": load_simpleitk,
+    "plain pydicom (dcmread + sort + stack)": load_pydicom,
+}
+
+
+def time_call(fn: Callable[[], np.ndarray], repeats: int) -> tuple[list[float], np.ndarray]:
+    """Wall times of ``repeats`` calls and the last result."""
+    seconds, result = [], np.empty(0)
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        seconds.append(time.perf_counter() - start)
+    return seconds, result
+
+
+def run_load_benchmark(folder: Path, repeats: int) -> list[Row]:
+    n_bytes = sum(p.stat().st_size for p in folder.iterdir())
+    rows = []
+    for tool, loader in LOADERS.items():
+        seconds, array = time_call(lambda loader=loader: loader(folder), repeats)
+        rows.append(Row("load series", tool, seconds, n_bytes / 1e6, f"{tuple(array.shape)} {array.dtype}"))
+    return rows
+
+
+def markdown_table(rows: list[Row]) -> str:
+    lines = [
+        "| task | tool | best s | median s | MB/s | output |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.task} | {r.tool} | {r.best:.3f} | {r.median:.3f} | {r.megabytes / r.best:.0f} | {r.output} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--slices", type=int, default=200)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--keep", type=Path, default=None, help="build the series here and keep it")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="bench_io_") as tmp:
+        folder = args.keep or Path(tmp) / "ct"
+        start = time.perf_counter()
+        build_ct_series(folder, args.slices, args.size)
+        print(
+            f"built {args.slices} slices {args.size}x{args.size} int16 in {time.perf_counter() - start:.1f} s"
+        )
+        rows = run_load_benchmark(folder, args.repeats)
+    print(markdown_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
