@@ -12,8 +12,9 @@ Contract: :func:`read_label` returns a RAS volume whose array is a non-negative 
   index order ``(i, j[, k])`` as :class:`~app.volume.Volume` defines it (``i`` along a row, so the picture's
   ``(row, column)`` array is transposed), with the identity affine: spacing 1 (pixel units reported as mm).
   Colour images count only if their colour channels are equal.
-* DICOM SEG (``.dcm``): ``app.loading.seg.read_dicom_seg(path)``, imported when needed; it must return a
-  label-map :class:`~app.volume.Volume` (LPS or RAS), which is converted to RAS.
+* DICOM SEG (``.dcm``): ``app.loading.seg.read_dicom_seg(path)``, imported when needed (it needs highdicom);
+  its label map (segment numbers as label values, LPS) is converted to RAS. Overlapping segments cannot be
+  one label map and are refused by that reader.
 
 :func:`read_image` reads the same formats (except DICOM SEG) without the integer check, for the overlay
 pictures of the report.
@@ -182,6 +183,8 @@ def _read_dicom_seg(path: Path) -> Volume:
             path, "DICOM SEG reading needs app.loading.seg, which this installation lacks"
         ) from exc
     volume = read_dicom_seg(path)
+    if isinstance(volume, tuple):  # (label map, segment number -> label)
+        volume = volume[0]
     if not isinstance(volume, Volume):
         raise InputError(
             path, f"app.loading.seg.read_dicom_seg returned {type(volume).__name__}, not a Volume"

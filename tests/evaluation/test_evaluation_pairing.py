@@ -1,0 +1,73 @@
+"""Pairing predictions with references (and images) by case id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.evaluation.pairing import case_id, pair_files, pair_images
+
+
+def touch(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+    return path
+
+
+def test_case_id_strips_known_extensions_and_suffixes():
+    assert case_id(Path("a/hippocampus_001.nii.gz")) == "hippocampus_001"
+    assert case_id(Path("x.NII")) == "x"
+    assert case_id(Path("x.tiff")) == "x"
+    assert case_id(Path("hippocampus_001_seg.nii.gz"), suffixes=("_seg",)) == "hippocampus_001"
+    assert case_id(Path("_seg.nii.gz"), suffixes=("_seg",)) == "_seg"  # never an empty id
+
+
+def test_seg_suffix_flat_and_folder_per_case_layouts(tmp_path):
+    refs = [touch(tmp_path / "ref" / f"case_{i}.nii.gz") for i in range(4)]
+    touch(tmp_path / "pred" / "case_0_seg.nii.gz")  # _seg suffix
+    touch(tmp_path / "pred" / "case_1.nii.gz")  # same name
+    touch(tmp_path / "pred" / "case_2" / "case_2_seg.nii.gz")  # folder per case
+    touch(tmp_path / "pred" / "notes.txt")  # ignored
+    touch(tmp_path / "pred" / "stray_seg.nii.gz")  # no reference
+    pairing = pair_files(tmp_path / "pred", tmp_path / "ref")
+    by_id = {p.case_id: p for p in pairing.pairs}
+    assert [p.case_id for p in pairing.pairs] == ["case_0", "case_1", "case_2", "case_3"]
+    assert by_id["case_0"].pred.name == "case_0_seg.nii.gz"
+    assert by_id["case_1"].pred.name == "case_1.nii.gz"
+    assert by_id["case_2"].pred == tmp_path / "pred" / "case_2" / "case_2_seg.nii.gz"
+    assert by_id["case_3"].ref == refs[3]
+    # the reference without a prediction is kept as a pair with pred=None (a failed case, not dropped)
+    assert by_id["case_3"].pred is None
+    assert pairing.missing_predictions == ["case_3"]
+    assert [(p.name, reason) for p, reason in pairing.unused] == [
+        ("stray_seg.nii.gz", "no reference with this case id")
+    ]
+
+
+def test_references_that_carry_seg_suffixes_pair_exactly(tmp_path):
+    touch(tmp_path / "ref" / "liver_seg.nrrd")
+    touch(tmp_path / "pred" / "liver_seg.nii.gz")
+    [pair] = pair_files(tmp_path / "pred", tmp_path / "ref").pairs
+    assert pair.case_id == "liver_seg" and pair.pred.name == "liver_seg.nii.gz"
+
+
+def test_duplicate_predictions_prefer_nifti_and_report_the_other(tmp_path):
+    touch(tmp_path / "ref" / "c.nii.gz")
+    touch(tmp_path / "pred" / "c" / "c_seg.dcm")
+    touch(tmp_path / "pred" / "c" / "c_seg.nii.gz")
+    pairing = pair_files(tmp_path / "pred", tmp_path / "ref")
+    assert pairing.pairs[0].pred.name == "c_seg.nii.gz"
+    assert [p.name for p, _ in pairing.unused] == ["c_seg.dcm"]
+
+
+def test_two_files_pair_whatever_their_names(tmp_path):
+    ref = touch(tmp_path / "reference.nii.gz")
+    pred = touch(tmp_path / "output.nrrd")
+    [pair] = pair_files(pred, ref).pairs
+    assert (pair.case_id, pair.pred, pair.ref) == ("reference", pred, ref)
+
+
+def test_images_pair_with_nnunet_channel_suffix(tmp_path):
+    touch(tmp_path / "img" / "a_0000.nii.gz")
+    touch(tmp_path / "img" / "b.nii.gz")
+    found = pair_images(tmp_path / "img", ["a", "b", "c"])
+    assert {k: v.name for k, v in found.items()} == {"a": "a_0000.nii.gz", "b": "b.nii.gz"}
