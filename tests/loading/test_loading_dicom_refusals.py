@@ -182,3 +182,22 @@ def test_not_dicom(tmp_path: Path) -> None:
     text.write_text("not an image")
     error = refusal([text])
     assert error.path == text and "cannot read the DICOM header" in error.reason
+
+
+def test_classic_multiframe_without_frame_positions(write_series) -> None:
+    files = write_series("s", 1, rows=4, columns=3)
+    ds = pydicom.dcmread(files[0])
+    ds.NumberOfFrames = 2
+    ds.PixelData = np.zeros((2, 4, 3), np.int16).tobytes()
+    ds.save_as(files[0])
+    error = refusal(files)
+    assert "slice000.dcm frame 1: ImagePositionPatient is missing" in error.reason
+
+
+def test_implausible_number_of_frames(write_series) -> None:
+    files = write_series("s", 1)
+    ds = pydicom.dcmread(files[0])
+    ds.NumberOfFrames = 10**9
+    ds.save_as(files[0])
+    error = refusal(files)
+    assert error.path == files[0] and "NumberOfFrames 1000000000" in error.reason

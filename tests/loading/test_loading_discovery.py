@@ -78,6 +78,8 @@ def tree(tmp_path: Path, write_series, slice_writer) -> dict[str, object]:
         study_uid=ct_study,
         series_uid=ct_uid,
     )
+    # a media directory object under another name (recognised by its SOP Class, not its file name)
+    write_series("in/INDEX", 1, sop_class_uid="1.2.840.10008.1.3.10", modality="OT")
     # clutter: a DICOMDIR, text, a non-DICOM binary, hidden files and a hidden folder holding DICOM
     root = tmp_path / "in"
     (root / "DICOMDIR").write_bytes(b"\0" * 128 + b"DICM" + b"\0" * 32)
@@ -111,6 +113,7 @@ def test_tree_groups_series_and_skips_clutter(tree, caplog, patient_identifiers)
     assert "orthogonal" in skipped[("file", "scout.dcm")]
     assert skipped[("series", "loc")] == "localizer series (ImageType LOCALIZER)"
     assert "Segmentation (SEG)" in skipped[("series", "seg")]
+    assert "DICOMDIR (Media Storage Directory)" in skipped[("series", "INDEX")]
     assert not any(name in ("README.txt", "notes", "thumb.jpg", "DICOMDIR") for _, name in skipped)
     taken = [d for d in decisions if d.action == "taken"]
     assert len(taken) == 3 and all(d.case_id for d in taken)

@@ -16,7 +16,7 @@ import logging
 import math
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,8 @@ HEADER_KEYWORDS: tuple[str, ...] = (
 )
 
 _PREAMBLE_LENGTH = 128
+#: more frames than this in one file is treated as a corrupt header (checked before building per-frame records)
+MAX_FRAMES = 100_000
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,14 @@ def header_from_dataset(ds: Dataset, path: Path, extra_keywords: Sequence[str] =
     """Build an :class:`InstanceHeader` from an already parsed dataset (see :func:`read_header`)."""
     meta = getattr(ds, "file_meta", None) or Dataset()
     n_frames = _int(ds.get("NumberOfFrames")) or 1
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    if not 0 < n_frames <= MAX_FRAMES:
+        raise InputError(path, f"NumberOfFrames {n_frames} is outside 1..{MAX_FRAMES}")
+    if per_frame is not None and len(per_frame) != n_frames:
+        raise InputError(
+            path,
+            f"NumberOfFrames {n_frames} but {len(per_frame)} PerFrameFunctionalGroupsSequence items",
+        )
     return InstanceHeader(
         path=path,
         sop_class_uid=_str(ds.get("SOPClassUID")) or _str(meta.get("MediaStorageSOPClassUID")),
@@ -198,24 +208,9 @@ def _frames(ds: Dataset, n_frames: int) -> tuple[FrameGeometry, ...]:
         top = _frame_from(None, None, ds, frame_number=None)
         if n_frames == 1:
             return (top,)
-        return tuple(
-            FrameGeometry(
-                i + 1,
-                None,
-                top.orientation,
-                top.pixel_spacing,
-                top.slice_thickness,
-                top.spacing_between_slices,
-                top.rescale_slope,
-                top.rescale_intercept,
-            )
-            for i in range(n_frames)
-        )
-    items = list(per_frame) if per_frame is not None else []
-    return tuple(
-        _frame_from(items[i] if i < len(items) else None, shared, ds, frame_number=i + 1)
-        for i in range(n_frames)
-    )
+        return tuple(replace(top, frame_number=i + 1, position=None) for i in range(n_frames))
+    items = list(per_frame) if per_frame is not None else [None] * n_frames
+    return tuple(_frame_from(item, shared, ds, frame_number=i + 1) for i, item in enumerate(items))
 
 
 def _frame_from(

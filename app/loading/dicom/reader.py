@@ -114,12 +114,14 @@ def _check_images(headers: Sequence[InstanceHeader]) -> None:
 def _check_size(
     header: InstanceHeader, n_slices: int, dtype: np.dtype, options: DicomReadOptions, where: Path
 ) -> None:
+    """Refuse before allocating: the output, or the stored frames if wider, must fit in ``max_bytes``."""
     rows, columns = header.rows or 0, header.columns or 0
-    declared = rows * columns * n_slices * max(dtype.itemsize, (header.bits_allocated or 8) // 8)
+    per_voxel = max(dtype.itemsize, (header.bits_allocated or 8) // 8)
+    declared = rows * columns * n_slices * per_voxel
     if declared > options.max_bytes:
         raise InputError(
             where,
-            f"declared size {columns}x{rows}x{n_slices} voxels x {dtype.itemsize} bytes = {declared / 2**20:.0f} MiB "
+            f"declared size {columns}x{rows}x{n_slices} voxels x {per_voxel} bytes = {declared / 2**20:.0f} MiB "
             f"exceeds the limit of {options.max_bytes / 2**20:.0f} MiB (DicomReadOptions.max_bytes)",
         )
 
