@@ -209,7 +209,8 @@ def decode_seg(path: Path, grid: Volume, *, fractional_threshold: float = 0.5) -
             for number in numbers:
                 masks[number][:, :, k] |= plane == number
             continue
-        number = int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        holder = item if "SegmentIdentificationSequence" in item else shared  # one segment: may be shared
+        number = int(holder.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
         if seg_type == "FRACTIONAL":
             masks[number][:, :, k] |= plane / float(seg.MaximumFractionalValue) >= fractional_threshold
         else:
