@@ -55,15 +55,20 @@ def read_dicom_seg(
         InputError: not a readable SEG, no volume geometry (e.g. a SEG of a projection X-ray), or segments
             that overlap (the message names them; use :func:`read_dicom_seg_masks`).
     """
+    from highdicom.seg import SegmentationTypeValues
+
     path = Path(path)
     seg = _open(path)
-    masks, affine = _masks(seg, path, fractional_threshold)
-    numbers = list(masks)
+    numbers = _segment_numbers(seg, path)
     segments = _segment_labels(seg, numbers)
-    stack = np.stack([masks[number] for number in numbers], axis=-1)
-    _refuse_overlap(stack, numbers, segments, path)
     dtype = np.uint8 if max(numbers) <= 255 else np.uint16
-    labels = (stack.astype(dtype) * np.asarray(numbers, dtype=dtype)).sum(axis=-1, dtype=dtype)
+    if seg.segmentation_type == SegmentationTypeValues.LABELMAP:
+        # Pixel values are segment numbers already, and a label map cannot overlap: no per-segment stack.
+        array, affine = _get_array(seg, path, numbers, combine=True)
+        labels = array.astype(dtype, copy=False)
+    else:
+        masks, affine = _masks(seg, path, numbers, fractional_threshold)
+        labels = _combine(masks, segments, dtype, path)
     volume = Volume(labels, affine, space="LPS", source=str(path), meta={"dicom_seg": _meta(seg, segments)})
     logger.info("read SEG %s: shape %s, segments %s", path, labels.shape, segments)
     return volume, segments
@@ -83,8 +88,9 @@ def read_dicom_seg_masks(
     """
     path = Path(path)
     seg = _open(path)
-    masks, affine = _masks(seg, path, fractional_threshold)
-    segments = _segment_labels(seg, list(masks))
+    numbers = _segment_numbers(seg, path)
+    masks, affine = _masks(seg, path, numbers, fractional_threshold)
+    segments = _segment_labels(seg, numbers)
     meta = {"dicom_seg": _meta(seg, segments)}
     volumes = {
         number: Volume(
@@ -117,26 +123,47 @@ def _open(path: Path) -> hd.seg.Segmentation:
         raise InputError(path, f"highdicom cannot parse this SEG: {exc}") from exc
 
 
+def _segment_numbers(seg: hd.seg.Segmentation, path: Path) -> list[int]:
+    """The described segment numbers, without segment 0 (a LABELMAP SEG's background, which is ours too)."""
+    numbers = [int(number) for number in seg.segment_numbers if int(number) != 0]
+    if not numbers:
+        raise InputError(path, "the SEG describes no segments")
+    return numbers
+
+
 def _masks(
-    seg: hd.seg.Segmentation, path: Path, fractional_threshold: float
+    seg: hd.seg.Segmentation, path: Path, numbers: list[int], fractional_threshold: float
 ) -> tuple[dict[int, np.ndarray], np.ndarray]:
     """Segment number -> bool mask ``(i, j, k)``, and the 4x4 LPS affine of that grid."""
     from highdicom.seg import SegmentationTypeValues
 
     if not 0.0 < fractional_threshold <= 1.0:
         raise ValueError(f"fractional_threshold must be in (0, 1], got {fractional_threshold}")
+    array, affine = _get_array(seg, path, numbers, combine=False)  # (i, j, k, segment)
+    if seg.segmentation_type == SegmentationTypeValues.FRACTIONAL:
+        logger.info("%s: FRACTIONAL SEG, thresholded at %s", path, fractional_threshold)
+        masks = array >= fractional_threshold
+    else:
+        masks = array > 0
+    return {number: masks[..., index] for index, number in enumerate(numbers)}, affine
+
+
+def _get_array(
+    seg: hd.seg.Segmentation, path: Path, numbers: list[int], *, combine: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """highdicom's volume of ``numbers`` as our ``(i, j, k[, segment])`` array and its LPS affine.
+
+    ``combine``: one label map (pixel = segment number) instead of a stack of per-segment channels.
+    FRACTIONAL values are rescaled to 0..1.
+    """
     if seg.coordinate_system is None or "PlanePositionSequence" not in _first_frame_groups(seg):
         raise InputError(
             path,
             "this SEG has no plane positions in patient coordinates (e.g. it segments a projection "
             "X-ray), so it has no 3D volume geometry",
         )
-    # Segment 0 of a LABELMAP SEG is its background; its pixels are our background anyway.
-    numbers = [int(number) for number in seg.segment_numbers if int(number) != 0]
-    if not numbers:
-        raise InputError(path, "the SEG describes no segments")
     try:
-        hd_volume = seg.get_volume(segment_numbers=numbers, combine_segments=False, rescale_fractional=True)
+        hd_volume = seg.get_volume(segment_numbers=numbers, combine_segments=combine, rescale_fractional=True)
     except (RuntimeError, ValueError) as exc:
         raise InputError(path, f"the SEG frames do not form a regular 3D volume: {exc}") from exc
 
@@ -146,15 +173,7 @@ def _masks(
     affine = hd_volume.affine
     if np.dot(affine[:3, 2], np.cross(affine[:3, 0], affine[:3, 1])) < 0:
         hd_volume = hd_volume.flip_spatial([2])
-        affine = hd_volume.affine
-
-    array = hd_volume.array  # (i, j, k, segment)
-    if seg.segmentation_type == SegmentationTypeValues.FRACTIONAL:
-        logger.info("%s: FRACTIONAL SEG, thresholded at %s", path, fractional_threshold)
-        masks = array >= fractional_threshold
-    else:
-        masks = array > 0
-    return {number: masks[..., index] for index, number in enumerate(numbers)}, affine
+    return hd_volume.array, hd_volume.affine
 
 
 def _first_frame_groups(seg: hd.seg.Segmentation) -> Any:
@@ -173,19 +192,27 @@ def _segment_labels(seg: hd.seg.Segmentation, numbers: list[int]) -> dict[int, s
     return {number: str(seg.get_segment_description(number).segment_label) for number in numbers}
 
 
-def _refuse_overlap(stack: np.ndarray, numbers: list[int], segments: dict[int, str], path: Path) -> None:
+def _combine(masks: dict[int, np.ndarray], segments: dict[int, str], dtype: type, path: Path) -> np.ndarray:
+    """One label map from per-segment masks; raises naming the overlapping segments if any voxel is shared."""
+    # ufuncs on arrays laid out like the masks (zeros_like keeps their strides) run fast; boolean indexing
+    # of these transposed views would not.
+    labels = np.zeros_like(next(iter(masks.values())), dtype=dtype)
+    for number, mask in masks.items():
+        if np.logical_and(mask, labels).any():
+            _refuse_overlap(masks, segments, path)
+        np.copyto(labels, number, where=mask)
+    return labels
+
+
+def _refuse_overlap(masks: dict[int, np.ndarray], segments: dict[int, str], path: Path) -> None:
     """Raise naming each pair of segments that share voxels, with the voxel count."""
-    if stack.shape[-1] < 2 or not np.any(stack.sum(axis=-1, dtype=np.uint16) > 1):
-        return
+    numbers = list(masks)
     pairs = []
-    for a in range(len(numbers)):
-        for b in range(a + 1, len(numbers)):
-            shared = int(np.count_nonzero(stack[..., a] & stack[..., b]))
+    for index, a in enumerate(numbers):
+        for b in numbers[index + 1 :]:
+            shared = int(np.count_nonzero(masks[a] & masks[b]))
             if shared:
-                pairs.append(
-                    f"{numbers[a]} '{segments[numbers[a]]}' and {numbers[b]} '{segments[numbers[b]]}' "
-                    f"({shared} voxels)"
-                )
+                pairs.append(f"{a} '{segments[a]}' and {b} '{segments[b]}' ({shared} voxels)")
     raise InputError(
         path,
         "segments overlap, so they cannot share one label map: "
