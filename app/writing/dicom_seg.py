@@ -16,9 +16,10 @@ Contract:
 
 Decisions (see the module-level constants):
     * BINARY by default (the most widely supported); LABELMAP (Label Map Segmentation Storage, 8/16-bit)
-      on request. BINARY segment numbers must be 1..N (DICOM PS3.3 C.8.20.2); LABELMAP takes any values.
-    * Empty frames are kept by default (``keep_empty_frames=True``): some viewers misplace or drop SEGs
-      whose frames do not cover the whole series.
+      on request. BINARY segment numbers must be 1..N (the standard's rule for Segment Number, which
+      highdicom enforces); LABELMAP takes any values 1..65535.
+    * Empty frames are kept by default (``keep_empty_frames=True``) for viewer compatibility: every source
+      image then has its frame(s), which viewers that pair SEG frames with images one to one expect.
     * SegmentAlgorithmType AUTOMATIC with an AlgorithmIdentificationSequence (family DCM "Artificial
       Intelligence", name and version of the model).
     * Patient, study and frame of reference are copied from the source by highdicom; the SEG gets new
