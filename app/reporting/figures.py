@@ -18,6 +18,7 @@ import io
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -35,7 +36,7 @@ FLAG_COLOURS = {
 }
 LABEL_COLOURS = ("#2ca02c", "#e377c2", "#17becf", "#bcbd22", "#ff7f0e", "#9467bd", "#8c564b", "#1f77b4")
 _WORST_CASE_FLAGS = ("missed", "false_positive", "no_prediction", "error")
-DPI = 90
+DPI = 100
 
 
 def distribution_png(results: Sequence[LabelResult], metric: str, title: str) -> bytes:
@@ -115,7 +116,7 @@ def overlay_png(
     finite = background[np.isfinite(background)]
     low, high = np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0)
     high = high if high > low else low + 1
-    figure = Figure(figsize=(3.1 * len(panels), 3.3), dpi=DPI)
+    figure = Figure(figsize=(3.2 * len(panels), 3.4), dpi=DPI)
     for index, (name, ref_slice, pred_slice, back_slice, aspect, letters) in enumerate(panels):
         axes = figure.add_subplot(1, len(panels), index + 1)
         axes.imshow(
@@ -149,9 +150,11 @@ def overlay_png(
                     text,
                     transform=axes.transAxes,
                     color="#ffd700",
-                    fontsize=8,
+                    fontsize=9,
+                    fontweight="bold",
                     ha="center",
                     va="center",
+                    path_effects=[patheffects.withStroke(linewidth=2, foreground="black")],
                 )
     handles = [
         Line2D([], [], color=LABEL_COLOURS[i % len(LABEL_COLOURS)], label=name)
