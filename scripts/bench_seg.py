@@ -13,12 +13,14 @@ BINARY and LABELMAP, and :func:`app.loading.seg.read_dicom_seg` on the result. P
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
+import highdicom
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -103,14 +105,15 @@ def main() -> None:
 
         rows = []
         for segmentation_type in ("BINARY", "LABELMAP"):
-            write_times, read_times = [], []
+            write_times, write_cpu, read_times = [], [], []
             for repeat in range(args.repeats):
                 out = folder / f"seg_{segmentation_type}_{repeat}.dcm"
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 written = write_dicom_seg(
                     labels, paths, {1: "sphere A", 2: "sphere B"}, out, segmentation_type=segmentation_type
                 )
                 write_times.append(time.perf_counter() - started)
+                write_cpu.append(time.process_time() - cpu_started)
                 started = time.perf_counter()
                 read, _ = read_dicom_seg(out)
                 read_times.append(time.perf_counter() - started)
@@ -123,19 +126,24 @@ def main() -> None:
                     out.stat().st_size / 2**20,
                     statistics.median(write_times),
                     min(write_times),
+                    statistics.median(write_cpu),
                     statistics.median(read_times),
                 )
             )
 
     print(
         f"SEG write, {args.size}x{args.size}x{args.slices} two-label mask (voxels per label {counts}), "
-        f"{args.repeats} repeats; series setup {setup_s:.1f} s; pydicom {pydicom.__version__}"
+        f"{args.repeats} repeats; series setup {setup_s:.1f} s; {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.1f} at the end; highdicom {highdicom.__version__}, pydicom {pydicom.__version__}"
     )
+    print("wall-clock times depend on other processes; CPU s (process time) is this process's own work")
     print()
-    print("| type | frames | file MiB | write median s | write min s | read-back median s |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, frames, mib, median_s, min_s, read_s in rows:
-        print(f"| {name} | {frames} | {mib:.1f} | {median_s:.2f} | {min_s:.2f} | {read_s:.2f} |")
+    print("| type | frames | file MiB | write median s | write min s | write CPU s | read-back median s |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, frames, mib, median_s, min_s, cpu_s, read_s in rows:
+        print(
+            f"| {name} | {frames} | {mib:.1f} | {median_s:.2f} | {min_s:.2f} | {cpu_s:.2f} | {read_s:.2f} |"
+        )
 
 
 if __name__ == "__main__":
