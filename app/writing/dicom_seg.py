@@ -133,8 +133,9 @@ def write_dicom_seg(
         source: the source series: datasets (metadata is enough) or file paths, any order; ``None`` to use
             ``labels.meta["dicom"]["files"]``. Images that no label slice lies on are not referenced.
         segments: label value -> :class:`SegmentSpec` or channel name (names are coded with
-            :func:`~app.writing.segment_codes.resolve_segment`). Every non-zero value in ``labels`` must be
-            described; described values absent from the array become empty segments.
+            :func:`~app.writing.segment_codes.resolve_segment`), e.g. a bundle's ``channel_def`` (its entry
+            for 0, the background, is ignored). Every non-zero value in ``labels`` must be described;
+            described values absent from the array become empty segments.
         path: output file (parent folders are created; nothing is left there on failure).
         segmentation_type: ``"BINARY"`` (1 bit per pixel, one frame per segment and slice) or ``"LABELMAP"``.
         keep_empty_frames: write frames without any segment pixels too (default, for viewer compatibility).
@@ -162,7 +163,8 @@ def write_dicom_seg(
     segmentation_type = _check_type(segmentation_type)
     if not 0 < len(series_description) <= 64:
         raise ValueError(f"series_description must have 1 to 64 characters, got {len(series_description)}")
-    specs = resolve_segments(segments, context=label_context)
+    # A bundle's channel_def names the background too (0: "background"); it is not a segment.
+    specs = resolve_segments({k: v for k, v in segments.items() if int(k) != 0}, context=label_context)
     lps = _as_3d_lps(labels)
     pixels = _check_label_values(lps.array, specs, segmentation_type, path)
 

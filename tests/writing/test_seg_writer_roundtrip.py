@@ -208,7 +208,7 @@ def test_segment_descriptions_are_coded(tmp_path, seg_tools):
     paths = seg_tools.make_series(tmp_path / "src", columns=20, rows=24, slices=6, modality="MR")
     labels = seg_tools.series_volume(paths).with_array(_phantom((20, 24, 6)))
     written = write_dicom_seg(
-        labels, paths, {1: "anterior", 2: "posterior"}, tmp_path / "hippo.dcm",
+        labels, paths, {0: "background", 1: "anterior", 2: "posterior"}, tmp_path / "hippo.dcm",  # channel_def
         label_context="hippocampus", algorithm_name="hippocampus_unet", algorithm_version="1.2.0",
     )  # fmt: skip
     seg = pydicom.dcmread(written.path)
