@@ -68,7 +68,9 @@ class Volume:
         if not np.all(np.isfinite(affine)):
             raise ValueError(f"{self.source or 'volume'}: affine has non-finite values")
         if self.array.ndim not in (2, 3):
-            raise ValueError(f"{self.source or 'volume'}: expected a 2D or 3D array, got shape {self.array.shape}")
+            raise ValueError(
+                f"{self.source or 'volume'}: expected a 2D or 3D array, got shape {self.array.shape}"
+            )
         if self.space not in ("RAS", "LPS"):
             raise ValueError(f"{self.source or 'volume'}: unknown space {self.space!r}")
         object.__setattr__(self, "affine", affine)
@@ -95,7 +97,9 @@ class Volume:
     def with_array(self, array: np.ndarray, **changes: Any) -> Volume:
         """A volume on the same grid with other voxels (e.g. a label map for this image)."""
         if array.shape[: self.ndim] != self.shape:
-            raise ValueError(f"{self.source or 'volume'}: array shape {array.shape} is not on grid {self.shape}")
+            raise ValueError(
+                f"{self.source or 'volume'}: array shape {array.shape} is not on grid {self.shape}"
+            )
         return replace(self, array=array, **changes)
 
     def world_coordinates(self, ijk: np.ndarray) -> np.ndarray:

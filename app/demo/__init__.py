@@ -1,0 +1,1 @@
+"""The embedded demo: real cases and the end-to-end run of `unetseg demo`."""

@@ -1,0 +1,1 @@
+"""Pieces plugged into MONAI's Ignite engines (batch preparation, handlers)."""

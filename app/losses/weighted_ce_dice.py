@@ -1,0 +1,77 @@
+"""The U-Net paper's weighted cross-entropy, plus a Dice term, as a MONAI-style loss.
+
+    loss = lambda_ce * sum_x w(x) * CE(x) / sum_x w(x)  +  lambda_dice * DiceLoss
+
+``w`` is the pixel weight map of :mod:`app.transforms.weight_map`. MONAI's ``SupervisedTrainer`` calls
+``loss_function(y_pred, y)`` with two arguments, so the weight map travels in the target: ``y`` is
+``(B, 2, *spatial)`` with the label in channel 0 and the weight map in channel 1 (see
+:class:`app.engines.prepare_batch.PrepareBatchWithWeight`, which builds it). A plain ``(B, 1, *spatial)`` label
+gives unweighted cross-entropy, so the same loss serves validation and MONAI Label training.
+
+Normalising by ``sum w`` (rather than the voxel count) keeps the loss scale independent of ``w0``; the Dice term
+is MONAI's :class:`~monai.losses.DiceLoss` (softmax, one-hot target, background excluded by default).
+"""
+
+from __future__ import annotations
+
+import torch
+from monai.losses import DiceLoss
+from torch import nn
+from torch.nn import functional as F
+
+
+class WeightedCEDiceLoss(nn.Module):
+    """Pixel-weighted cross-entropy plus soft Dice.
+
+    Args:
+        lambda_ce: weight of the cross-entropy term.
+        lambda_dice: weight of the Dice term (0 disables it).
+        include_background: whether the Dice term includes channel 0.
+        batch: Dice over the whole batch (True) or per sample then averaged (False).
+        smooth_nr, smooth_dr: Dice smoothing constants (MONAI's).
+
+    Shapes:
+        input: logits ``(B, C, *spatial)``.
+        target: ``(B, 1, *spatial)`` integer labels, or ``(B, 2, *spatial)`` labels then weights.
+    """
+
+    def __init__(
+        self,
+        lambda_ce: float = 1.0,
+        lambda_dice: float = 1.0,
+        include_background: bool = False,
+        batch: bool = True,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        if lambda_ce < 0 or lambda_dice < 0:
+            raise ValueError("lambda_ce and lambda_dice must be >= 0")
+        self.lambda_ce = lambda_ce
+        self.lambda_dice = lambda_dice
+        self.dice = DiceLoss(
+            include_background=include_background,
+            to_onehot_y=True,
+            softmax=True,
+            batch=batch,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+        )
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if (
+            target.shape[1] not in (1, 2)
+            or target.shape[2:] != input.shape[2:]
+            or target.shape[0] != input.shape[0]
+        ):
+            raise ValueError(
+                f"target must be (B, 1|2, *spatial) matching input {tuple(input.shape)}, got {tuple(target.shape)}"
+            )
+        label = target[:, :1]
+        weight = target[:, 1] if target.shape[1] == 2 else None
+        ce = F.cross_entropy(input, label[:, 0].long(), reduction="none")
+        ce = (ce * weight).sum() / weight.sum().clamp_min(1e-8) if weight is not None else ce.mean()
+        loss = self.lambda_ce * ce
+        if self.lambda_dice > 0:
+            loss = loss + self.lambda_dice * self.dice(input, label)
+        return loss

@@ -1,0 +1,55 @@
+"""Helpers to run the real bundle configs in-process on a few real cases, with a toy network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+HIPPO = Path(__file__).resolve().parents[2] / "bundles" / "hippocampus_mri_segmentation"
+TOY_FEATURES = [4, 4, 8, 8, 16, 4]  # keep in step with the test module
+
+
+def _run_workflow(config_files, workflow_type: str, **override):
+    """Build, initialise, run and finalise a ``ConfigWorkflow``; return it (its parser stays usable)."""
+    from monai.bundle import ConfigWorkflow
+
+    workflow = ConfigWorkflow(
+        config_file=[str(f) for f in config_files],
+        meta_file=str(HIPPO / "configs" / "metadata.json"),
+        logging_file=None,
+        workflow_type=workflow_type,
+        **override,
+    )
+    workflow.initialize()
+    workflow.run()
+    workflow.finalize()
+    return workflow
+
+
+@pytest.fixture(scope="session")
+def run_workflow():
+    """``run_workflow(config_files, workflow_type, **override)`` -> the finished ``ConfigWorkflow``."""
+    return _run_workflow
+
+
+@pytest.fixture(scope="session")
+def hippo_bundle() -> Path:
+    return HIPPO
+
+
+@pytest.fixture
+def hippo_train_overrides(shared_data, tmp_path):
+    """Overrides that make train.json a seconds-long run: 4 real training cases, 2 validation cases, toy net."""
+    return {
+        "bundle_root": str(HIPPO),
+        "dataset_dir": str(shared_data / "msd-hippocampus"),
+        "ckpt_dir": str(tmp_path / "models"),
+        "output_dir": str(tmp_path / "eval"),
+        "train#dataset#data": "$@train_datalist[:4]",
+        "validate#dataset#data": "$@val_datalist[:2]",
+        "network_def#features": TOY_FEATURES,
+        "num_workers": 0,
+        "max_epochs": 1,
+        "val_interval": 1,
+    }
