@@ -58,8 +58,8 @@ def evaluate_case(
     pred_labels = label_array(pred)
     ref_labels = label_array(ref)
     if labels is None:
-        values = np.union1d(np.unique(pred_labels), np.unique(ref_labels))
-        labels = {int(v): f"label_{int(v)}" for v in values if v > 0}
+        present = np.union1d(np.unique(pred_labels), np.unique(ref_labels))
+        labels = {int(v): f"label_{int(v)}" for v in present if v > 0}
     case_id = case_id or case_id_from_source(ref.source)
     spacing = geometry.spacing_mm(ref)
     voxel_mm3 = geometry.voxel_volume_mm3(ref)
@@ -70,6 +70,7 @@ def evaluate_case(
     ref_boxes = ndimage.find_objects(ref_labels, max_label=top) if top > 0 else []
     results = []
     for value, name in labels.items():
+        box: tuple[slice, ...] | None
         if value <= 0:  # find_objects skips 0: look at the whole grid
             box = tuple(slice(0, n) for n in ref.shape)
         else:
@@ -82,7 +83,7 @@ def evaluate_case(
         flag = policy.classify(counts.n_pred == 0, counts.n_ref == 0)
         if flag == "ok":
             distances = surface_distances(pred_mask, ref_mask, spacing, backend=backend)
-            values = {
+            measured: dict[str, float] = {
                 **overlap.scores(counts),
                 "hd_mm": distances.hausdorff(),
                 "hd95_mm": distances.hd95(),
@@ -90,24 +91,9 @@ def evaluate_case(
                 "nsd": distances.nsd(tolerance_mm),
             }
         else:
-            values = policy.fixed_values(flag, diagonal)
-        results.append(
-            LabelResult(
-                case_id=case_id,
-                label=int(value),
-                name=name,
-                flag=flag,
-                tolerance_mm=float(tolerance_mm),
-                volume_pred_ml=geometry.volume_ml(counts.n_pred, voxel_mm3),
-                volume_ref_ml=geometry.volume_ml(counts.n_ref, voxel_mm3),
-                volume_diff_ml=geometry.volume_ml(counts.n_pred - counts.n_ref, voxel_mm3),
-                tp=counts.tp,
-                fp=counts.fp,
-                fn=counts.fn,
-                **values,
-            )
-        )
-        logger.debug("%s %s: %s dice %.4f", case_id, name, flag, values["dice"])
+            measured = policy.fixed_values(flag, diagonal)
+        results.append(_result(case_id, value, name, flag, measured, counts, voxel_mm3, tolerance_mm))
+        logger.debug("%s %s: %s dice %.4f", case_id, name, flag, measured["dice"])
     return results
 
 
@@ -149,42 +135,52 @@ def failed_case(
     fixed = policy.fixed_values(flag, ref.diagonal_mm)
     results = []
     for value, name in labels.items():
-        n_ref = ref.counts.get(int(value), 0)
+        counts = overlap.Counts(tp=0, fp=0, fn=ref.counts.get(int(value), 0))
         results.append(
-            LabelResult(
-                case_id=ref.case_id,
-                label=int(value),
-                name=name,
-                flag=flag,
-                tolerance_mm=float(tolerance_mm),
-                volume_pred_ml=0.0,
-                volume_ref_ml=geometry.volume_ml(n_ref, ref.voxel_mm3),
-                volume_diff_ml=geometry.volume_ml(-n_ref, ref.voxel_mm3),
-                tp=0,
-                fp=0,
-                fn=n_ref,
-                message=message,
-                **fixed,
-            )
+            _result(ref.case_id, value, name, flag, fixed, counts, ref.voxel_mm3, tolerance_mm, message)
         )
     return results
 
 
 def both_empty(case_id: str, value: int, name: str, *, tolerance_mm: float = 1.0) -> LabelResult:
     """The result of a label absent from both maps of a case (needs no voxels: the policy fixes it)."""
+    fixed = policy.fixed_values("both_empty", 0.0)
+    return _result(case_id, value, name, "both_empty", fixed, overlap.Counts(0, 0, 0), 1.0, tolerance_mm)
+
+
+def _result(
+    case_id: str,
+    value: int,
+    name: str,
+    flag: policy.Flag,
+    metrics: Mapping[str, float],
+    counts: overlap.Counts,
+    voxel_mm3: float,
+    tolerance_mm: float,
+    message: str = "",
+) -> LabelResult:
+    """One result from scores/distances (measured or fixed by the policy) and voxel counts."""
     return LabelResult(
         case_id=case_id,
         label=int(value),
         name=name,
-        flag="both_empty",
+        flag=flag,
+        dice=metrics["dice"],
+        iou=metrics["iou"],
+        precision=metrics["precision"],
+        recall=metrics["recall"],
+        hd_mm=metrics["hd_mm"],
+        hd95_mm=metrics["hd95_mm"],
+        assd_mm=metrics["assd_mm"],
+        nsd=metrics["nsd"],
         tolerance_mm=float(tolerance_mm),
-        volume_pred_ml=0.0,
-        volume_ref_ml=0.0,
-        volume_diff_ml=0.0,
-        tp=0,
-        fp=0,
-        fn=0,
-        **policy.fixed_values("both_empty", 0.0),
+        volume_pred_ml=geometry.volume_ml(counts.n_pred, voxel_mm3),
+        volume_ref_ml=geometry.volume_ml(counts.n_ref, voxel_mm3),
+        volume_diff_ml=geometry.volume_ml(counts.n_pred - counts.n_ref, voxel_mm3),
+        tp=counts.tp,
+        fp=counts.fp,
+        fn=counts.fn,
+        message=message,
     )
 
 

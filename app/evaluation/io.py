@@ -95,9 +95,11 @@ def _read_nifti(path: Path) -> Volume:
 
     try:
         image = nib.load(str(path))
-        array = np.asanyarray(image.dataobj)
     except nib.filebasedimages.ImageFileError as exc:
         raise InputError(path, f"is not a readable NIfTI file: {exc}") from exc
+    if not isinstance(image, nib.spatialimages.SpatialImage) or image.affine is None:
+        raise InputError(path, "has no voxel-to-world affine")
+    array = np.asanyarray(image.dataobj)
     while array.ndim > 3 and array.shape[-1] == 1:
         array = array[..., 0]
     if array.ndim not in (2, 3):
@@ -145,7 +147,7 @@ def _png_array(path: Path, *, label: bool) -> np.ndarray:
 
     with Image.open(path) as picture:
         if not label and picture.mode not in ("L", "I", "I;16", "F"):
-            picture = picture.convert("L")
+            return np.asarray(picture.convert("L"))
         return _single_channel(path, np.asarray(picture))
 
 
@@ -182,9 +184,8 @@ def _read_dicom_seg(path: Path) -> Volume:
         raise InputError(
             path, "DICOM SEG reading needs app.loading.seg, which this installation lacks"
         ) from exc
-    volume = read_dicom_seg(path)
-    if isinstance(volume, tuple):  # (label map, segment number -> label)
-        volume = volume[0]
+    result = read_dicom_seg(path)
+    volume = result[0] if isinstance(result, tuple) else result  # (label map, segment number -> label)
     if not isinstance(volume, Volume):
         raise InputError(
             path, f"app.loading.seg.read_dicom_seg returned {type(volume).__name__}, not a Volume"

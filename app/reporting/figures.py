@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import numpy as np
 from matplotlib import patheffects
@@ -109,7 +110,7 @@ def overlay_png(
         background = ref_map.astype(np.float32)
     if ref.ndim == 2:
         panels = [("", ref_map.T, pred_map.T, background.T, 1.0, None)]
-        origin = "upper"
+        origin: Literal["upper", "lower"] = "upper"
     else:
         panels = _planes(ref, ref_map, pred_map, background)
         origin = "lower"
@@ -191,7 +192,7 @@ def _planes(ref: Volume, ref_map: np.ndarray, pred_map: np.ndarray, background: 
     ):
         others = tuple(a for a in range(3) if a != axis)
         index = _busiest(differ, ref_ras > 0, axis)
-        take = [slice(None)] * 3
+        take: list[slice | int] = [slice(None)] * 3
         take[axis] = index
         # rows follow the second remaining axis (up), columns the first (right)
         aspect = spacing[others[1]] / spacing[others[0]]

@@ -131,7 +131,7 @@ def worst_cases(results: Sequence[LabelResult]) -> list[tuple[str, float]]:
 def _case_figures(results: Sequence[LabelResult], volumes: VolumeSource, worst: int) -> list[CaseFigure]:
     from app.reporting.figures import overlay_png
 
-    figures = []
+    figures: list[CaseFigure] = []
     for cid, mean_dice in worst_cases(results):
         if len(figures) >= worst:
             break
