@@ -52,7 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     from app.errors import InputError
-    from app.evaluation.labels import labels_from_bundle, parse_labels
+    from app.evaluation.labels import bundle_metadata, labels_from_bundle, parse_labels
     from app.evaluation.runner import evaluate_folders
 
     if args.tolerance_mm < 0:
@@ -63,8 +63,11 @@ def run(args: argparse.Namespace) -> int:
         if path is not None and not path.exists():
             raise InputError(path, f"{option}: no such file or folder")
     labels = None
+    inputs: dict[str, str] = {}
     if args.bundle is not None:
         labels = labels_from_bundle(args.bundle)
+        metadata = bundle_metadata(args.bundle)
+        inputs = {"bundle": str(args.bundle), "bundle_version": str(metadata.get("version", "unknown"))}
     elif args.labels is not None:
         labels = parse_labels(args.labels)
     result = evaluate_folders(
@@ -77,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         images=args.images,
         worst=args.worst,
         fail_fast=args.pred.is_file() and args.ref.is_file(),
-        inputs={"bundle": str(args.bundle) if args.bundle else None},
+        inputs=inputs,
     )
     for name, entry in result.summary["labels"].items():
         dice, hd95 = entry["metrics"]["dice"], entry["metrics"]["hd95_mm"]
@@ -90,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"failed: {failure.case_id}: {failure.flag}: {failure.message}", file=sys.stderr)
     for path, reason in result.unused:
         print(f"unused: {path}: {reason}", file=sys.stderr)
-    reports = result.reports
-    print(f"wrote {reports.metrics_csv}, {reports.summary_json}, {reports.report_html}")
+    if result.reports is not None:
+        paths = result.reports
+        print(f"wrote {paths.metrics_csv}, {paths.summary_json}, {paths.report_html}")
     return 0 if result.ok else InputError.exit_code

@@ -39,6 +39,24 @@ def parse_labels(text: str) -> dict[int, str]:
     return dict(sorted(labels.items()))
 
 
+def bundle_metadata(bundle: str | Path) -> dict:
+    """``BUNDLE/configs/metadata.json`` as a dict.
+
+    Raises:
+        BundleError: the file is missing, unreadable or not a JSON object.
+    """
+    path = Path(bundle) / "configs" / "metadata.json"
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleError(path, "not found; is this a MONAI bundle folder?") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BundleError(path, f"cannot be read as JSON: {exc}") from exc
+    if not isinstance(metadata, dict):
+        raise BundleError(path, "must hold a JSON object")
+    return metadata
+
+
 def labels_from_bundle(bundle: str | Path) -> dict[int, str]:
     """Label names from ``BUNDLE/configs/metadata.json`` ``network_data_format.outputs.pred.channel_def``.
 
@@ -49,12 +67,7 @@ def labels_from_bundle(bundle: str | Path) -> dict[int, str]:
         BundleError: the file is missing or unreadable, or ``channel_def`` is absent or malformed.
     """
     path = Path(bundle) / "configs" / "metadata.json"
-    try:
-        metadata = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BundleError(path, "not found; is this a MONAI bundle folder?") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise BundleError(path, f"cannot be read as JSON: {exc}") from exc
+    metadata = bundle_metadata(bundle)
     try:
         channel_def = metadata["network_data_format"]["outputs"]["pred"]["channel_def"]
     except (KeyError, TypeError):

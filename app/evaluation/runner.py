@@ -29,7 +29,7 @@ from app.evaluation.summary import summarise
 from app.volume import Volume
 
 if TYPE_CHECKING:
-    from app.reporting.report import CaseVolumes
+    from app.reporting.report import CaseVolumes, ReportPaths
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class EvaluationRun:
     summary: dict[str, Any]
     failures: list[CaseFailure] = field(default_factory=list)
     unused: list[tuple[Path, str]] = field(default_factory=list)
-    reports: Any = None
+    reports: ReportPaths | None = None
 
     @property
     def ok(self) -> bool:

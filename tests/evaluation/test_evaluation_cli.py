@@ -158,7 +158,9 @@ def test_cli_bundle_labels_on_2d_em_pngs(tmp_path, shared_data, capsys):
     (bundle / "configs").mkdir(parents=True)
     channel_def = {"0": "membrane", "255": "cell"}
     (bundle / "configs" / "metadata.json").write_text(
-        json.dumps({"network_data_format": {"outputs": {"pred": {"channel_def": channel_def}}}})
+        json.dumps(
+            {"version": "0.3.1", "network_data_format": {"outputs": {"pred": {"channel_def": channel_def}}}}
+        )
     )
     code = main(
         [
@@ -181,3 +183,4 @@ def test_cli_bundle_labels_on_2d_em_pngs(tmp_path, shared_data, capsys):
     assert 0.5 < membrane["dice"]["mean"] < 1.0 and membrane["precision"]["mean"] < 1.0
     assert membrane["recall"]["mean"] == pytest.approx(1.0)  # dilation keeps every membrane pixel
     assert summary["labels"]["cell"]["metrics"]["precision"]["mean"] == pytest.approx(1.0)
+    assert summary["provenance"]["inputs"]["bundle_version"] == "0.3.1"
