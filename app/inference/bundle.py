@@ -1,0 +1,373 @@
+"""A MONAI bundle folder -> the parts that run inference, validated and instantiated once.
+
+Contract of the folder (validated at the door; every failure is a :class:`~app.errors.BundleError` naming the
+file and what to fix):
+
+* ``configs/metadata.json``: ``network_data_format.outputs.pred.channel_def`` (label value -> name, ``"0"``
+  is the background) and, optionally, ``network_data_format.inputs.image.modality`` (the default series
+  selection rule), ``version``, ``name``, ``inputs.image.spatial_shape`` (its length is the number of
+  spatial dimensions the network takes).
+* ``configs/inference.json``: read with MONAI's :class:`~monai.bundle.ConfigParser`. The keys used are those
+  of MONAI's ``InferProperties``: ``bundle_root``, ``device``, ``network_def`` (or ``network``),
+  ``preprocessing``, ``inferer``, ``postprocessing``, ``handlers`` (optional), ``evaluator`` (optional, only
+  its ``amp``/``non_blocking``/``prepare_batch`` settings are taken) and ``initialize`` (optional, run once,
+  as ``python -m monai.bundle run`` does). ``overlap``/``sw_batch_size`` are overridden by key name: the
+  top-level key when the config has one (it then feeds the inferer through ``@`` references), else
+  ``inferer#overlap``/``inferer#sw_batch_size``.
+* ``models/model.pt``: a state dict (or ``{"model": state_dict}``, as MONAI's ``CheckpointSaver`` writes),
+  loaded once with ``torch.load(..., weights_only=True)`` and strictly into the network.
+
+Two things of the bundle are changed, both by type, never by list index: ``SaveImaged`` is removed from the
+postprocessing (the app writes its own outputs) and ``CheckpointLoader`` is removed from the handlers (the
+weights are already loaded, once for the whole batch).
+
+``label_context`` (the anatomy the SEG writer puts in front of short channel names such as ``"anterior"``) is
+derived, not configured: the first word of the metadata ``name`` that is a known anatomy name of
+:func:`app.writing.segment_codes.known_segments` (``"Hippocampus MRI segmentation"`` -> ``"hippocampus"``),
+else the first such word of the folder name, else ``None``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from app.errors import BundleError, InputError
+
+logger = logging.getLogger(__name__)
+
+DeviceChoice = Literal["auto", "cpu", "cuda"]
+
+#: files every bundle must have, relative to its folder
+REQUIRED_FILES = ("configs/metadata.json", "configs/inference.json", "models/model.pt")
+#: inference.json keys that must exist
+REQUIRED_KEYS = ("preprocessing", "inferer", "postprocessing")
+#: settings of the bundle's ``evaluator`` passed on to the per-case evaluator
+EVALUATOR_SETTINGS = ("amp", "non_blocking", "prepare_batch")
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    """What the app needs to know about a bundle, from its metadata (no torch needed).
+
+    Attributes:
+        path: the bundle folder (absolute).
+        name: metadata ``name`` (the folder name when absent).
+        version: metadata ``version`` (``"unknown"`` when absent).
+        labels: ``channel_def`` as label value -> name, background included, sorted by value.
+        modality: the input modality the bundle was made for (e.g. ``"MR"``), or ``None``.
+        spatial_dims: 2 or 3 (from the input ``spatial_shape``; 3 when absent).
+        label_context: anatomy for short channel names (module docstring), or ``None``.
+        weights_sha256: SHA-256 of ``models/model.pt`` (provenance, and the --resume fingerprint).
+    """
+
+    path: Path
+    name: str
+    version: str
+    labels: dict[int, str]
+    modality: str | None
+    spatial_dims: int
+    label_context: str | None
+    weights_sha256: str
+
+    @property
+    def segments(self) -> dict[int, str]:
+        """``labels`` without the background (value 0)."""
+        return {value: name for value, name in self.labels.items() if value != 0}
+
+    @property
+    def metadata_file(self) -> Path:
+        return self.path / "configs" / "metadata.json"
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / "configs" / "inference.json"
+
+    @property
+    def weights_file(self) -> Path:
+        return self.path / "models" / "model.pt"
+
+
+@dataclass(frozen=True)
+class LoadedBundle:
+    """A bundle ready to run: the instantiated parts, built once and shared by every case.
+
+    Attributes:
+        info: the metadata summary.
+        device: the ``torch.device`` everything runs on.
+        network: the network with the weights loaded (eval mode is set by the evaluator).
+        preprocessing, inferer, postprocessing: the bundle's own objects (``SaveImaged`` removed).
+        handlers: the bundle's handlers minus ``CheckpointLoader``.
+        evaluator_settings: keyword arguments for :class:`monai.engines.SupervisedEvaluator` taken from the
+            bundle's ``evaluator`` (see :data:`EVALUATOR_SETTINGS`).
+    """
+
+    info: BundleInfo
+    device: Any
+    network: Any
+    preprocessing: Any
+    inferer: Any
+    postprocessing: Any
+    handlers: tuple[Any, ...]
+    evaluator_settings: Mapping[str, Any]
+
+
+def read_bundle_info(path: str | Path) -> BundleInfo:
+    """Validate the folder and read its metadata (no torch, no MONAI).
+
+    Raises:
+        BundleError: a required file is missing, metadata.json is not JSON, or ``channel_def`` is missing or
+            malformed.
+    """
+    root = Path(path).resolve()
+    if not root.is_dir():
+        raise BundleError(root, "bundle folder not found; give the folder that holds configs/ and models/")
+    for relative in REQUIRED_FILES:
+        if not (root / relative).is_file():
+            raise BundleError(root / relative, "missing; a MONAI bundle needs " + ", ".join(REQUIRED_FILES))
+    meta_file = root / "configs" / "metadata.json"
+    try:
+        metadata = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(meta_file, f"cannot be read as JSON: {exc}") from exc
+    if not isinstance(metadata, dict):
+        raise BundleError(meta_file, "must hold a JSON object")
+    labels = _channel_def(metadata, meta_file)
+    fmt = metadata.get("network_data_format") or {}
+    image = (fmt.get("inputs") or {}).get("image") or {}
+    modality = image.get("modality")
+    shape = image.get("spatial_shape")
+    spatial_dims = len(shape) if isinstance(shape, list) and len(shape) in (2, 3) else 3
+    name = str(metadata.get("name") or root.name)
+    return BundleInfo(
+        path=root,
+        name=name,
+        version=str(metadata.get("version") or "unknown"),
+        labels=labels,
+        modality=str(modality).upper() if modality else None,
+        spatial_dims=spatial_dims,
+        label_context=derive_label_context(name, root.name),
+        weights_sha256=sha256_file(root / "models" / "model.pt"),
+    )
+
+
+def derive_label_context(*names: str) -> str | None:
+    """The first word of ``names`` (in order) that is a known single-word anatomy name, or ``None``."""
+    from app.writing.segment_codes import known_segments
+
+    anatomy = {key for key in known_segments() if " " not in key}
+    for text in names:
+        for word in re.split(r"[^a-z]+", text.lower()):
+            if word in anatomy:
+                return word
+    return None
+
+
+def load_bundle(
+    path: str | Path,
+    *,
+    device: DeviceChoice | str = "auto",
+    overlap: float | None = None,
+    sw_batch_size: int | None = None,
+) -> LoadedBundle:
+    """Validate, parse and instantiate a bundle once, and load its weights once.
+
+    Args:
+        path: the bundle folder.
+        device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or a torch device string.
+        overlap: sliding-window overlap in [0, 1) instead of the bundle's.
+        sw_batch_size: sliding-window batch size (>= 1) instead of the bundle's.
+
+    Raises:
+        BundleError: a missing file or key, a config that cannot be instantiated, or weights that do not load.
+        InputError: an unknown device, or CUDA asked for but not available.
+        ValueError: ``overlap`` or ``sw_batch_size`` out of range.
+    """
+    from monai.bundle import ConfigParser
+
+    info = read_bundle_info(path)
+    torch_device = resolve_device(device)
+    if overlap is not None and not 0 <= overlap < 1:
+        raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+    if sw_batch_size is not None and sw_batch_size < 1:
+        raise ValueError(f"sw_batch_size must be >= 1, got {sw_batch_size}")
+
+    parser = ConfigParser()
+    try:
+        parser.read_config(str(info.config_file))
+        parser.read_meta(str(info.metadata_file))
+    except (OSError, ValueError) as exc:
+        raise BundleError(info.config_file, f"cannot be read: {exc}") from exc
+    for key in REQUIRED_KEYS:
+        if key not in parser:
+            raise BundleError(info.config_file, f"has no {key!r} key (MONAI InferProperties)")
+    if "network_def" not in parser and "network" not in parser:
+        raise BundleError(info.config_file, "has neither 'network_def' nor 'network'")
+    parser["bundle_root"] = str(info.path)
+    parser["device"] = f"$torch.device({str(torch_device)!r})"
+    _override(parser, "overlap", overlap, info.config_file)
+    _override(parser, "sw_batch_size", sw_batch_size, info.config_file)
+    parser.parse(reset=True)
+
+    try:
+        if "initialize" in parser:
+            parser.get_parsed_content("initialize")
+        network = (
+            parser.get_parsed_content("network")
+            if "network" in parser
+            else parser.get_parsed_content("network_def").to(torch_device)
+        )
+        preprocessing = parser.get_parsed_content("preprocessing")
+        inferer = parser.get_parsed_content("inferer")
+        postprocessing = _without_save(parser.get_parsed_content("postprocessing"))
+        handlers = _without_checkpoint_loader(parser.get_parsed_content("handlers", default=[]))
+        settings = {
+            key: parser.get_parsed_content(f"evaluator#{key}")
+            for key in EVALUATOR_SETTINGS
+            if f"evaluator#{key}" in parser
+        }
+    except (KeyError, ValueError, TypeError, AttributeError, ImportError, RuntimeError) as exc:
+        # ConfigParser raises these for unresolved references, bad _target_s and failing expressions.
+        raise BundleError(info.config_file, f"cannot be instantiated: {type(exc).__name__}: {exc}") from exc
+
+    _load_weights(network, info.weights_file, torch_device)
+    logger.info(
+        "loaded bundle %s %s from %s on %s (weights sha256 %s...)",
+        info.name,
+        info.version,
+        info.path,
+        torch_device,
+        info.weights_sha256[:12],
+    )
+    return LoadedBundle(
+        info=info,
+        device=torch_device,
+        network=network,
+        preprocessing=preprocessing,
+        inferer=inferer,
+        postprocessing=postprocessing,
+        handlers=tuple(handlers),
+        evaluator_settings=settings,
+    )
+
+
+def resolve_device(choice: str) -> Any:
+    """``"auto"`` -> CUDA if available else CPU; other names as torch devices.
+
+    Raises:
+        InputError: an unknown device name, or CUDA asked for but not available.
+    """
+    import torch
+
+    choice = str(choice).strip().lower()
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(choice)
+    except RuntimeError as exc:
+        raise InputError(None, f"unknown device {choice!r}; expected auto, cpu or cuda[:N]") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(
+            None, "device cuda asked for, but torch sees no CUDA device; use --device cpu or auto"
+        )
+    return device
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _channel_def(metadata: Mapping[str, Any], meta_file: Path) -> dict[int, str]:
+    try:
+        channel_def = metadata["network_data_format"]["outputs"]["pred"]["channel_def"]
+    except (KeyError, TypeError):
+        raise BundleError(meta_file, "has no network_data_format.outputs.pred.channel_def") from None
+    if not isinstance(channel_def, dict) or not channel_def:
+        raise BundleError(meta_file, "channel_def must be a non-empty object of label value -> name")
+    labels: dict[int, str] = {}
+    for key, name in channel_def.items():
+        try:
+            value = int(key)
+        except ValueError:
+            raise BundleError(meta_file, f"channel_def key {key!r} is not an integer label value") from None
+        if value < 0 or not str(name).strip():
+            raise BundleError(
+                meta_file, f"channel_def entry {key!r}: {name!r} is not a label value >= 0 and a name"
+            )
+        labels[value] = str(name)
+    if not set(labels) - {0}:
+        raise BundleError(meta_file, "channel_def names only the background; nothing to segment")
+    return dict(sorted(labels.items()))
+
+
+def _override(parser: Any, key: str, value: Any, config_file: Path) -> None:
+    """Set ``key`` (top level) or ``inferer#key``, whichever the config has."""
+    if value is None:
+        return
+    for candidate in (key, f"inferer#{key}"):
+        if candidate in parser:
+            parser[candidate] = value
+            logger.info("bundle override %s = %r", candidate, value)
+            return
+    raise BundleError(config_file, f"has neither {key!r} nor 'inferer#{key}' to override")
+
+
+def _without_save(postprocessing: Any) -> Any:
+    """The postprocessing ``Compose`` without ``SaveImaged``/``SaveImage`` transforms."""
+    from monai.transforms import Compose, SaveImage, SaveImaged
+
+    transforms = list(getattr(postprocessing, "transforms", None) or [postprocessing])
+    kept = [t for t in transforms if not isinstance(t, (SaveImaged, SaveImage))]
+    if len(kept) != len(transforms):
+        logger.debug(
+            "removed %d save transform(s) from the bundle postprocessing", len(transforms) - len(kept)
+        )
+    if isinstance(postprocessing, Compose):
+        return Compose(
+            kept,
+            map_items=postprocessing.map_items,
+            unpack_items=postprocessing.unpack_items,
+            log_stats=postprocessing.log_stats,
+            lazy=postprocessing.lazy,
+            overrides=postprocessing.overrides,
+        )
+    return Compose(kept)
+
+
+def _without_checkpoint_loader(handlers: Any) -> list[Any]:
+    from monai.handlers import CheckpointLoader
+
+    return [h for h in (handlers or []) if not isinstance(h, CheckpointLoader)]
+
+
+def _load_weights(network: Any, weights: Path, device: Any) -> None:
+    import pickle
+
+    import torch
+
+    try:
+        checkpoint = torch.load(weights, map_location=device, weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        raise BundleError(
+            weights, f"cannot be loaded as weights (truncated, or not a state dict?): {exc}"
+        ) from exc
+    if not isinstance(checkpoint, Mapping):
+        raise BundleError(weights, f"holds a {type(checkpoint).__name__}, expected a state dict")
+    expected = network.state_dict().keys()
+    if not set(expected) & set(checkpoint) and isinstance(checkpoint.get("model"), Mapping):
+        checkpoint = checkpoint["model"]  # MONAI CheckpointSaver layout {"model": state_dict}
+    try:
+        network.load_state_dict(checkpoint, strict=True)
+    except RuntimeError as exc:
+        raise BundleError(weights, f"does not fit the bundle's network_def: {exc}") from exc
