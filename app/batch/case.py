@@ -1,0 +1,133 @@
+"""One case of a batch: load -> segment -> write NIfTI (and DICOM SEG) -> write ``case.json`` last.
+
+Contract of :func:`run_case`: fills the given :class:`~app.batch.records.CaseRecord` (timings, outputs, SEG
+UIDs, status ``"ok"``) or raises :class:`~app.errors.UnetsegError`; it never catches. Outputs go to
+``OUT/<case_id>/``: ``<case_id>_seg.nii.gz`` (label map in RAS, :func:`app.writing.nifti.write_nifti`) and, for
+DICOM cases, ``<case_id>_seg.dcm`` (:func:`app.writing.dicom_seg.write_dicom_seg`, labels in the source's LPS
+grid with its ``meta["dicom"]`` provenance, segments from the bundle's ``channel_def``). Every file is written
+atomically, and ``case.json`` (:mod:`app.batch.manifest`) after all of them.
+
+SEG UIDs are deterministic (:func:`seg_uids`): the same source series, model, settings and unetseg version
+give the same SEG Series/SOP Instance UIDs, so a re-run replaces an object instead of adding a near copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from app import __version__
+from app.batch.config import BatchConfig
+from app.batch.manifest import forget, write_manifest
+from app.batch.records import CaseRecord, OutputFile
+from app.errors import InputError
+from app.inference.bundle import BundleInfo, LoadedBundle
+from app.loading import Case
+
+logger = logging.getLogger(__name__)
+
+#: SeriesDescription / algorithm name fields are LO: at most 64 characters
+_LO = 64
+
+
+def case_formats(kind: str, formats: frozenset[str]) -> tuple[str, ...]:
+    """The outputs a case of ``kind`` gets: NIfTI for every case, SEG only for DICOM cases."""
+    return tuple(f for f in ("nifti", "seg") if f in formats and (f != "seg" or kind == "dicom"))
+
+
+def fingerprint(info: BundleInfo, kind: str, config: BatchConfig) -> dict[str, Any]:
+    """The settings a complete case must have been made with (see :mod:`app.batch.manifest`)."""
+    formats = case_formats(kind, config.formats)
+    return {
+        "weights_sha256": info.weights_sha256,
+        "bundle_version": info.version,
+        "unetseg": __version__,
+        "formats": list(formats),
+        "seg_type": config.seg_type if "seg" in formats else None,
+    }
+
+
+def seg_uids(source_series_uid: str, settings: Mapping[str, Any]) -> tuple[str, str]:
+    """``(series UID, SOP instance UID)`` of the SEG: ``2.25.<uuid5>`` of the source series and ``settings``."""
+    key = "|".join([source_series_uid, *(f"{k}={settings[k]}" for k in sorted(settings))])
+    series = uuid.uuid5(uuid.NAMESPACE_OID, f"unetseg-seg-series/{key}")
+    instance = uuid.uuid5(uuid.NAMESPACE_OID, f"unetseg-seg-instance/{key}")
+    return f"2.25.{series.int}", f"2.25.{instance.int}"
+
+
+def run_case(
+    case: Case, record: CaseRecord, bundle: LoadedBundle, config: BatchConfig, workdir: Path
+) -> CaseRecord:
+    """Segment one case and write its outputs (contract in the module docstring).
+
+    Raises:
+        InputError: the case cannot be read, or no requested output applies to it (SEG only for DICOM).
+        BundleError, OutputError: see :func:`app.inference.predict.segment` and the writers.
+    """
+    from app.inference.predict import segment
+    from app.writing.nifti import write_nifti
+
+    case_dir = Path(config.out) / case.case_id
+    formats = case_formats(case.kind, config.formats)
+    if not formats:
+        raise InputError(
+            case.source,
+            "only DICOM SEG output was asked for, but this input is not DICOM; add nifti to --formats",
+        )
+    forget(case_dir)
+    record.outputs.clear()
+
+    started = time.perf_counter()
+    volume = case.load()
+    record.timings_s["load"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    labels = segment(bundle, volume, workdir, name=case.case_id)
+    record.timings_s["inference"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    if "nifti" in formats:
+        path = write_nifti(labels, case_dir / f"{case.case_id}_seg.nii.gz")
+        record.outputs.append(OutputFile.of("nifti", path))
+    if "seg" in formats:
+        record.seg = _write_seg(case, labels, bundle.info, config, case_dir)
+        record.outputs.append(OutputFile.of("seg", Path(record.seg["path"])))
+    record.timings_s["write"] = time.perf_counter() - started
+    record.status, record.reason = "ok", ""
+    write_manifest(case_dir, record, fingerprint(bundle.info, case.kind, config))
+    return record
+
+
+def _write_seg(
+    case: Case, labels: Any, info: BundleInfo, config: BatchConfig, case_dir: Path
+) -> dict[str, Any]:
+    from app.writing.dicom_seg import write_dicom_seg
+
+    source_series = str(labels.meta.get("dicom", {}).get("series_instance_uid", case.case_id))
+    series_uid, sop_uid = seg_uids(source_series, fingerprint(info, case.kind, config))
+    written = write_dicom_seg(
+        labels,
+        None,  # the source files come from labels.meta["dicom"], as the reader recorded them
+        info.labels,
+        case_dir / f"{case.case_id}_seg.dcm",
+        segmentation_type=config.seg_type,
+        algorithm_name=info.name[:_LO],
+        algorithm_version=info.version[:_LO],
+        label_context=info.label_context,
+        series_instance_uid=series_uid,
+        sop_instance_uid=sop_uid,
+    )
+    return {
+        "path": str(written.path),
+        "series_instance_uid": written.series_instance_uid,
+        "sop_instance_uid": written.sop_instance_uid,
+        "series_number": written.series_number,
+        "segmentation_type": written.segmentation_type,
+        "number_of_frames": written.number_of_frames,
+        "segments": {str(k): v for k, v in written.segments.items()},
+        "source_series_instance_uid": written.source_series_instance_uid,
+    }

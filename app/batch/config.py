@@ -1,0 +1,103 @@
+"""What one batch run is asked to do: a small frozen dataclass, checked when built.
+
+``unetseg infer`` and ``unetseg demo`` build a :class:`BatchConfig` from their arguments and hand it to
+:func:`app.batch.runner.run_batch`; nothing else configures a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from app.errors import InputError
+
+Format = Literal["nifti", "seg"]
+SegType = Literal["BINARY", "LABELMAP"]
+
+FORMATS: tuple[Format, ...] = ("nifti", "seg")
+#: ``modality`` values with a special meaning
+MODALITY_FROM_BUNDLE = "auto"
+ANY_MODALITY = "any"
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    """One batch run.
+
+    Attributes:
+        inputs: files and folders (NIfTI/NRRD files, folders of them, DICOM series folders or trees).
+        bundle: the MONAI bundle folder.
+        out: output folder: ``OUT/<case_id>/`` per case, ``OUT/report.json`` and ``OUT/report.csv``.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` (or ``"cuda:N"``).
+        formats: outputs to write: ``"nifti"`` (every case) and ``"seg"`` (DICOM SEG, DICOM cases only).
+        seg_type: ``"BINARY"`` or ``"LABELMAP"`` SEG.
+        overlap, sw_batch_size: sliding-window settings instead of the bundle's (``None``: the bundle's).
+        series_filters: ``Key=Value`` / ``Key~Regex`` DICOM series rules (all must match).
+        modality: required DICOM Modality; ``"auto"``: the bundle's input modality; ``"any"``: no rule.
+        resume: skip cases whose ``case.json`` shows complete outputs (see :mod:`app.batch.manifest`).
+        ref: folder of reference labels named by case id, for scoring after inference; ``None``: no scoring.
+        tolerance_mm: NSD tolerance for the scoring.
+        command_line: the command as typed, for the report.
+    """
+
+    inputs: tuple[Path, ...]
+    bundle: Path
+    out: Path
+    device: str = "auto"
+    formats: frozenset[Format] = frozenset(FORMATS)
+    seg_type: SegType = "BINARY"
+    overlap: float | None = None
+    sw_batch_size: int | None = None
+    series_filters: tuple[str, ...] = ()
+    modality: str = MODALITY_FROM_BUNDLE
+    resume: bool = False
+    ref: Path | None = None
+    tolerance_mm: float = 1.0
+    command_line: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not self.inputs:
+            raise InputError(None, "no input given; name files or folders to segment")
+        object.__setattr__(self, "inputs", tuple(Path(p) for p in self.inputs))
+        object.__setattr__(self, "formats", frozenset(self.formats))
+        if not self.formats or not self.formats <= set(FORMATS):
+            raise InputError(None, f"formats must be a non-empty subset of {', '.join(FORMATS)}")
+        seg_type = str(self.seg_type).upper()
+        if seg_type not in ("BINARY", "LABELMAP"):
+            raise InputError(None, f"seg type must be binary or labelmap, got {self.seg_type!r}")
+        object.__setattr__(self, "seg_type", seg_type)
+        if self.overlap is not None and not 0 <= self.overlap < 1:
+            raise InputError(None, f"overlap must be in [0, 1), got {self.overlap}")
+        if self.sw_batch_size is not None and self.sw_batch_size < 1:
+            raise InputError(None, f"sw batch size must be >= 1, got {self.sw_batch_size}")
+        if self.tolerance_mm < 0:
+            raise InputError(None, f"tolerance must be >= 0 mm, got {self.tolerance_mm}")
+        if self.ref is not None and not Path(self.ref).is_dir():
+            raise InputError(self.ref, "reference folder not found")
+
+    def required_modality(self, bundle_modality: str | None) -> str | None:
+        """The Modality rule for discovery: the bundle's (``"auto"``), none (``"any"``) or the one given."""
+        value = self.modality.strip()
+        if value.lower() == MODALITY_FROM_BUNDLE:
+            return bundle_modality
+        if value.lower() == ANY_MODALITY or not value:
+            return None
+        return value.upper()
+
+
+def parse_formats(text: str | Sequence[str]) -> frozenset[Format]:
+    """``"nifti,seg"`` (or a list of names) -> ``{"nifti", "seg"}``.
+
+    Raises:
+        InputError: an unknown or empty format list.
+    """
+    items = text.split(",") if isinstance(text, str) else list(text)
+    names = {item.strip().lower() for item in items if item.strip()}
+    unknown = sorted(names - set(FORMATS))
+    if unknown or not names:
+        raise InputError(
+            None, f"unknown output format(s) {unknown or '(none)'}; choose from {', '.join(FORMATS)}"
+        )
+    return frozenset(names)  # type: ignore[arg-type]

@@ -1,0 +1,96 @@
+"""The per-case record of a batch run: what went in, what came out, how long it took, and why it failed.
+
+A :class:`CaseRecord` is created from a discovered :class:`~app.loading.Case` before anything is read (so a
+case that fails to load still has its identity in the report), filled in while the case runs, and turned into
+plain JSON by :meth:`CaseRecord.to_dict` for ``case.json`` and ``report.json``. It holds no patient name or ID:
+only paths, UIDs, SeriesNumber, SeriesDescription and Modality.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from app.inference.bundle import sha256_file
+from app.loading import Case
+
+Status = Literal["pending", "ok", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """One written file: ``kind`` (``"nifti"``/``"seg"``), path, size in bytes and SHA-256 of its bytes."""
+
+    kind: str
+    path: str
+    bytes: int
+    sha256: str
+
+    @classmethod
+    def of(cls, kind: str, path: Path) -> OutputFile:
+        return cls(kind=kind, path=str(path), bytes=path.stat().st_size, sha256=sha256_file(path))
+
+
+@dataclass
+class CaseRecord:
+    """What happened to one case (mutable while the case runs; see the module docstring).
+
+    Attributes:
+        case_id: the file-name-safe id (:mod:`app.loading.cases`).
+        kind: ``"dicom"``, ``"nifti"`` or ``"nrrd"``.
+        input: the file, or the folder holding the series' files.
+        input_files: the series' files (DICOM), or the one file.
+        series: for DICOM, the chosen series: study/series UIDs, SeriesNumber, SeriesDescription, Modality.
+        status: ``"ok"``, ``"failed"``, ``"skipped"`` (complete from an earlier run) or ``"pending"``.
+        reason: why it failed or was skipped; empty when ok.
+        outputs: files written for this case (for a skipped case: those of the earlier run, verified).
+        seg: the SEG's new UIDs and segments (DICOM cases with SEG output).
+        timings_s: seconds spent in ``load``, ``inference`` and ``write``.
+    """
+
+    case_id: str
+    kind: str
+    input: str
+    input_files: list[str]
+    series: dict[str, Any] | None = None
+    status: Status = "pending"
+    reason: str = ""
+    outputs: list[OutputFile] = field(default_factory=list)
+    seg: dict[str, Any] | None = None
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, case: Case) -> CaseRecord:
+        """A pending record with the case's identity (headers only; nothing is loaded)."""
+        if case.series is not None:
+            s = case.series
+            files = [str(h.path) for h in s.instances]
+            series = {
+                "study_instance_uid": s.study_instance_uid,
+                "series_instance_uid": s.series_instance_uid,
+                "series_number": s.series_number,
+                "series_description": s.series_description,
+                "modality": s.modality,
+            }
+            return cls(case.case_id, case.kind, str(case.source), files, series)
+        return cls(case.case_id, case.kind, str(case.source), [str(case.source)])
+
+    def output(self, kind: str) -> OutputFile | None:
+        return next((o for o in self.outputs if o.kind == kind), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["timings_s"] = {k: round(float(v), 3) for k, v in self.timings_s.items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CaseRecord:
+        """The inverse of :meth:`to_dict`.
+
+        Raises:
+            KeyError, TypeError: ``data`` is not a record written by :meth:`to_dict`.
+        """
+        values = dict(data)
+        values["outputs"] = [OutputFile(**o) for o in values.get("outputs") or []]
+        return cls(**values)

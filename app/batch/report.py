@@ -1,0 +1,178 @@
+"""The run report of a batch: ``OUT/report.json`` (everything) and ``OUT/report.csv`` (one row per case).
+
+Contract: :func:`build_report` is a pure function of the case records, the discovery decisions, the run
+provenance and the optional scoring summary; :func:`write_run_report` writes both files atomically.
+``report.json`` holds:
+
+* ``status``: ``"ok"`` when no case failed, else ``"failed"``; ``counts`` per status;
+* ``provenance``: versions (unetseg, MONAI, torch, numpy, ...), the bundle (path, name, version, weights
+  SHA-256), device, command line, options, start and end time (UTC) and total seconds;
+* ``cases``: per case its id, input path(s), chosen series (UIDs, number, description, modality), status,
+  reason, outputs (path, bytes, SHA-256), SEG UIDs and timings (load, inference, write);
+* ``discovery``: every decision of input discovery (taken/skipped, what, path, why);
+* ``evaluation``: the report files and per-case, per-label Dice when ``--ref`` was given, else ``null``.
+
+No patient name or ID is ever put in a record (only UIDs, SeriesNumber/Description, Modality and paths).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from app.batch.records import CaseRecord
+from app.loading import Decision
+from app.writing.atomic import atomic_write
+
+REPORT_JSON = "report.json"
+REPORT_CSV = "report.csv"
+
+#: distributions whose versions the report records
+PACKAGES = ("monai", "torch", "numpy", "pytorch-ignite", "nibabel", "pydicom", "highdicom", "SimpleITK")
+
+CSV_COLUMNS = (
+    "case_id",
+    "status",
+    "reason",
+    "kind",
+    "input",
+    "n_input_files",
+    "study_instance_uid",
+    "series_instance_uid",
+    "series_number",
+    "series_description",
+    "modality",
+    "nifti",
+    "seg",
+    "seg_series_instance_uid",
+    "load_s",
+    "inference_s",
+    "write_s",
+)
+
+
+def package_versions() -> dict[str, str]:
+    """unetseg, Python and :data:`PACKAGES` versions, from package metadata (nothing is imported)."""
+    from app import __version__
+
+    versions = {"unetseg": __version__, "python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def run_provenance(
+    *,
+    bundle: Mapping[str, Any],
+    device: str,
+    command_line: Sequence[str],
+    options: Mapping[str, Any],
+    started: datetime,
+    finished: datetime,
+) -> dict[str, Any]:
+    """The provenance block of ``report.json`` (timestamps are given, so the function stays pure)."""
+    return {
+        "tool": "unetseg infer",
+        "versions": package_versions(),
+        "platform": platform.platform(),
+        "bundle": dict(bundle),
+        "device": device,
+        "command_line": list(command_line) or list(sys.argv),
+        "options": {k: _jsonable(v) for k, v in options.items()},
+        "started": started.isoformat(timespec="seconds"),
+        "finished": finished.isoformat(timespec="seconds"),
+        "seconds": round((finished - started).total_seconds(), 3),
+    }
+
+
+def build_report(
+    records: Sequence[CaseRecord],
+    decisions: Sequence[Decision],
+    provenance: Mapping[str, Any],
+    evaluation: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``report.json`` content (see the module docstring)."""
+    counts = {status: sum(r.status == status for r in records) for status in ("ok", "skipped", "failed")}
+    return {
+        "status": "failed" if counts["failed"] else "ok",
+        "counts": {"cases": len(records), **counts},
+        "provenance": dict(provenance),
+        "cases": [r.to_dict() for r in records],
+        "discovery": [asdict(d) for d in decisions],
+        "evaluation": dict(evaluation) if evaluation is not None else None,
+    }
+
+
+def csv_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One flat row per case; Dice columns ``dice_<label>`` are added when the report has an evaluation."""
+    dice = (report.get("evaluation") or {}).get("dice") or {}
+    label_names = list(dict.fromkeys(name for per_case in dice.values() for name in per_case))
+    rows = []
+    for case in report["cases"]:
+        series = case.get("series") or {}
+        outputs = {o["kind"]: o["path"] for o in case.get("outputs") or []}
+        timings = case.get("timings_s") or {}
+        row = {
+            "case_id": case["case_id"],
+            "status": case["status"],
+            "reason": case["reason"],
+            "kind": case["kind"],
+            "input": case["input"],
+            "n_input_files": len(case.get("input_files") or []),
+            **{k: series.get(k, "") for k in CSV_COLUMNS[6:11]},
+            "nifti": outputs.get("nifti", ""),
+            "seg": outputs.get("seg", ""),
+            "seg_series_instance_uid": (case.get("seg") or {}).get("series_instance_uid", ""),
+            "load_s": timings.get("load", ""),
+            "inference_s": timings.get("inference", ""),
+            "write_s": timings.get("write", ""),
+        }
+        for name in label_names:
+            value = dice.get(case["case_id"], {}).get(name)
+            row[f"dice_{name}"] = "" if value is None else round(float(value), 4)
+        rows.append(row)
+    return rows
+
+
+def write_run_report(report: Mapping[str, Any], out: str | Path) -> tuple[Path, Path]:
+    """Write ``report.json`` and ``report.csv`` into ``out`` atomically; return their paths.
+
+    Raises:
+        OutputError: a file cannot be written.
+    """
+    out = Path(out)
+    json_path, csv_path = out / REPORT_JSON, out / REPORT_CSV
+    with atomic_write(json_path) as tmp:
+        tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    rows = csv_rows(report)
+    buffer = io.StringIO()
+    columns = list(CSV_COLUMNS) + [c for c in (rows[0] if rows else {}) if c not in CSV_COLUMNS]
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic_write(csv_path) as tmp:
+        tmp.write_text(buffer.getvalue(), encoding="utf-8")
+    return json_path, csv_path
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_jsonable(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, set | frozenset) else items
+    return str(value)
