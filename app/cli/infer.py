@@ -1,0 +1,133 @@
+"""``unetseg infer INPUT... --bundle DIR --out OUT``: segment every image found in INPUT with a MONAI bundle.
+
+INPUT: any mix of NIfTI/NRRD files, folders of them, DICOM series folders and DICOM trees. Per case,
+``OUT/<case_id>/<case_id>_seg.nii.gz`` and, for DICOM input, ``OUT/<case_id>/<case_id>_seg.dcm`` (DICOM SEG),
+then ``OUT/<case_id>/case.json``; for the run, ``OUT/report.json`` and ``OUT/report.csv``; with ``--ref``, also
+``metrics.csv``, ``summary.json`` and ``report.html``.
+
+Exit codes: 0 every case succeeded; 1 some case failed (all were tried; reasons in report.json) or a
+reference could not be scored; 2 input error; 3 bundle error; 4 output error.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.batch import BatchResult
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "infer",
+        help="segment NIfTI/NRRD/DICOM inputs with a MONAI bundle; NIfTI + DICOM SEG out, run report",
+        description=__doc__.split("\n\n", 1)[0] if __doc__ else None,
+    )
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="files or folders (any depth)")
+    parser.add_argument("--bundle", required=True, type=Path, metavar="DIR", help="MONAI bundle folder")
+    parser.add_argument("--out", required=True, type=Path, metavar="OUT", help="output folder")
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default auto)"
+    )
+    parser.add_argument(
+        "--formats",
+        default="nifti,seg",
+        help="outputs: nifti, seg or nifti,seg (default; SEG for DICOM input)",
+    )
+    parser.add_argument(
+        "--seg-type", default="binary", choices=("binary", "labelmap"), help="DICOM SEG type (default binary)"
+    )
+    parser.add_argument("--overlap", type=float, default=None, metavar="F", help="sliding-window overlap")
+    parser.add_argument(
+        "--sw-batch-size", type=int, default=None, metavar="N", help="sliding-window batch size"
+    )
+    parser.add_argument(
+        "--series",
+        dest="series_filters",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="DICOM series rule Key=Value (exact, case-insensitive) or Key~Regex, e.g. "
+        "SeriesDescription~T1; repeatable, all must match",
+    )
+    parser.add_argument(
+        "--modality",
+        default="auto",
+        help="DICOM Modality to take: auto (the bundle's input modality, default), any, or e.g. MR",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip cases whose OUT/<case_id>/case.json shows complete outputs",
+    )
+    parser.add_argument(
+        "--ref", type=Path, default=None, metavar="DIR", help="reference labels named <case_id>.nii.gz: score"
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.batch import BatchConfig, parse_formats, run_batch
+
+    config = BatchConfig(
+        inputs=tuple(args.inputs),
+        bundle=args.bundle,
+        out=args.out,
+        device=args.device,
+        formats=parse_formats(args.formats),
+        seg_type=args.seg_type.upper(),
+        overlap=args.overlap,
+        sw_batch_size=args.sw_batch_size,
+        series_filters=tuple(args.series_filters),
+        modality=args.modality,
+        resume=args.resume,
+        ref=args.ref,
+        command_line=command_line(args),
+    )
+    result = run_batch(config)
+    print_summary(result)
+    return result.exit_code
+
+
+def command_line(args: argparse.Namespace) -> tuple[str, ...]:
+    """The command as parsed, in canonical form (options at their given or default values), for the report."""
+    words = ["unetseg", "infer", *map(str, args.inputs), "--bundle", str(args.bundle), "--out", str(args.out)]
+    words += ["--device", args.device, "--formats", args.formats, "--seg-type", args.seg_type]
+    words += ["--modality", args.modality]
+    for rule in args.series_filters:
+        words += ["--series", rule]
+    for option, value in (
+        ("--overlap", args.overlap),
+        ("--sw-batch-size", args.sw_batch_size),
+        ("--ref", args.ref),
+    ):
+        if value is not None:
+            words += [option, str(value)]
+    if args.resume:
+        words.append("--resume")
+    return tuple(words)
+
+
+def print_summary(result: BatchResult) -> None:
+    """One line per case (status, reason or Dice), then the report paths."""
+    evaluation = result.report.get("evaluation") or {}
+    dice = evaluation.get("dice") or {}
+    for record in result.records:
+        detail = record.reason if record.status != "ok" else ""
+        scores = dice.get(record.case_id)
+        if scores:
+            detail = (detail + "; " if detail else "") + ", ".join(
+                f"Dice {name} {value:.3f}" for name, value in scores.items()
+            )
+        print(f"{record.case_id}: {record.status}" + (f" ({detail})" if detail else ""))
+    counts = result.report["counts"]
+    print(
+        f"{counts['cases']} case(s): {counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed; "
+        f"report {result.report_json}, {result.report_csv}"
+    )
+    reports = evaluation.get("reports")
+    if reports:
+        print(f"scores: {reports['metrics_csv']}, {reports['summary_json']}, {reports['report_html']}")
