@@ -159,3 +159,15 @@ class EarlyStopOnValidation:
             min_delta=self.min_delta,
             epoch_level=True,
         ).attach(self.validator)
+
+
+def handlers_for_rank(handlers: list, rank: int) -> list:
+    """The handlers one DDP process should attach: rank 0 keeps all; other ranks drop the ones that write
+    files or draw progress (checkpoints, TensorBoard, progress bar), which must happen once."""
+    if rank == 0:
+        return list(handlers)
+    from ignite.handlers.tqdm_logger import ProgressBar
+    from monai.handlers import TensorBoardStatsHandler
+
+    writers = (FullStateCheckpointSaver, CheckpointSaver, TensorBoardStatsHandler, ProgressBar)
+    return [h for h in handlers if not isinstance(h, writers)]
