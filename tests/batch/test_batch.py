@@ -1,0 +1,119 @@
+"""The batch runner: poisoned cases fail alone, --resume skips complete cases, reports carry no patient data."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from app.batch import BatchConfig, run_batch
+from app.demo.dicom_tree import PATIENT_ID, PATIENT_NAME
+
+PHI = (PATIENT_NAME, PATIENT_ID, PATIENT_NAME.replace("^", " "))
+
+
+def _poisoned_tree(demo_data: Path, root: Path) -> Path:
+    """2 good cases (a DICOM series, a NIfTI) and 3 poisoned ones."""
+    dicom = demo_data / "dicom"
+    shutil.copytree(dicom / "study_2" / "series_3", root / "good_series")
+    shutil.copyfile(demo_data / "hippocampus" / "images" / "hippocampus_035.nii.gz", root / "good.nii.gz")
+    shutil.copytree(dicom / "study_1" / "series_4", root / "truncated_series")
+    victim = root / "truncated_series" / "IM_0010.dcm"
+    victim.write_bytes(victim.read_bytes()[:-1500])
+    shutil.copytree(dicom / "study_1" / "series_3", root / "gap_series")
+    (root / "gap_series" / "IM_0020.dcm").unlink()
+    (root / "not_an_image.nii.gz").write_text("this is a text file, not a NIfTI image\n")
+    (root / "notes.txt").write_text("clutter\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def poisoned_run(toy_bundle, demo_data, tmp_path_factory):
+    root = _poisoned_tree(demo_data, tmp_path_factory.mktemp("poisoned"))
+    out = tmp_path_factory.mktemp("out")
+    config = BatchConfig(inputs=(root,), bundle=toy_bundle, out=out, device="cpu")
+    return run_batch(config), out
+
+
+def test_poisoned_cases_fail_alone_with_reasons(poisoned_run):
+    result, out = poisoned_run
+    assert result.exit_code == 1
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "failed"
+    assert report["counts"] == {"cases": 5, "ok": 2, "skipped": 0, "failed": 3}
+    by_input = {Path(c["input"]).name: c for c in report["cases"]}
+    assert by_input["good_series"]["status"] == "ok"
+    assert by_input["good.nii.gz"]["status"] == "ok"
+    assert "IM_0010.dcm" in by_input["truncated_series"]["reason"]
+    assert "truncated" in by_input["truncated_series"]["reason"]
+    assert "missing slice" in by_input["gap_series"]["reason"]
+    assert "not_an_image.nii.gz" in by_input["not_an_image.nii.gz"]["reason"]
+    for case in report["cases"]:
+        if case["status"] == "failed":
+            assert case["reason"].startswith("InputError")
+            assert not (out / case["case_id"] / "case.json").exists()
+
+
+def test_good_cases_have_their_outputs_and_records(poisoned_run):
+    result, out = poisoned_run
+    report = json.loads((out / "report.json").read_text())
+    for case in report["cases"]:
+        if case["status"] != "ok":
+            continue
+        kinds = {o["kind"] for o in case["outputs"]}
+        assert kinds == ({"nifti", "seg"} if case["kind"] == "dicom" else {"nifti"})
+        for output in case["outputs"]:
+            assert Path(output["path"]).stat().st_size == output["bytes"]
+        assert set(case["timings_s"]) >= {"load", "inference", "write"}
+        manifest = json.loads((out / case["case_id"] / "case.json").read_text())
+        assert manifest["record"]["outputs"] == case["outputs"]
+    series = next(c for c in report["cases"] if c["kind"] == "dicom" and c["status"] == "ok")["series"]
+    assert series["modality"] == "MR" and series["series_number"] == 3
+    assert series["series_instance_uid"].startswith("2.25.")
+    provenance = report["provenance"]
+    assert {"unetseg", "monai", "torch", "numpy"} <= set(provenance["versions"])
+    assert provenance["bundle"]["version"] == "0.1.0"
+    assert provenance["device"] == "cpu"
+    assert provenance["started"] <= provenance["finished"]
+    taken = [d for d in report["discovery"] if d["action"] == "taken"]
+    assert len(taken) == 5
+    rows = list(csv.DictReader((out / "report.csv").open()))
+    assert [r["case_id"] for r in rows] == [c["case_id"] for c in report["cases"]]
+
+
+def test_no_patient_name_or_id_in_reports_or_file_names(poisoned_run):
+    _, out = poisoned_run
+    for name in ("report.json", "report.csv"):
+        text = (out / name).read_text()
+        assert not any(value in text for value in PHI), name
+    for path in out.rglob("*"):
+        assert not any(value in path.name for value in PHI), path
+        if path.name == "case.json":
+            assert not any(value in path.read_text() for value in PHI), path
+
+
+def test_resume_skips_complete_cases_and_redoes_interrupted_ones(toy_bundle, demo_data, tmp_path):
+    images = demo_data / "hippocampus" / "images"
+    inputs = (images / "hippocampus_008.nii.gz", images / "hippocampus_045.nii.gz")
+    out = tmp_path / "out"
+    first = run_batch(BatchConfig(inputs=inputs, bundle=toy_bundle, out=out, device="cpu"))
+    assert [r.status for r in first.records] == ["ok", "ok"]
+
+    again = run_batch(BatchConfig(inputs=inputs, bundle=toy_bundle, out=out, device="cpu", resume=True))
+    assert [r.status for r in again.records] == ["skipped", "skipped"]
+    assert again.report["provenance"]["device"].startswith("not loaded")
+    assert again.exit_code == 0
+    assert again.records[0].outputs == first.records[0].outputs
+
+    (out / "hippocampus_008" / "case.json").unlink()  # interrupted after the outputs, before case.json
+    with (out / "hippocampus_045" / "hippocampus_045_seg.nii.gz").open("ab") as handle:
+        handle.write(b"\0")  # an output changed behind our back
+    third = run_batch(BatchConfig(inputs=inputs, bundle=toy_bundle, out=out, device="cpu", resume=True))
+    assert [r.status for r in third.records] == ["ok", "ok"]
+    assert (out / "hippocampus_008" / "case.json").is_file()
+
+    fourth = run_batch(BatchConfig(inputs=inputs, bundle=toy_bundle, out=out, device="cpu", resume=True))
+    assert [r.status for r in fourth.records] == ["skipped", "skipped"]

@@ -1,0 +1,56 @@
+"""`unetseg infer` from the command line: exit codes, summary, and a --help that imports no torch/MONAI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from app.cli.main import main
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["infer", "--help"], ["demo", "--help"]])
+def test_help_imports_neither_monai_nor_torch(argv, repo_root):
+    code = (
+        "import sys\n"
+        "from app.cli.main import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = sorted(m for m in ('torch', 'monai', 'pydicom', 'highdicom') if m in sys.modules)\n"
+        "print('HEAVY', heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo_root, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY []" in result.stdout, result.stdout
+
+
+def test_infer_exit_code_1_when_a_case_fails(toy_bundle, demo_data, tmp_path, capsys):
+    bogus = tmp_path / "in" / "broken.nii.gz"
+    bogus.parent.mkdir()
+    bogus.write_text("not an image")
+    good = demo_data / "hippocampus" / "images" / "hippocampus_045.nii.gz"
+    out = tmp_path / "out"
+    code = main(
+        ["infer", str(good), str(bogus), "--bundle", str(toy_bundle), "--out", str(out), "--device", "cpu"]
+    )
+    assert code == 1
+    printed = capsys.readouterr().out
+    assert "hippocampus_045: ok" in printed
+    assert "broken: failed" in printed and "broken.nii.gz" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert report["provenance"]["command_line"][:2] == ["unetseg", "infer"]
+    assert (out / "hippocampus_045" / "hippocampus_045_seg.nii.gz").is_file()
+
+
+def test_infer_user_errors_map_to_exit_codes(toy_bundle, demo_data, tmp_path):
+    good = str(demo_data / "hippocampus" / "images" / "hippocampus_045.nii.gz")
+    out = str(tmp_path / "out")
+    assert main(["infer", good, "--bundle", str(toy_bundle), "--out", out, "--formats", "png"]) == 2
+    assert main(["infer", str(tmp_path / "missing"), "--bundle", str(toy_bundle), "--out", out]) == 2
+    assert main(["infer", good, "--bundle", str(tmp_path), "--out", out]) == 3
