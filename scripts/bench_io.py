@@ -1,4 +1,4 @@
-"""I/O benchmark: time to load a CT series with unetseg's DICOM reader, SimpleITK and plain pydicom.
+"""I/O benchmark: CT series load (unetseg, SimpleITK, pydicom), DICOM SEG write, and a batch `unetseg infer`.
 
 Builds (in a temporary folder) a CT series of ``--slices`` uncompressed 512x512 int16 slices from the real
 TotalSegmentator CT header and pixels in ``../shared/data/totalseg-ct`` (new UIDs and positions; a synthetic
@@ -6,18 +6,25 @@ header and pattern when the data are absent), then times each loader ``--repeats
 round-robin, and prints a markdown table (best and median wall time, best CPU time of the process, MB/s of the
 files, output shape and dtype). Wall times are noisy on a shared machine; CPU time is the steadier comparison.
 
-    python scripts/bench_io.py [--slices 200] [--size 512] [--repeats 5] [--keep DIR]
+    python scripts/bench_io.py [--slices 200] [--size 512] [--repeats 5] [--keep DIR] [--no-infer]
 
 (needs the package installed, ``pip install -e .``).
 
+Two more rows: the time to write a DICOM SEG (:func:`app.writing.dicom_seg.write_dicom_seg`, BINARY, the way
+``unetseg infer`` calls it: labels on the loaded series' grid with its provenance) for a two-label mask on the
+same 512x512x200 series (target < 5 s), and the wall time and peak memory (``ru_maxrss`` of the child, from
+``os.wait4``) of ``unetseg infer`` on the demo DICOM tree (3 MR series) with the hippocampus bundle, CPU.
+
 Extending: add a function ``(folder) -> np.ndarray`` to ``LOADERS`` for another loader, or write another
-``run_*_benchmark`` returning :class:`Row` s and append its rows in :func:`main`.
+``run_*_benchmark`` returning :class:`Row` s and append its rows in :func:`main` (as the SEG and infer rows do).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +40,8 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_SERIES = ROOT.parent / "shared" / "data" / "totalseg-ct" / "example_ct_dicom"
+DEMO_TREE = ROOT / "app" / "demo" / "data" / "dicom"
+HIPPO_BUNDLE = ROOT / "bundles" / "hippocampus_mri_segmentation"
 
 
 @dataclass(frozen=True)
@@ -151,6 +160,76 @@ def run_load_benchmark(folder: Path, repeats: int) -> list[Row]:
     return [Row("load series", t, walls[t], cpus[t], n_bytes / 1e6, outputs[t]) for t in LOADERS]
 
 
+def two_label_mask(shape: tuple[int, ...]) -> np.ndarray:
+    """Two touching spheres (values 1 and 2) in index space, about 4% and 8% of the volume."""
+    i, j, k = np.ogrid[: shape[0], : shape[1], : shape[2]]
+    labels = np.zeros(shape, dtype=np.uint8)
+    for value, centre, radius in ((1, (0.35, 0.5, 0.5), 0.2), (2, (0.65, 0.5, 0.5), 0.25)):
+        ci, cj, ck = (c * n for c, n in zip(centre, shape, strict=True))
+        inside = ((i - ci) / shape[0]) ** 2 + ((j - cj) / shape[1]) ** 2 + ((k - ck) / shape[2]) ** 2
+        labels[inside <= radius**2] = value
+    return labels
+
+
+def run_seg_benchmark(folder: Path, out: Path, repeats: int) -> list[Row]:
+    """Time :func:`write_dicom_seg` (BINARY) of a two-label mask on the loaded series' grid, as infer does."""
+    import warnings
+
+    from app.loading import load_volume
+    from app.writing.dicom_seg import write_dicom_seg
+
+    warnings.simplefilter("ignore", UserWarning)  # highdicom's person-name style hints
+    source = load_volume(folder)
+    labels = source.with_array(two_label_mask(source.shape))
+    walls, cpus = [], []
+    written = None
+    for repeat in range(repeats):
+        wall, cpu, written = time_call(
+            lambda repeat=repeat: write_dicom_seg(
+                labels, None, {1: "sphere A", 2: "sphere B"}, out / f"seg_{repeat}.dcm"
+            )
+        )
+        walls.append(wall)
+        cpus.append(cpu)
+    size = written.path.stat().st_size / 1e6
+    shape = "x".join(map(str, source.shape))
+    return [
+        Row(
+            "SEG write (BINARY, 2 labels)",
+            f"write_dicom_seg on {shape}",
+            walls,
+            cpus,
+            size,
+            f"{written.number_of_frames} frames, {size:.1f} MB",
+        )
+    ]
+
+
+def run_infer_benchmark(out: Path, bundle: Path = HIPPO_BUNDLE, tree: Path = DEMO_TREE) -> list[Row]:
+    """Wall time, CPU time and peak RSS of one ``unetseg infer`` child process on the demo DICOM tree."""
+    command = [sys.executable, "-m", "app.cli.main", "infer", str(tree), "--bundle", str(bundle)]
+    command += ["--out", str(out), "--device", "cpu"]
+    started = time.perf_counter()
+    child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)  # the rusage of this child alone
+    wall = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"unetseg infer failed ({child.returncode}): {child.stderr.read().decode()[-2000:]}")
+    n_bytes = sum(p.stat().st_size for p in tree.rglob("*.dcm"))
+    peak_mib = usage.ru_maxrss / 1024  # kilobytes on Linux
+    return [
+        Row(
+            "unetseg infer, demo tree (3 MR series)",
+            "child process, CPU, NIfTI + SEG",
+            [wall],
+            [usage.ru_utime + usage.ru_stime],
+            n_bytes / 1e6,
+            f"peak RSS {peak_mib:.0f} MiB",
+        )
+    ]
+
+
 def markdown_table(rows: list[Row]) -> str:
     lines = [
         "| task | tool | best s | median s | best CPU s | MB/s (best) | output |",
@@ -170,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--keep", type=Path, default=None, help="build the series here and keep it")
+    parser.add_argument("--no-infer", action="store_true", help="skip the unetseg infer row")
+    parser.add_argument("--bundle", type=Path, default=HIPPO_BUNDLE, help="bundle for the infer row")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="bench_io_") as tmp:
@@ -180,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
             f"built {args.slices} slices {args.size}x{args.size} int16 in {time.perf_counter() - start:.1f} s"
         )
         rows = run_load_benchmark(folder, args.repeats)
+        rows += run_seg_benchmark(folder, Path(tmp), args.repeats)
+        if not args.no_infer:
+            rows += run_infer_benchmark(Path(tmp) / "infer", args.bundle)
     print(markdown_table(rows))
     return 0
 
