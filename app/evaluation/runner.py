@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class EvaluationRun:
     """What :func:`evaluate_folders` did: results, summary, failures, unused files and the report paths."""
 
@@ -131,7 +131,7 @@ def evaluate_folders(
     summary = summarise(results)
     elapsed = time.perf_counter() - started
     logger.info("scored %d cases (%d failures) in %.1f s", len(pairing.pairs), len(failures), elapsed)
-    run = EvaluationRun(results=results, summary=summary, failures=failures, unused=list(pairing.unused))
+    reports = None
     if out is not None:
         # reporting imports evaluation modules, so it is imported here, not at the top
         from app.reporting.provenance import build_provenance
@@ -157,7 +157,7 @@ def evaluate_folders(
         def volumes(case_id: str) -> CaseVolumes | None:
             return _case_volumes(pairs[case_id], image_paths.get(case_id), resample)
 
-        run.reports = write_reports(
+        reports = write_reports(
             results,
             out,
             provenance=provenance,
@@ -167,11 +167,12 @@ def evaluate_folders(
             worst=worst,
             summary=summary,
         )
-    return run
+    return EvaluationRun(results, summary, failures, list(pairing.unused), reports)
 
 
 def _prediction(pair: Pair, ref: Volume, resample: bool) -> Volume:
-    assert pair.pred is not None
+    if pair.pred is None:
+        raise InputError(pair.ref, "has no prediction")
     pred = read_label(pair.pred)
     if resample and not same_grid(pred, ref):
         logger.info("case %s: resampling %s onto the reference grid", pair.case_id, pair.pred)
