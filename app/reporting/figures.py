@@ -221,8 +221,8 @@ def _busiest(differ: np.ndarray, foreground: np.ndarray, axis: int) -> int:
 
 def _evaluated(array: np.ndarray, labels: Mapping[int, str]) -> np.ndarray:
     """The label map with values outside ``labels`` set to -1 (so they neither draw nor count as differing)."""
-    array = np.asarray(array)
-    return np.where(np.isin(array, list(labels)), array, -1).astype(np.int32)
+    array = np.asarray(array).astype(np.int64)  # signed first: -1 must not wrap around in a uint8 map
+    return np.where(np.isin(array, list(labels)), array, -1)
 
 
 def _contour(axes, mask: np.ndarray, colour: str, style: str) -> None:

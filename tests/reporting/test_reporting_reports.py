@@ -18,7 +18,7 @@ from app.evaluation import evaluate_case, summarise
 from app.evaluation.result import CaseFailure
 from app.reporting import CaseVolumes, build_provenance, write_reports
 from app.reporting.atomic import write_atomic
-from app.reporting.figures import _busiest, distribution_png, overlay_png
+from app.reporting.figures import _busiest, _evaluated, distribution_png, overlay_png
 from app.reporting.tables import COLUMNS
 from app.volume import Volume
 
@@ -99,6 +99,14 @@ def test_busiest_slice_is_the_one_with_most_disagreement():
     assert _busiest(differ, foreground, 1) == 2
     assert _busiest(differ, foreground, 2) in (3, 4, 5)
     assert _busiest(np.zeros_like(differ), np.zeros_like(differ), 2) == 3  # nothing: the middle
+
+
+def test_unevaluated_values_compare_equal_across_dtypes():
+    # a uint8 prediction and an int32 reference: background must not differ (no -1 -> 255 wrap-around)
+    pred = _evaluated(np.array([0, 1, 2, 3], np.uint8), {1: "a", 2: "b"})
+    ref = _evaluated(np.array([0, 1, 2, 7], np.int32), {1: "a", 2: "b"})
+    np.testing.assert_array_equal(pred, [-1, 1, 2, -1])
+    np.testing.assert_array_equal(pred, ref)
 
 
 def test_distance_plot_keeps_worst_cases_visible(make_missed_results):
