@@ -141,7 +141,7 @@ def build_demo_tree(out: str | Path, source: str | Path = HIPPOCAMPUS) -> list[P
 def write_mr_series(volume: Volume, folder: Path, series: DemoSeries) -> list[Path]:
     """Write ``volume`` as one MR Image Storage file per slice into ``folder`` (contract above)."""
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage
+    from pydicom.uid import UID, ExplicitVRLittleEndian, MRImageStorage
 
     lps = volume.in_space("LPS")
     if lps.ndim != 3:
@@ -156,7 +156,7 @@ def write_mr_series(volume: Volume, folder: Path, series: DemoSeries) -> list[Pa
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for k in range(lps.shape[2]):
-        sop_uid = demo_uid(series.case, "image", str(k))
+        sop_uid = UID(demo_uid(series.case, "image", str(k)))
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = MRImageStorage
         meta.MediaStorageSOPInstanceUID = sop_uid
@@ -165,7 +165,8 @@ def write_mr_series(volume: Volume, folder: Path, series: DemoSeries) -> list[Pa
         ds.file_meta = meta
         ds.SpecificCharacterSet = "ISO_IR 100"
         ds.ImageType = ["ORIGINAL", "PRIMARY", "OTHER"]
-        ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, sop_uid
+        ds.SOPClassUID = MRImageStorage
+        ds.SOPInstanceUID = sop_uid
         ds.StudyDate = ds.SeriesDate = ds.ContentDate = STUDY_DATE
         ds.StudyTime = ds.SeriesTime = ds.ContentTime = STUDY_TIME
         ds.AccessionNumber = ""

@@ -29,7 +29,7 @@ import numpy as np
 
 from app.errors import BundleError, InputError, OutputError
 from app.inference.bundle import LoadedBundle
-from app.inference.capture import CapturePrediction
+from app.inference.capture import CapturedPrediction, CapturePrediction
 from app.volume import Volume
 from app.writing.nifti import write_nifti
 
@@ -72,7 +72,7 @@ def segment(bundle: LoadedBundle, volume: Volume, workdir: str | Path, *, name: 
     return volume.with_array(labels)
 
 
-def _run_evaluator(bundle: LoadedBundle, image_file: Path) -> list:
+def _run_evaluator(bundle: LoadedBundle, image_file: Path) -> list[CapturedPrediction]:
     from monai.data import DataLoader, Dataset
     from monai.engines import SupervisedEvaluator
 

@@ -117,3 +117,13 @@ def test_resume_skips_complete_cases_and_redoes_interrupted_ones(toy_bundle, dem
 
     fourth = run_batch(BatchConfig(inputs=inputs, bundle=toy_bundle, out=out, device="cpu", resume=True))
     assert [r.status for r in fourth.records] == ["skipped", "skipped"]
+
+
+def test_seg_only_for_a_nifti_input_fails_that_case_with_the_fix(toy_bundle, demo_data, tmp_path):
+    image = demo_data / "hippocampus" / "images" / "hippocampus_045.nii.gz"
+    config = BatchConfig(
+        inputs=(image,), bundle=toy_bundle, out=tmp_path, device="cpu", formats=frozenset({"seg"})
+    )
+    result = run_batch(config)
+    assert result.exit_code == 1
+    assert "add nifti to --formats" in result.records[0].reason
