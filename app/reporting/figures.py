@@ -117,7 +117,8 @@ def overlay_png(
     finite = background[np.isfinite(background)]
     low, high = np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0)
     high = high if high > low else low + 1
-    figure = Figure(figsize=(3.2 * len(panels), 3.4), dpi=DPI)
+    # 3D: three 3.2-inch panels side by side; 2D: one larger picture
+    figure = Figure(figsize=(3.2 * len(panels), 3.4) if len(panels) > 1 else (5.6, 6.0), dpi=DPI)
     for index, (name, ref_slice, pred_slice, back_slice, aspect, letters) in enumerate(panels):
         axes = figure.add_subplot(1, len(panels), index + 1)
         axes.imshow(
@@ -165,7 +166,7 @@ def overlay_png(
         Line2D([], [], color="#777", ls="solid", label="reference"),
         Line2D([], [], color="#777", ls="dashed", label="prediction"),
     ]
-    figure.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=7, frameon=False)
+    figure.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=7, frameon=False)
     if title:
         figure.suptitle(title, fontsize=9)
     figure.tight_layout(rect=(0, 0.07, 1, 0.95 if title else 1))

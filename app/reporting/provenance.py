@@ -29,7 +29,7 @@ DEFINITIONS = {
     "hd95_mm": "max of the two directed 95th percentiles of surface distances (MONAI, DeepMind), mm",
     "assd_mm": "mean of both directed surface distance sets pooled, mm",
     "nsd": "fraction of both surfaces within the tolerance of the other surface",
-    "volume_ml": "voxel count x |det(affine[:3,:3])| / 1000",
+    "volume_ml": "voxel count x |det(affine[:3,:3])| / 1000 (2D images: pixel area x a nominal 1 mm)",
 }
 
 
