@@ -47,19 +47,31 @@ def test_write_reports_files(tmp_path, run):
     results, volumes = run
     failures = [CaseFailure("gone", "no_prediction", "no prediction file for this reference")]
     unused = [(Path("/p/stray.nii.gz"), "no reference with this case id")]
-    provenance = build_provenance(inputs={"pred": "/p", "ref": "/r"}, tolerance_mm=1.0,
-                                  labels={1: "front <a>", 2: "back & side"},
-                                  now=datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
-    paths = write_reports(results, tmp_path / "new" / "out", provenance=provenance, volumes=volumes,
-                          failures=failures, unused=unused, worst=2)
+    provenance = build_provenance(
+        inputs={"pred": "/p", "ref": "/r"},
+        tolerance_mm=1.0,
+        labels={1: "front <a>", 2: "back & side"},
+        now=datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+    )
+    paths = write_reports(
+        results,
+        tmp_path / "new" / "out",
+        provenance=provenance,
+        volumes=volumes,
+        failures=failures,
+        unused=unused,
+        worst=2,
+    )
 
     rows = list(csv.DictReader(paths.metrics_csv.open()))
     assert tuple(rows[0]) == COLUMNS and len(rows) == 6
     assert [(r["case_id"], r["label"]) for r in rows][:2] == [("perfect", "1"), ("perfect", "2")]
 
     summary = json.loads(paths.summary_json.read_text())
-    assert summary["labels"]["front <a>"]["metrics"]["dice"] == summarise(results)["labels"]["front <a>"][
-        "metrics"]["dice"]
+    assert (
+        summary["labels"]["front <a>"]["metrics"]["dice"]
+        == summarise(results)["labels"]["front <a>"]["metrics"]["dice"]
+    )
     assert summary["failures"][0]["case_id"] == "gone"
     assert summary["unused_files"][0]["path"] == "/p/stray.nii.gz"
     assert summary["provenance"]["timestamp"] == "2025-01-02T03:04:05+00:00"
@@ -71,13 +83,16 @@ def test_write_reports_files(tmp_path, run):
     assert html.count("<h3>") == 2  # the two worst cases: worse, then shifted
     assert html.index("<h3>worse") < html.index("<h3>shifted")
     assert "<h3>perfect" not in html
-    assert "<script" not in html and "src=\"http" not in html
+    assert "<script" not in html and 'src="http' not in html
 
 
 def test_overlay_and_distribution_pictures_are_pngs(run):
     results, volumes = run
-    for png in (distribution_png(results, "dice", "Dice"), distribution_png(results, "hd95_mm", "HD95"),
-                overlay_png(volumes["worse"].ref, volumes["worse"].pred, {1: "a", 2: "b"}, title="worse")):
+    for png in (
+        distribution_png(results, "dice", "Dice"),
+        distribution_png(results, "hd95_mm", "HD95"),
+        overlay_png(volumes["worse"].ref, volumes["worse"].pred, {1: "a", 2: "b"}, title="worse"),
+    ):
         picture = Image.open(io.BytesIO(png))
         assert picture.format == "PNG" and picture.size[0] > 200
 

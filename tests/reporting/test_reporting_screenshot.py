@@ -25,7 +25,9 @@ def test_report_renders_in_headless_chromium(tmp_path):
         pred = np.roll(ref, shift, axis=0)
         cid = f"case_{shift}"
         volumes[cid] = CaseVolumes(ref=Volume(ref, affine), pred=Volume(pred, affine))
-        results += evaluate_case(volumes[cid].pred, volumes[cid].ref, {1: "anterior", 2: "posterior"}, case_id=cid)
+        results += evaluate_case(
+            volumes[cid].pred, volumes[cid].ref, {1: "anterior", 2: "posterior"}, case_id=cid
+        )
     paths = write_reports(results, tmp_path / "out", volumes=volumes, worst=2)
     png = render_png(paths.report_html, tmp_path / "shot.png", width=1000, height=1600)
     picture = np.asarray(Image.open(png).convert("L"), dtype=np.float32)
