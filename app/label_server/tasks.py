@@ -1,0 +1,214 @@
+"""MONAI Label tasks that run this project's bundles: inference from ``inference.json``, training from ``train.json``.
+
+Both tasks get the *served copy* of a bundle (see :mod:`app.label_server.bundles`) as ``path`` and override the
+config id ``bundle_root`` with it, so every path the configs build from ``@bundle_root`` (``models/model.pt``,
+``ckpt_dir``, ``output_dir``) points into the copy, never into the repository.
+
+Inference, :class:`UnetsegBundleInferTask`, follows MONAI Label's ``BundleInferTask`` (0.8.5,
+``monailabel/tasks/infer/bundle.py``) but is written on its base class ``BasicInferTask``: that module imports
+``monailabel.transform.post``, which imports torchvision at import time, and no torchvision wheel works with the
+CPU build of torch 2.13 (``operator torchvision::nms does not exist``). It reads the same config ids:
+``bundle_root``, ``device``, ``network_def``, ``preprocessing`` (``LoadImaged`` wrapped by MONAI Label's
+``LoadImageTensord``, as upstream), ``inferer``, ``postprocessing`` (``SaveImaged`` dropped: MONAI Label writes
+the ``pred`` key itself) and ``displayable_configs``; labels come from ``metadata.json``'s ``channel_def``.
+Unlike upstream it does not append MONAI Label's ``Restored``: the bundle's postprocessing must bring ``pred``
+back onto the input grid itself (ours use ``Invertd``), which is also what ``python -m monai.bundle run``
+writes. Weights: ``<copy>/models/model.pt``, loaded strictly, reloaded by MONAI Label when the file's
+modification time changes (so a training run's new ``model.pt`` is served at the next request).
+
+Training, :class:`UnetsegBundleTrainTask`, is MONAI Label's ``BundleTrainTask`` (which imports no torchvision).
+It overrides ``bundle_root``, ``device``, ``train#trainer#max_epochs``, ``train#dataset#data`` and
+``validate#dataset#data`` (the datastore's labelled images split by the request's ``val_split``; this bypasses
+``train_datalist`` and ``configs/datalist.json``) and ``train#handlers`` (a ``CheckpointLoader`` of the current
+``model.pt`` first, when ``pretrained``), then runs the ``run`` id after ``initialize``. Added here: strict
+weight loading, request checks, ``val_interval`` as a request option (default: the smaller of the bundle's value
+and ``max_epochs``, so a short run validates, and so writes ``model.pt``, at least once), and ``stats()`` with
+the served weights' SHA-256 for ``/info``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from typing import Any
+
+from monai.bundle import ConfigItem, ConfigParser
+from monai.inferers import Inferer, SimpleInferer
+from monai.transforms import Compose, CopyItemsd, DeleteItemsd, LoadImaged, SaveImaged, SqueezeDimd
+from monailabel.interfaces.tasks.infer_v2 import InferType
+from monailabel.tasks.infer.basic_infer import BasicInferTask
+from monailabel.tasks.train.bundle import BundleTrainTask
+from monailabel.transform.pre import LoadImageTensord
+from monailabel.utils.others.generic import strtobool
+
+from app.label_server.bundles import WEIGHTS, labels_from_metadata, served_weights_stats
+from app.label_server.safety import UnsafeNameError, check_train_request
+
+logger = logging.getLogger(__name__)
+
+INFERENCE_CONFIG = "inference.json"
+
+#: where the input path waits while the bundle's transforms run (see ``pre_transforms``)
+PARKED_PATH_KEY = "input_path"
+
+
+class UnetsegBundleInferTask(BasicInferTask):
+    """Segmentation inference from a bundle's ``configs/inference.json`` and ``models/model.pt``.
+
+    Args:
+        path: the served copy of the bundle (absolute).
+        conf: the app's ``--conf`` settings (``preload`` is read).
+
+    ``is_valid()`` is False when the copy has no weights; the app then does not serve the bundle.
+    """
+
+    def __init__(self, path: str, conf: dict[str, str]):
+        self.bundle_path = os.path.abspath(path)
+        configs = os.path.join(self.bundle_path, "configs")
+        self.bundle_config = ConfigParser()
+        self.bundle_config.read_config(os.path.join(configs, INFERENCE_CONFIG))
+        self.bundle_config.config.update({"bundle_root": self.bundle_path})  # type: ignore[union-attr]
+        meta_path = os.path.join(configs, "metadata.json")
+        with open(meta_path) as fh:
+            metadata = json.load(fh)
+        self.version = metadata.get("version")
+
+        model_path = os.path.join(self.bundle_path, "models", WEIGHTS)
+        network = self.bundle_config.get_parsed_content("network_def", instantiate=True)
+        image = next(iter(metadata["network_data_format"]["inputs"].values()))
+        self.key_pred = next(iter(metadata["network_data_format"]["outputs"]))
+        spatial_shape = image.get("spatial_shape")
+        super().__init__(
+            path=model_path,
+            network=network,
+            type=InferType.SEGMENTATION,
+            labels=labels_from_metadata(metadata, source=meta_path),
+            dimension=len(spatial_shape) if spatial_shape else 3,
+            description=metadata.get("description", ""),
+            preload=strtobool(conf.get("preload", "false")),
+            load_strict=True,
+        )
+        self.displayable_configs: dict[str, Any] = {}
+        if self.bundle_config.get("displayable_configs"):
+            self.displayable_configs = self.bundle_config.get_parsed_content(
+                "displayable_configs", instantiate=True
+            )
+            self._config.update(self.displayable_configs)
+
+        # one request at a time through this bundle's parser: see _parsed (MONAI Label may run requests in threads
+        # when MONAI_LABEL_INFER_CONCURRENCY is set)
+        self._lock = threading.Lock()
+
+    def is_valid(self) -> bool:
+        return os.path.isfile(os.path.join(self.bundle_path, "models", WEIGHTS))
+
+    def __call__(self, request, callbacks=None):
+        with self._lock:
+            return super().__call__(request, callbacks)
+
+    def info(self) -> dict[str, Any]:
+        info = super().info()
+        info["version"] = self.version
+        info["weights"] = served_weights_stats(self.bundle_path)
+        return info
+
+    def _parsed(self, key: str, data, *, reparse: bool = False) -> Any:
+        """The config item ``key`` instantiated, after the request's ``device`` (and displayable settings).
+
+        Only ``pre_transforms`` re-parses (``reparse=True``), as upstream: the postprocessing ``Invertd`` must get
+        the very ``preprocessing`` instance that ran, and a parse makes new instances.
+        """
+        if reparse and data and self.displayable_configs:
+            self.bundle_config["displayable_configs"].update(
+                {k: data[k] for k in self.displayable_configs if k in data}
+            )
+            self.bundle_config.parse()
+        device = data.get("device") if data else None
+        if device:
+            self.bundle_config.config.update({"device": device})  # type: ignore[union-attr]
+            if self.bundle_config.ref_resolver.items.get("device"):
+                self.bundle_config.ref_resolver.items["device"] = ConfigItem(config=device, id="device")
+        return (
+            self.bundle_config.get_parsed_content(key, instantiate=True)
+            if self.bundle_config.get(key)
+            else None
+        )
+
+    def pre_transforms(self, data=None) -> list:
+        pre = self._parsed("preprocessing", data, reparse=True)
+        transforms = list(pre.transforms) if isinstance(pre, Compose) else list(pre or [])
+        # MONAI Label puts the input path in data["image_path"]; MONAI 1.6's Spacingd updates every "image_*"
+        # entry as a meta dict and fails on that string, so park it under another key until post_transforms
+        result: list = [
+            CopyItemsd(keys="image_path", names=PARKED_PATH_KEY, allow_missing_keys=True),
+            DeleteItemsd(keys="image_path"),
+        ]
+        for t in transforms:
+            if isinstance(t, LoadImaged):
+                # as upstream: keep the meta dict, and accept an already loaded array as well as a path
+                t._loader.image_only = False
+                result.append(LoadImageTensord(keys=t.keys, load_image_d=t))
+            else:
+                result.append(t)
+        return result
+
+    def inferer(self, data=None) -> Inferer:
+        inferer = self._parsed("inferer", data)
+        return inferer if inferer is not None else SimpleInferer()
+
+    def post_transforms(self, data=None) -> list:
+        post = self._parsed("postprocessing", data)
+        transforms = list(post.transforms) if isinstance(post, Compose) else list(post or [])
+        return [t for t in transforms if not isinstance(t, SaveImaged)] + [
+            # MONAI Label's writer wants a label map without the channel axis (upstream's Restored drops it too);
+            # the affine stays the one Invertd restored
+            SqueezeDimd(keys=self.key_pred, dim=0),
+            # and takes the output's extension from data["image_path"]
+            CopyItemsd(keys=PARKED_PATH_KEY, names="image_path", allow_missing_keys=True),
+        ]
+
+
+class UnetsegBundleTrainTask(BundleTrainTask):
+    """``BundleTrainTask`` with strict checkpoint loading, request checks and a ``val_interval`` option.
+
+    The bundle's validation ``CheckpointSaver`` writes ``<copy>/models/model.pt`` when the key metric improves
+    within the run; with the bundle's ``val_interval`` larger than ``max_epochs`` no validation would run and no
+    new weights would be written.
+    """
+
+    def __init__(self, path: str, conf: dict[str, str], **kwargs: Any):
+        kwargs.setdefault("load_strict", True)
+        super().__init__(os.path.abspath(path), conf, **kwargs)
+        self._request: dict[str, Any] = {}
+
+    def config(self) -> dict[str, Any]:
+        options = super().config()
+        options["val_interval"] = int(self.bundle_config.get("val_interval", 1) or 1)
+        return options
+
+    def stats(self) -> dict[str, Any]:
+        """What ``/info`` shows under ``train_stats``: the served weights' SHA-256, size, time and origin."""
+        return served_weights_stats(self.bundle_path)
+
+    def __call__(self, request: dict[str, Any], datastore):
+        try:
+            check_train_request(request)
+        except UnsafeNameError:
+            logger.exception("training request refused")
+            raise
+        request = dict(request)
+        if not request.get("run_id"):
+            request["run_id"] = "run"  # MONAI Label's /info offers "", which would name no config id
+        # kept for _update_overrides; MONAI Label runs each training in its own process, one at a time
+        self._request = request
+        return super().__call__(request, datastore)
+
+    def _update_overrides(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        max_epochs = int(overrides.get(self.const.key_train_trainer_max_epochs(), 1))
+        bundle_interval = int(self.bundle_config.get("val_interval", 1) or 1)
+        val_interval = max(1, int(self._request.get("val_interval") or min(bundle_interval, max_epochs)))
+        overrides["val_interval"] = val_interval
+        logger.info("training %s: max_epochs=%d val_interval=%d", self.bundle_path, max_epochs, val_interval)
+        return overrides
