@@ -248,3 +248,28 @@ def test_multi_gpu_config_trains_with_torchrun_gloo_on_cpu(shared_data, tmp_path
     assert result.returncode == 0, result.stderr[-4000:]
     assert (tmp_path / "models" / "checkpoint_epoch=1.pt").is_file()
     assert (tmp_path / "models" / "model.pt").is_file()
+
+
+def test_evaluate_config_writes_monai_and_unetseg_reports_that_agree(
+    hippo_train_overrides, tmp_path, run_workflow
+):
+    """evaluate.json scores with MONAI's handlers (MetricsSaver) and with app.evaluation (one implementation
+    shared with `unetseg evaluate`); on the same predictions the two Dice values must agree."""
+    import csv
+
+    overrides = {k: v for k, v in hippo_train_overrides.items() if k != "network_def#features"}
+    overrides["ckpt_dir"] = str(HIPPO / "models")  # the shipped weights
+    run_workflow([CONFIGS / "train.json", CONFIGS / "evaluate.json"], "train", **overrides)
+    eval_dir = tmp_path / "eval"
+    monai_rows = list(csv.reader((eval_dir / "val_mean_dice_raw.csv").read_text().splitlines()))
+    ours = list(csv.DictReader((eval_dir / "report" / "metrics.csv").read_text().splitlines()))
+    assert (eval_dir / "report" / "report.html").stat().st_size > 10_000
+    assert len(ours) == 2 * 2  # two cases, two labels
+    by_case = {}
+    for row in ours:
+        by_case.setdefault(row["case_id"], {})[row["name"]] = float(row["dice"])
+    for row in monai_rows[1:]:
+        case = row[0].split("/")[-1].removesuffix(".nii.gz")
+        monai_anterior, monai_posterior = float(row[1]), float(row[2])
+        assert by_case[case]["anterior"] == pytest.approx(monai_anterior, abs=1e-4)
+        assert by_case[case]["posterior"] == pytest.approx(monai_posterior, abs=1e-4)

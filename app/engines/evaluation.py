@@ -1,0 +1,125 @@
+"""An Ignite handler that scores an evaluator's predictions with unetseg's evaluation package.
+
+It makes the bundle's ``evaluate.json`` produce the same ``metrics.csv`` / ``summary.json`` / ``report.html`` as
+``unetseg evaluate`` and ``unetseg infer --ref``: one implementation of the metrics and the empty-mask policy
+(:mod:`app.evaluation`), three entry points.
+
+Contract: after the evaluator's postprocessing, each decollated output item holds ``pred_key`` and
+``label_key`` as label maps or one-hot/probability channels ``(C, *spatial)``, MetaTensors whose ``affine`` maps
+voxels to RAS mm (distances are therefore in mm on whatever grid the postprocessing leaves them). The case id is
+the stem of ``meta["filename_or_obj"]`` of the prediction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+from ignite.engine import Engine, Events
+
+from app.evaluation.batch import evaluate_batch
+from app.evaluation.labels import labels_from_bundle
+from app.evaluation.result import LabelResult
+from app.reporting.provenance import build_provenance
+from app.reporting.report import CaseVolumes, write_reports
+from app.volume import Volume
+
+logger = logging.getLogger(__name__)
+
+
+class SegmentationReportHandler:
+    """Collect per-case results during an evaluator run; write the reports when it completes.
+
+    Args:
+        output_dir: where ``metrics.csv``, ``summary.json`` and ``report.html`` go.
+        bundle_root: the bundle whose ``channel_def`` names the labels (entries named "background" skipped).
+        labels: explicit ``{value: name}`` instead of ``bundle_root``.
+        tolerance_mm: normalised surface Dice tolerance.
+        worst: how many of the worst cases get overlay pictures.
+        spatial_dims: 2 or 3.
+        pred_key, label_key, image_key: keys of the evaluator's output items.
+    """
+
+    def __init__(
+        self,
+        output_dir: str | Path,
+        bundle_root: str | Path | None = None,
+        labels: Mapping[int, str] | None = None,
+        tolerance_mm: float = 1.0,
+        worst: int = 10,
+        spatial_dims: int = 3,
+        pred_key: str = "pred",
+        label_key: str = "label",
+        image_key: str = "image",
+    ) -> None:
+        if labels is None and bundle_root is None:
+            raise ValueError("give either labels or bundle_root")
+        self.output_dir = Path(output_dir)
+        self.labels = {int(k): v for k, v in labels.items()} if labels else labels_from_bundle(bundle_root)
+        self.tolerance_mm = tolerance_mm
+        self.worst = worst
+        self.spatial_dims = spatial_dims
+        self.keys = (pred_key, label_key, image_key)
+        self.results: list[LabelResult] = []
+        self.volumes: dict[str, CaseVolumes] = {}
+        self._started = 0.0
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self._reset)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
+        engine.add_event_handler(Events.COMPLETED, self._write)
+
+    def _reset(self, engine: Engine) -> None:
+        self.results, self.volumes, self._started = [], {}, time.perf_counter()
+
+    def _collect(self, engine: Engine) -> None:
+        pred_key, label_key, image_key = self.keys
+        items = engine.state.output if isinstance(engine.state.output, list) else [engine.state.output]
+        for item in items:
+            pred, label = item[pred_key], item[label_key]
+            case_id = Path(str(pred.meta.get("filename_or_obj", f"case_{len(self.volumes)}"))).name
+            case_id = case_id.removesuffix(".gz").removesuffix(".nii")
+            affine = np.asarray(pred.affine.detach().cpu(), dtype=np.float64)
+            results = evaluate_batch(
+                pred[None],
+                label[None],
+                affine,
+                self.labels,
+                spatial_dims=self.spatial_dims,
+                case_ids=[case_id],
+                tolerance_mm=self.tolerance_mm,
+            )
+            self.results.extend(results)
+            self.volumes[case_id] = self._case_volumes(item, affine, case_id)
+
+    def _case_volumes(self, item, affine: np.ndarray, case_id: str) -> CaseVolumes:
+        pred_key, label_key, image_key = self.keys
+
+        def label_map(x) -> np.ndarray:
+            array = x.detach().cpu().numpy()
+            return (array.argmax(0) if array.shape[0] > 1 else array[0]).astype(np.uint8)
+
+        image = item.get(image_key)
+        image_volume = None
+        if image is not None and tuple(image.shape[1:]) == tuple(item[pred_key].shape[1:]):
+            image_volume = Volume(image.detach().cpu().numpy()[0].astype(np.float32), affine, source=case_id)
+        return CaseVolumes(
+            ref=Volume(label_map(item[label_key]), affine, source=case_id),
+            pred=Volume(label_map(item[pred_key]), affine, source=case_id),
+            image=image_volume,
+        )
+
+    def _write(self, engine: Engine) -> None:
+        provenance = build_provenance(
+            inputs={"engine": type(engine).__name__, "cases": sorted(self.volumes)},
+            tolerance_mm=self.tolerance_mm,
+            labels=self.labels,
+            timings_s={"evaluation": time.perf_counter() - self._started},
+        )
+        paths = write_reports(
+            self.results, self.output_dir, provenance=provenance, volumes=self.volumes, worst=self.worst
+        )
+        logger.info("evaluation reports written: %s, %s, %s", *paths.__dict__.values())
