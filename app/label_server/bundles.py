@@ -152,6 +152,7 @@ def _atomic_copy(src: Path, dest: Path) -> None:
     os.close(fd)
     try:
         shutil.copyfile(src, tmp)
+        shutil.copymode(src, tmp)  # mkstemp made it owner-only
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
@@ -162,6 +163,7 @@ def _write_record(path: Path, record: dict) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w") as fh:
         json.dump(record, fh, indent=4)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 
