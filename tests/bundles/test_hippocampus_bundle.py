@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -244,7 +245,23 @@ def test_multi_gpu_config_trains_with_torchrun_gloo_on_cpu(shared_data, tmp_path
         *overrides,
     ]
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=repo_root, timeout=300, env=env)
+    # own process group: on a timeout the DDP workers die with torchrun instead of lingering
+    proc = subprocess.Popen(
+        cmd,
+        cwd=repo_root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"torchrun timed out:\n{stderr[-4000:]}")
+    result = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
     assert result.returncode == 0, result.stderr[-4000:]
     assert (tmp_path / "models" / "checkpoint_epoch=1.pt").is_file()
     assert (tmp_path / "models" / "model.pt").is_file()
