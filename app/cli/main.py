@@ -11,6 +11,7 @@ import argparse
 import importlib
 import logging
 import sys
+import warnings
 
 from app import __version__
 from app.errors import UnetsegError
@@ -38,11 +39,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: third-party messages that say nothing actionable to a CLI user (a GPU decoder absent on CPU machines);
+#: still shown with -v
+_QUIET = (("monai.data.nvimgcodec_pydicom_plugin", "NvImgCodecPydicomReader"),)
+
+
 def configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    if verbosity <= 0:
+        for logger_name, warning_text in _QUIET:
+            logging.getLogger(logger_name).setLevel(logging.ERROR)
+            warnings.filterwarnings("ignore", message=f".*{warning_text}.*")
 
 
 def main(argv: list[str] | None = None) -> int:
