@@ -25,12 +25,12 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from app.batch.records import CaseRecord
 from app.loading import Decision
+from app.reporting.provenance import package_versions
 from app.writing.atomic import atomic_write
 
 REPORT_JSON = "report.json"
@@ -60,19 +60,6 @@ CSV_COLUMNS = (
 )
 
 
-def package_versions() -> dict[str, str]:
-    """unetseg, Python and :data:`PACKAGES` versions, from package metadata (nothing is imported)."""
-    from app import __version__
-
-    versions = {"unetseg": __version__, "python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
 def run_provenance(
     *,
     bundle: Mapping[str, Any],
@@ -85,7 +72,7 @@ def run_provenance(
     """The provenance block of ``report.json`` (timestamps are given, so the function stays pure)."""
     return {
         "tool": "unetseg infer",
-        "versions": package_versions(),
+        "versions": package_versions(PACKAGES),
         "platform": platform.platform(),
         "bundle": dict(bundle),
         "device": device,

@@ -5,9 +5,9 @@ Contract: both functions return an ordered ``dict[int, str]`` (label value -> na
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from app.bundle_metadata import channel_def, read_metadata, without_background
 from app.errors import BundleError, InputError
 
 
@@ -40,21 +40,8 @@ def parse_labels(text: str) -> dict[int, str]:
 
 
 def bundle_metadata(bundle: str | Path) -> dict:
-    """``BUNDLE/configs/metadata.json`` as a dict.
-
-    Raises:
-        BundleError: the file is missing, unreadable or not a JSON object.
-    """
-    path = Path(bundle) / "configs" / "metadata.json"
-    try:
-        metadata = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BundleError(path, "not found; is this a MONAI bundle folder?") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise BundleError(path, f"cannot be read as JSON: {exc}") from exc
-    if not isinstance(metadata, dict):
-        raise BundleError(path, "must hold a JSON object")
-    return metadata
+    """``BUNDLE/configs/metadata.json`` as a dict (see :func:`app.bundle_metadata.read_metadata`)."""
+    return read_metadata(bundle)
 
 
 def labels_from_bundle(bundle: str | Path) -> dict[int, str]:
@@ -67,21 +54,7 @@ def labels_from_bundle(bundle: str | Path) -> dict[int, str]:
         BundleError: the file is missing or unreadable, or ``channel_def`` is absent or malformed.
     """
     path = Path(bundle) / "configs" / "metadata.json"
-    metadata = bundle_metadata(bundle)
-    try:
-        channel_def = metadata["network_data_format"]["outputs"]["pred"]["channel_def"]
-    except (KeyError, TypeError):
-        raise BundleError(path, "has no network_data_format.outputs.pred.channel_def") from None
-    if not isinstance(channel_def, dict) or not channel_def:
-        raise BundleError(path, "channel_def must be a non-empty object of label value -> name")
-    labels: dict[int, str] = {}
-    for key, name in channel_def.items():
-        try:
-            value = int(key)
-        except ValueError:
-            raise BundleError(path, f"channel_def key {key!r} is not an integer label value") from None
-        if str(name).strip().lower() != "background":
-            labels[value] = str(name)
+    labels = without_background(channel_def(read_metadata(bundle), path))
     if not labels:
         raise BundleError(path, "channel_def names only background; nothing to evaluate")
-    return dict(sorted(labels.items()))
+    return labels

@@ -30,7 +30,6 @@ else the first such word of the folder name, else ``None``.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 from collections.abc import Mapping
@@ -38,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from app.bundle_metadata import channel_def, read_metadata, without_background
 from app.errors import BundleError, InputError
 
 logger = logging.getLogger(__name__)
@@ -132,13 +132,10 @@ def read_bundle_info(path: str | Path) -> BundleInfo:
         if not (root / relative).is_file():
             raise BundleError(root / relative, "missing; a MONAI bundle needs " + ", ".join(REQUIRED_FILES))
     meta_file = root / "configs" / "metadata.json"
-    try:
-        metadata = json.loads(meta_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(meta_file, f"cannot be read as JSON: {exc}") from exc
-    if not isinstance(metadata, dict):
-        raise BundleError(meta_file, "must hold a JSON object")
-    labels = _channel_def(metadata, meta_file)
+    metadata = read_metadata(root)
+    labels = channel_def(metadata, meta_file)
+    if not without_background(labels):
+        raise BundleError(meta_file, "channel_def names only the background; nothing to segment")
     fmt = metadata.get("network_data_format") or {}
     image = (fmt.get("inputs") or {}).get("image") or {}
     modality = image.get("modality")
@@ -286,29 +283,6 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _channel_def(metadata: Mapping[str, Any], meta_file: Path) -> dict[int, str]:
-    try:
-        channel_def = metadata["network_data_format"]["outputs"]["pred"]["channel_def"]
-    except (KeyError, TypeError):
-        raise BundleError(meta_file, "has no network_data_format.outputs.pred.channel_def") from None
-    if not isinstance(channel_def, dict) or not channel_def:
-        raise BundleError(meta_file, "channel_def must be a non-empty object of label value -> name")
-    labels: dict[int, str] = {}
-    for key, name in channel_def.items():
-        try:
-            value = int(key)
-        except ValueError:
-            raise BundleError(meta_file, f"channel_def key {key!r} is not an integer label value") from None
-        if value < 0 or not str(name).strip():
-            raise BundleError(
-                meta_file, f"channel_def entry {key!r}: {name!r} is not a label value >= 0 and a name"
-            )
-        labels[value] = str(name)
-    if not set(labels) - {0}:
-        raise BundleError(meta_file, "channel_def names only the background; nothing to segment")
-    return dict(sorted(labels.items()))
 
 
 def _override(parser: Any, key: str, value: Any, config_file: Path) -> None:

@@ -7,7 +7,7 @@ Contract: :func:`build_provenance` is a pure function of its arguments plus the 
 from __future__ import annotations
 
 import platform
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
 from typing import Any
@@ -33,10 +33,11 @@ DEFINITIONS = {
 }
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of unetseg, Python and :data:`PACKAGES` (``"not installed"`` when absent)."""
+def package_versions(packages: Sequence[str] = PACKAGES) -> dict[str, str]:
+    """Versions of unetseg, Python and ``packages`` from package metadata, nothing imported
+    (``"not installed"`` when absent)."""
     versions = {"unetseg": __version__, "python": platform.python_version()}
-    for name in PACKAGES:
+    for name in packages:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

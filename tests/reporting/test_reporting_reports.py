@@ -143,8 +143,11 @@ def test_write_atomic_replaces_and_cleans_up(tmp_path):
     write_atomic(target, b"two")
     assert target.read_text() == "two"
     assert os.listdir(tmp_path) == ["f.txt"]
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
     with pytest.raises(OutputError):
-        write_atomic(tmp_path / "missing" / "f.txt", "x")
+        write_atomic(blocker / "f.txt", "x")
+    assert sorted(os.listdir(tmp_path)) == ["f.txt", "not-a-folder"]
 
 
 def test_unwritable_output_folder_is_an_output_error(tmp_path, run):
