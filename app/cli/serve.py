@@ -5,9 +5,7 @@ it). This command runs ``<python> -m monailabel.main start_server --app app/labe
 that environment: the current one if it has monailabel, else ``<repo>/.venv-label/bin/python``, or ``--python``.
 It binds 127.0.0.1 unless ``--host`` says otherwise, and returns the server's exit code.
 
-Unless ``MONAI_LABEL_CORS_ORIGINS`` is set, the server is started with it set to its own address: MONAI Label's
-default is every origin (``*``), which lets any web page open in a local browser read the server's answers.
-Other MONAI Label settings (authentication among them) are read from the environment or a ``.env`` file in the
+MONAI Label's settings (authentication among them) are read from the environment or a ``.env`` file in the
 repository root, as docs/monai_label.md describes.
 """
 
@@ -15,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import logging
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -131,16 +127,6 @@ def run(args: argparse.Namespace) -> int:
         logger.warning(
             "binding %s: the server is reachable from other machines; see docs/monai_label.md", args.host
         )
-    env = server_environment(os.environ, args.host, args.port)
     logger.info("starting: %s", " ".join(cmd))
     print(f"MONAI Label on http://{args.host}:{args.port}/ (Ctrl+C stops it)", file=sys.stderr)
-    return subprocess.call(cmd, cwd=REPO_ROOT, env=env)
-
-
-def server_environment(environ, host: str, port: int) -> dict[str, str]:
-    """A copy of ``environ`` for the server, with CORS limited to the server's own origin unless already set."""
-    env = dict(environ)
-    if "MONAI_LABEL_CORS_ORIGINS" not in env:
-        hosts = {host, "127.0.0.1", "localhost"} - {"0.0.0.0", "::"}
-        env["MONAI_LABEL_CORS_ORIGINS"] = json.dumps(sorted(f"http://{h}:{port}" for h in hosts))
-    return env
+    return subprocess.call(cmd, cwd=REPO_ROOT)

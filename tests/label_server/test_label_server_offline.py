@@ -279,13 +279,3 @@ def test_serve_without_monailabel_names_the_install_command(tmp_path, monkeypatc
         pytest.skip("monailabel is installed in this environment")
     with pytest.raises(UnetsegError, match="PIP_CONSTRAINT=constraints/label.txt"):
         serve.find_label_python(None)
-
-
-def test_serve_limits_cors_to_its_own_origin_unless_set():
-    from app.cli.serve import server_environment
-
-    env = server_environment({"PATH": "/bin"}, "127.0.0.1", 8123)
-    assert json.loads(env["MONAI_LABEL_CORS_ORIGINS"]) == ["http://127.0.0.1:8123", "http://localhost:8123"]
-    assert env["PATH"] == "/bin"
-    mine = server_environment({"MONAI_LABEL_CORS_ORIGINS": '["http://viewer:3000"]'}, "127.0.0.1", 8123)
-    assert mine["MONAI_LABEL_CORS_ORIGINS"] == '["http://viewer:3000"]'
