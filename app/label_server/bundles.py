@@ -4,7 +4,7 @@ Contract:
 
 * a *bundle* is a folder ``bundles/<name>/`` with ``configs/metadata.json`` and ``configs/inference.json``
   (``configs/train.json`` too if it can be trained). Its label names come from
-  ``metadata.json`` ``network_data_format.outputs.<first output>.channel_def`` (``{"0": "background", ...}``);
+  ``metadata.json`` ``network_data_format.outputs.pred.channel_def`` (``{"0": "background", ...}``);
   MONAI Label lists every name except ``background`` with its integer value.
 * the server never reads or writes ``bundles/<name>/models`` in the repository after start-up: each bundle is
   copied to ``<model_dir>/<name>/`` (configs, docs, and ``models/model.pt``), and MONAI Label's tasks get that
@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from app.bundle_metadata import channel_def, read_metadata, without_background
 from app.errors import BundleError
 
 logger = logging.getLogger(__name__)
@@ -60,30 +61,15 @@ class BundleSpec:
 
 
 def labels_from_metadata(metadata: dict, *, source: Path | str = "metadata.json") -> dict[str, int]:
-    """Label names and values from a bundle's ``metadata.json`` content, the way MONAI Label reads them.
+    """Label names and values from a bundle's ``metadata.json`` content, in MONAI Label's form.
 
-    MONAI Label's ``BundleInferTask`` takes the *first* output of ``network_data_format.outputs`` and lists every
-    ``channel_def`` entry whose name is not ``background`` (case-insensitive), lower-cased, with ``int(key)``.
+    The entries come from :func:`app.bundle_metadata.channel_def` (the project's one reader, which checks them);
+    MONAI Label lists every one not named ``background``, lower-cased, as ``{name: value}``.
 
     Raises:
-        BundleError: no outputs, no ``channel_def``, or a key that is not an integer.
+        BundleError: no usable ``network_data_format.outputs.pred.channel_def``.
     """
-    outputs = metadata.get("network_data_format", {}).get("outputs", {})
-    if not outputs:
-        raise BundleError(source, "network_data_format.outputs is empty; MONAI Label needs one output")
-    output_name, output = next(iter(outputs.items()))
-    channel_def = output.get("channel_def")
-    if not channel_def:
-        raise BundleError(source, f"network_data_format.outputs.{output_name}.channel_def is missing")
-    labels: dict[str, int] = {}
-    for key, name in channel_def.items():
-        try:
-            value = int(key)
-        except ValueError:
-            raise BundleError(source, f"channel_def key {key!r} is not an integer label value") from None
-        if str(name).lower() != "background":
-            labels[str(name).lower()] = value
-    return labels
+    return {name.lower(): value for value, name in without_background(channel_def(metadata, source)).items()}
 
 
 def discover_bundles(bundles_dir: Path, names: list[str] | None = None) -> list[BundleSpec]:
@@ -110,8 +96,8 @@ def discover_bundles(bundles_dir: Path, names: list[str] | None = None) -> list[
             continue
         meta_path = configs / "metadata.json"
         try:
-            labels = labels_from_metadata(json.loads(meta_path.read_text()), source=meta_path)
-        except (OSError, json.JSONDecodeError, BundleError) as exc:
+            labels = labels_from_metadata(read_metadata(folder), source=meta_path)
+        except BundleError as exc:
             logger.warning("skipping bundle %s: %s", folder, exc)
             continue
         found[folder.name] = BundleSpec(

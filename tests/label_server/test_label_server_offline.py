@@ -111,15 +111,17 @@ def test_bundle_modules_import_without_dicom_stack_or_monailabel():
 def test_labels_follow_channel_def_without_background():
     meta = json.loads((BUNDLES / HIPPO / "configs" / "metadata.json").read_text())
     assert labels_from_metadata(meta) == {"anterior": 1, "posterior": 2}
-    odd = {"network_data_format": {"outputs": {"seg": {"channel_def": {"0": "Background", "3": "Membrane"}}}}}
+    odd = {
+        "network_data_format": {"outputs": {"pred": {"channel_def": {"0": "Background", "3": "Membrane"}}}}
+    }
     assert labels_from_metadata(odd) == {"membrane": 3}
 
 
 @pytest.mark.parametrize(
     ("outputs", "message"),
     [
-        ({}, "outputs is empty"),
-        ({"pred": {}}, "channel_def is missing"),
+        ({}, "has no network_data_format.outputs.pred.channel_def"),
+        ({"pred": {}}, "has no network_data_format.outputs.pred.channel_def"),
         ({"pred": {"channel_def": {"one": "x"}}}, "not an integer"),
     ],
 )
