@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+
 import pytest
 
 
