@@ -132,17 +132,24 @@ def _cached_sha256(path: str, mtime_ns: int, size: int) -> str:
     return sha256(Path(path))
 
 
-def _atomic_copy(src: Path, dest: Path) -> None:
-    """Copy ``src`` to ``dest`` through a temporary file in ``dest``'s folder, so a reader never sees half a file."""
+def _atomic_copy(src: Path, dest: Path) -> str:
+    """Copy ``src`` to ``dest`` through a temporary file in ``dest``'s folder, so a reader never sees half a file.
+
+    Returns the SHA-256 of the bytes that were copied, hashed from the temporary file: ``src`` may be replaced
+    in the meantime (a bundle being trained rewrites its ``model.pt``), so its hash taken before the copy may
+    not be the copy's.
+    """
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
     os.close(fd)
     try:
         shutil.copyfile(src, tmp)
         shutil.copymode(src, tmp)  # mkstemp made it owner-only
+        copied_sha = sha256(Path(tmp))
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    return copied_sha
 
 
 def _write_record(path: Path, record: dict) -> None:
@@ -190,13 +197,13 @@ def prepare_served_copy(spec: BundleSpec, model_dir: Path) -> Path:
     served_sha = sha256(served_weights) if served_weights.is_file() else None
     if served_sha is None or served_sha == record.get("copied_sha256"):
         if served_sha != source_sha:
-            _atomic_copy(source_weights, served_weights)
-            _write_record(record_path, {"source": str(source_weights), "copied_sha256": source_sha})
+            copied_sha = _atomic_copy(source_weights, served_weights)
+            _write_record(record_path, {"source": str(source_weights), "copied_sha256": copied_sha})
             logger.info(
                 "bundle %s: serving weights copied from %s (sha256 %s)",
                 spec.name,
                 source_weights,
-                source_sha[:12],
+                copied_sha[:12],
             )
         else:
             logger.info(
