@@ -24,7 +24,7 @@ from app import __version__
 from app.batch.config import BatchConfig
 from app.batch.manifest import forget, write_manifest
 from app.batch.records import CaseRecord, OutputFile
-from app.errors import InputError
+from app.errors import InputError, OutputError
 from app.inference.bundle import BundleInfo, LoadedBundle
 from app.loading import Case
 
@@ -93,11 +93,19 @@ def run_case(
     if "nifti" in formats:
         path = write_nifti(labels, case_dir / f"{case.case_id}_seg.nii.gz")
         record.outputs.append(OutputFile.of("nifti", path))
-    if "seg" in formats:
-        record.seg = _write_seg(case, labels, bundle.info, config, case_dir)
-        record.outputs.append(OutputFile.of("seg", Path(record.seg["path"])))
-    record.timings_s["write"] = time.perf_counter() - started
     record.status, record.reason = "ok", ""
+    if "seg" in formats:
+        # Outputs are independent: a SEG the source cannot support (e.g. its UIDs were blanked) must not
+        # discard the segmentation already written as NIfTI. The case is "partial" and says why.
+        try:
+            record.seg = _write_seg(case, labels, bundle.info, config, case_dir)
+            record.outputs.append(OutputFile.of("seg", Path(record.seg["path"])))
+        except (InputError, OutputError) as exc:
+            if not record.outputs:
+                raise
+            record.status, record.reason = "partial", f"DICOM SEG not written: {type(exc).__name__}: {exc}"
+            logger.warning("case %s: %s", case.case_id, record.reason)
+    record.timings_s["write"] = time.perf_counter() - started
     write_manifest(case_dir, record, fingerprint(bundle.info, case.kind, config))
     return record
 

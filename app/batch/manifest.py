@@ -81,7 +81,7 @@ def completed_record(case_dir: Path, fingerprint: Mapping[str, Any]) -> tuple[Ca
     changed = sorted(k for k in set(recorded) | set(fingerprint) if recorded.get(k) != fingerprint.get(k))
     if changed:
         return None, f"made with other settings ({', '.join(changed)} differ)"
-    if record.status != "ok" or not record.outputs:
+    if record.status not in ("ok", "partial") or not record.outputs:
         return None, "case.json records no successful outputs"
     for output in record.outputs:
         file = Path(case_dir) / Path(output.path).name

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from app.inference.bundle import sha256_file
 from app.loading import Case
 
-Status = Literal["pending", "ok", "failed", "skipped"]
+Status = Literal["pending", "ok", "partial", "failed", "skipped"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,9 @@ class CaseRecord:
         input: the file, or the folder holding the series' files.
         input_files: the series' files (DICOM), or the one file.
         series: for DICOM, the chosen series: study/series UIDs, SeriesNumber, SeriesDescription, Modality.
-        status: ``"ok"``, ``"failed"``, ``"skipped"`` (complete from an earlier run) or ``"pending"``.
+        status: ``"ok"``, ``"partial"`` (segmented and some outputs written, but a requested output was
+            refused, e.g. a DICOM SEG for a source without UIDs; ``reason`` says which and why),
+            ``"failed"``, ``"skipped"`` (complete from an earlier run) or ``"pending"``.
         reason: why it failed or was skipped; empty when ok.
         outputs: files written for this case (for a skipped case: those of the earlier run, verified).
         seg: the SEG's new UIDs and segments (DICOM cases with SEG output).

@@ -4,7 +4,8 @@ Contract: :func:`build_report` is a pure function of the case records, the disco
 provenance and the optional scoring summary; :func:`write_run_report` writes both files atomically.
 ``report.json`` holds:
 
-* ``status``: ``"ok"`` when no case failed, else ``"failed"``; ``counts`` per status;
+* ``status``: ``"failed"`` when a case failed, else ``"partial"`` when a case missed a requested output, else
+  ``"ok"``; ``counts`` per status;
 * ``provenance``: versions (unetseg, MONAI, torch, numpy, ...), the bundle (path, name, version, weights
   SHA-256), device, command line, options, start and end time (UTC) and total seconds;
 * ``cases``: per case its id, input path(s), chosen series (UIDs, number, description, modality), status,
@@ -91,9 +92,11 @@ def build_report(
     evaluation: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``report.json`` content (see the module docstring)."""
-    counts = {status: sum(r.status == status for r in records) for status in ("ok", "skipped", "failed")}
+    counts = {
+        status: sum(r.status == status for r in records) for status in ("ok", "partial", "skipped", "failed")
+    }
     return {
-        "status": "failed" if counts["failed"] else "ok",
+        "status": "failed" if counts["failed"] else "partial" if counts["partial"] else "ok",
         "counts": {"cases": len(records), **counts},
         "provenance": dict(provenance),
         "cases": [r.to_dict() for r in records],

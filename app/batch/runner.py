@@ -55,11 +55,12 @@ class BatchResult:
 
     @property
     def failed(self) -> list[CaseRecord]:
-        return [r for r in self.records if r.status == "failed"]
+        """Cases that failed, or produced only part of the requested outputs."""
+        return [r for r in self.records if r.status in ("failed", "partial")]
 
     @property
     def exit_code(self) -> int:
-        """0 when every case succeeded (and every reference was scored), else 1."""
+        """0 when every case produced all its outputs (and every reference was scored), else 1."""
         evaluation = self.report.get("evaluation")
         scored_ok = evaluation is None or evaluation.get("ok", True)
         return 0 if not self.failed and scored_ok else 1
@@ -121,8 +122,9 @@ def run_batch(config: BatchConfig) -> BatchResult:
         report_json, report_csv = write_run_report(report, config.out)
     counts = report["counts"]
     logger.info(
-        "batch done: %d ok, %d skipped, %d failed; report %s",
+        "batch done: %d ok, %d partial, %d skipped, %d failed; report %s",
         counts["ok"],
+        counts["partial"],
         counts["skipped"],
         counts["failed"],
         report_json,

@@ -125,7 +125,8 @@ def print_summary(result: BatchResult) -> None:
         print(f"{record.case_id}: {record.status}" + (f" ({detail})" if detail else ""))
     counts = result.report["counts"]
     print(
-        f"{counts['cases']} case(s): {counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed; "
+        f"{counts['cases']} case(s): {counts['ok']} ok, {counts['partial']} partial, {counts['skipped']} skipped, "
+        f"{counts['failed']} failed; "
         f"report {result.report_json}, {result.report_csv}"
     )
     reports = evaluation.get("reports")

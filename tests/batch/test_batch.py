@@ -43,7 +43,7 @@ def test_poisoned_cases_fail_alone_with_reasons(poisoned_run):
     assert result.exit_code == 1
     report = json.loads((out / "report.json").read_text())
     assert report["status"] == "failed"
-    assert report["counts"] == {"cases": 5, "ok": 2, "skipped": 0, "failed": 3}
+    assert report["counts"] == {"cases": 5, "ok": 2, "partial": 0, "skipped": 0, "failed": 3}
     by_input = {Path(c["input"]).name: c for c in report["cases"]}
     assert by_input["good_series"]["status"] == "ok"
     assert by_input["good.nii.gz"]["status"] == "ok"
@@ -127,3 +127,30 @@ def test_seg_only_for_a_nifti_input_fails_that_case_with_the_fix(toy_bundle, dem
     result = run_batch(config)
     assert result.exit_code == 1
     assert "add nifti to --formats" in result.records[0].reason
+
+
+def test_a_seg_the_source_cannot_support_keeps_the_nifti_and_marks_the_case_partial(
+    toy_bundle, demo_data, tmp_path
+):
+    """Anonymised series often lack FrameOfReferenceUID (every dicom2nifti test series does): highdicom cannot
+    reference such a source, but the segmentation itself is good and must not be thrown away."""
+    import pydicom
+
+    series = tmp_path / "no_for_uid"
+    shutil.copytree(demo_data / "dicom" / "study_2" / "series_3", series)
+    for path in series.glob("*.dcm"):
+        dataset = pydicom.dcmread(path)
+        del dataset.FrameOfReferenceUID
+        dataset.save_as(path)
+    out = tmp_path / "out"
+    result = run_batch(BatchConfig(inputs=(series,), bundle=toy_bundle, out=out, device="cpu"))
+    (record,) = result.records
+    assert record.status == "partial"
+    assert record.reason.startswith("DICOM SEG not written") and "FrameOfReferenceUID" in record.reason
+    assert [o.kind for o in record.outputs] == ["nifti"]
+    assert (out / record.case_id / f"{record.case_id}_seg.nii.gz").is_file()
+    assert not (out / record.case_id / f"{record.case_id}_seg.dcm").exists()
+    assert result.exit_code == 1  # a requested output is missing: scripts must notice
+    assert result.report["status"] == "partial"
+    again = run_batch(BatchConfig(inputs=(series,), bundle=toy_bundle, out=out, device="cpu", resume=True))
+    assert [r.status for r in again.records] == ["skipped"]  # rerunning cannot fix the source's UIDs
