@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from ignite.engine import Engine, Events
@@ -55,10 +56,13 @@ class SegmentationReportHandler:
         label_key: str = "label",
         image_key: str = "image",
     ) -> None:
-        if labels is None and bundle_root is None:
+        if labels:
+            self.labels = {int(k): v for k, v in labels.items()}
+        elif bundle_root is not None:
+            self.labels = labels_from_bundle(bundle_root)
+        else:
             raise ValueError("give either labels or bundle_root")
         self.output_dir = Path(output_dir)
-        self.labels = {int(k): v for k, v in labels.items()} if labels else labels_from_bundle(bundle_root)
         self.tolerance_mm = tolerance_mm
         self.worst = worst
         self.spatial_dims = spatial_dims
@@ -77,7 +81,8 @@ class SegmentationReportHandler:
 
     def _collect(self, engine: Engine) -> None:
         pred_key, label_key, image_key = self.keys
-        items = engine.state.output if isinstance(engine.state.output, list) else [engine.state.output]
+        output: Any = engine.state.output
+        items = output if isinstance(output, list) else [output]
         for item in items:
             pred, label = item[pred_key], item[label_key]
             case_id = Path(str(pred.meta.get("filename_or_obj", f"case_{len(self.volumes)}"))).name

@@ -63,7 +63,7 @@ def read_nrrd(path: str | Path) -> Volume:
         if data.shape[axis] != 1:
             raise InputError(
                 path,
-                f"axis {axis} (kind {_kind(header, axis)}) has {data.shape[axis]} components; "
+                f"axis {axis} (kind {_kind(header, int(axis))}) has {data.shape[axis]} components; "
                 "multi-component images are not supported",
             )
     data = data.reshape([n for n, keep in zip(data.shape, spatial, strict=True) if keep], order="A")

@@ -196,7 +196,7 @@ def _combine(masks: dict[int, np.ndarray], segments: dict[int, str], dtype: type
     """One label map from per-segment masks; raises naming the overlapping segments if any voxel is shared."""
     # ufuncs on arrays laid out like the masks (zeros_like keeps their strides) run fast; boolean indexing
     # of these transposed views would not.
-    labels = np.zeros_like(next(iter(masks.values())), dtype=dtype)
+    labels: np.ndarray = np.zeros_like(next(iter(masks.values())), dtype=dtype)
     for number, mask in masks.items():
         if np.logical_and(mask, labels).any():
             _refuse_overlap(masks, segments, path)

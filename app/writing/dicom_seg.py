@@ -34,7 +34,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
@@ -354,7 +354,7 @@ def _frames_in_source_order(
         (int(dataset.get("NumberOfFrames", 1)), int(dataset.Rows), int(dataset.Columns)), pixels.dtype
     )
     for k, frame in enumerate(matched):
-        array[frame.frame_number - 1] = pixels[:, :, k].T
+        array[cast(int, frame.frame_number) - 1] = pixels[:, :, k].T  # set for every multi-frame source
     return [dataset], array
 
 

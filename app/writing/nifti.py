@@ -82,10 +82,10 @@ def nifti_array(array: np.ndarray) -> np.ndarray:
                 if high <= np.iinfo(candidate).max:
                     return array.astype(candidate, copy=False)
             raise ValueError(f"label values up to {high} do not fit in uint32")
-        for candidate in (np.int16, np.int32):
-            info = np.iinfo(candidate)
+        for signed in (np.int16, np.int32):
+            info = np.iinfo(signed)
             if info.min <= low and high <= info.max:
-                return array.astype(candidate, copy=False)
+                return array.astype(signed, copy=False)
         raise ValueError(f"integer values {low}..{high} do not fit in int32")
     if np.issubdtype(array.dtype, np.floating):
         return array if array.dtype == np.float64 else array.astype(np.float32, copy=False)

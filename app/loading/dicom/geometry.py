@@ -145,7 +145,7 @@ def _refuse_mixed(
         raise InputError(where, f"different {what} in one series: {parts}")
 
 
-def slice_normal(orientation: Sequence[float]) -> np.ndarray:
+def slice_normal(orientation: Sequence[float] | np.ndarray) -> np.ndarray:
     """Unit normal ``row cosine x column cosine`` of an ImageOrientationPatient (6 numbers)."""
     o = np.asarray(orientation, dtype=np.float64)
     normal = np.cross(o[:3], o[3:])
@@ -159,11 +159,11 @@ def group_by_position(slices: Sequence[SliceRef], options: DicomReadOptions) -> 
     :func:`check_uniform` (one orientation).
     """
     normal = slice_normal(slices[0].geometry.orientation or ())
-    ordered = sorted(slices, key=lambda s: float(np.dot(s.geometry.position, normal)))
+    ordered = sorted(slices, key=lambda s: float(np.dot(np.asarray(s.geometry.position, float), normal)))
     groups: list[list[SliceRef]] = []
     last = -math.inf
     for s in ordered:
-        d = float(np.dot(s.geometry.position, normal))
+        d = float(np.dot(np.asarray(s.geometry.position, float), normal))
         if groups and d - last <= options.spacing_atol_mm:
             groups[-1].append(s)
         else:

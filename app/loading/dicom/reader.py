@@ -165,7 +165,8 @@ def _resolve_duplicates(groups: list[list[SliceRef]], where: Path) -> tuple[list
         return [g[0] for g in kept_groups], dropped
     if len(counts) == 1:
         n = counts.pop()
-        acquisitions = sorted({s.header.acquisition_number for g in kept_groups for s in g} - {None})
+        numbers = {s.header.acquisition_number for g in kept_groups for s in g}
+        acquisitions = sorted(a for a in numbers if a is not None)
         hint = f"; AcquisitionNumber values {acquisitions}" if len(acquisitions) > 1 else ""
         raise InputError(
             where,
