@@ -72,6 +72,29 @@ def labels_from_metadata(metadata: dict, *, source: Path | str = "metadata.json"
     return {name.lower(): value for value, name in without_background(channel_def(metadata, source)).items()}
 
 
+def label_values(
+    labels: dict[str, int], scale: int | None, *, source: Path | str = "inference.json"
+) -> dict[str, int]:
+    """The values ``labels`` (name -> class index) take in the label image the bundle writes.
+
+    A bundle's ``SaveImaged`` with ``scale`` (MONAI's ``PILWriter`` convention, 255 or 65535) clips the class
+    index to [0, 1] and multiplies it by ``scale``: the EM bundle writes membrane (class 0) as 0 and cell (class
+    1) as 255, the label convention of its training data. Without ``scale`` the value is the class index.
+
+    Raises:
+        BundleError: ``scale`` is set and a class index is not 0 or 1 (it would be clipped onto another label).
+    """
+    if not scale:
+        return dict(labels)
+    if any(index not in (0, 1) for index in labels.values()):
+        raise BundleError(
+            source,
+            f"SaveImaged scale={scale} maps the class indices {sorted(labels.values())} onto 0 and {scale}, so "
+            "labels would be lost; write class indices (no scale) for more than two classes",
+        )
+    return {name: index * int(scale) for name, index in labels.items()}
+
+
 def discover_bundles(bundles_dir: Path, names: list[str] | None = None) -> list[BundleSpec]:
     """The bundles under ``bundles_dir`` that MONAI Label can serve, sorted by name.
 

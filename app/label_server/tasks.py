@@ -36,14 +36,23 @@ from typing import Any
 
 from monai.bundle import ConfigItem, ConfigParser
 from monai.inferers import Inferer, SimpleInferer
-from monai.transforms import Compose, CopyItemsd, DeleteItemsd, LoadImaged, SaveImaged, SqueezeDimd
+from monai.transforms import (
+    CastToTyped,
+    Compose,
+    CopyItemsd,
+    DeleteItemsd,
+    LoadImaged,
+    SaveImaged,
+    ScaleIntensityRanged,
+    SqueezeDimd,
+)
 from monailabel.interfaces.tasks.infer_v2 import InferType
 from monailabel.tasks.infer.basic_infer import BasicInferTask
 from monailabel.tasks.train.bundle import BundleTrainTask
 from monailabel.transform.pre import LoadImageTensord
 from monailabel.utils.others.generic import strtobool
 
-from app.label_server.bundles import WEIGHTS, labels_from_metadata, served_weights_stats
+from app.label_server.bundles import WEIGHTS, label_values, labels_from_metadata, served_weights_stats
 from app.label_server.safety import UnsafeNameError, check_train_request
 
 logger = logging.getLogger(__name__)
@@ -80,11 +89,17 @@ class UnetsegBundleInferTask(BasicInferTask):
         image = next(iter(metadata["network_data_format"]["inputs"].values()))
         self.key_pred = next(iter(metadata["network_data_format"]["outputs"]))
         spatial_shape = image.get("spatial_shape")
+        self.output_scale, self.output_dtype = self._saved_format()
+        labels = label_values(
+            labels_from_metadata(metadata, source=meta_path),
+            self.output_scale,
+            source=os.path.join(configs, INFERENCE_CONFIG),
+        )
         super().__init__(
             path=model_path,
             network=network,
             type=InferType.SEGMENTATION,
-            labels=labels_from_metadata(metadata, source=meta_path),
+            labels=labels,
             dimension=len(spatial_shape) if spatial_shape else 3,
             description=metadata.get("description", ""),
             preload=strtobool(conf.get("preload", "false")),
@@ -103,6 +118,19 @@ class UnetsegBundleInferTask(BasicInferTask):
 
     def is_valid(self) -> bool:
         return os.path.isfile(os.path.join(self.bundle_path, "models", WEIGHTS))
+
+    def _saved_format(self) -> tuple[int | None, Any]:
+        """``scale`` and ``output_dtype`` of the bundle's ``SaveImaged`` in ``postprocessing`` (None, None without).
+
+        These set the values and data type of the label the bundle writes (the EM bundle: class 0 as 0, class 1
+        as 255, uint8); the server returns its label in the same convention (see ``post_transforms``).
+        """
+        post = self.bundle_config.get_parsed_content("postprocessing", instantiate=True)
+        transforms = list(post.transforms) if isinstance(post, Compose) else list(post or [])
+        for t in transforms:
+            if isinstance(t, SaveImaged):
+                return t.saver.init_kwargs.get("scale"), t.saver.init_kwargs.get("output_dtype")
+        return None, None
 
     def __call__(self, request, callbacks=None):
         with self._lock:
@@ -159,15 +187,36 @@ class UnetsegBundleInferTask(BasicInferTask):
         return inferer if inferer is not None else SimpleInferer()
 
     def post_transforms(self, data=None) -> list:
+        """The bundle's postprocessing without ``SaveImaged``, then what MONAI Label's writer needs.
+
+        Contract of the ``pred`` handed to MONAI Label's ``Writer``: no channel axis (``(H, W, D)`` for 3D; for
+        2D ``(W, H)``, MONAI's ``PILReader`` order, which the writer transposes back), the values and dtype the
+        bundle's ``SaveImaged`` writes (its ``scale``: class index clipped to [0, 1] times ``scale``, as MONAI's
+        ``PILWriter`` does; its ``output_dtype``; PNG needs an integer type), and the input's affine (3D).
+        A client's ``result_dtype`` or ``result_extension`` still takes precedence in the writer.
+        """
         post = self._parsed("postprocessing", data)
         transforms = list(post.transforms) if isinstance(post, Compose) else list(post or [])
-        return [t for t in transforms if not isinstance(t, SaveImaged)] + [
-            # MONAI Label's writer wants a label map without the channel axis (upstream's Restored drops it too);
-            # the affine stays the one Invertd restored
-            SqueezeDimd(keys=self.key_pred, dim=0),
-            # and takes the output's extension from data["image_path"]
-            CopyItemsd(keys=PARKED_PATH_KEY, names="image_path", allow_missing_keys=True),
-        ]
+        result = [t for t in transforms if not isinstance(t, SaveImaged)]
+        # MONAI Label's writer wants a label map without the channel axis (upstream's Restored drops it too);
+        # the affine stays the one Invertd restored
+        result.append(SqueezeDimd(keys=self.key_pred, dim=0))
+        if self.output_scale:
+            result.append(
+                ScaleIntensityRanged(
+                    keys=self.key_pred,
+                    a_min=0.0,
+                    a_max=1.0,
+                    b_min=0.0,
+                    b_max=float(self.output_scale),
+                    clip=True,
+                )
+            )
+        if self.output_dtype is not None:
+            result.append(CastToTyped(keys=self.key_pred, dtype=self.output_dtype))
+        # and takes the output's extension from data["image_path"]
+        result.append(CopyItemsd(keys=PARKED_PATH_KEY, names="image_path", allow_missing_keys=True))
+        return result
 
 
 class UnetsegBundleTrainTask(BundleTrainTask):

@@ -23,6 +23,7 @@ import pytest
 from app.errors import BundleError
 from app.label_server.bundles import (
     discover_bundles,
+    label_values,
     labels_from_metadata,
     prepare_served_copy,
     served_weights_stats,
@@ -115,6 +116,17 @@ def test_labels_follow_channel_def_without_background():
         "network_data_format": {"outputs": {"pred": {"channel_def": {"0": "Background", "3": "Membrane"}}}}
     }
     assert labels_from_metadata(odd) == {"membrane": 3}
+
+
+def test_label_values_follow_the_bundles_saveimaged_scale():
+    em = {"network_data_format": {"outputs": {"pred": {"channel_def": {"0": "membrane", "1": "cell"}}}}}
+    labels = labels_from_metadata(em)
+    assert labels == {"membrane": 0, "cell": 1}  # membrane is class 0 but not "background": it is listed
+    assert label_values(labels, None) == labels
+    assert label_values(labels, 255) == {"membrane": 0, "cell": 255}  # the EM bundle's PNG convention
+    assert label_values({"anterior": 1, "posterior": 2}, None) == {"anterior": 1, "posterior": 2}
+    with pytest.raises(BundleError, match="scale=255 maps the class indices"):
+        label_values({"anterior": 1, "posterior": 2}, 255)
 
 
 @pytest.mark.parametrize(
