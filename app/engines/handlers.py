@@ -8,6 +8,8 @@
   these handlers add the engine they are attached to.
 * :class:`EarlyStopOnValidation`: MONAI's ``EarlyStopHandler`` on a validator's key metric, stopping the trainer
   it is attached to (same reason).
+* :class:`StopOnTimeBudget`: end training at an epoch boundary before a wall-clock budget runs out (CPU runs on a
+  shared machine); Ignite's ``TimeLimit`` has no ``attach`` and stops mid-epoch.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from ignite.engine import Engine, Events
@@ -56,7 +60,7 @@ class StopOnNonFiniteLoss:
                 engine.state.epoch,
                 engine.state.iteration,
             )
-            engine.state.nonfinite_loss = True
+            engine.state.nonfinite_loss = True  # type: ignore[attr-defined]  # a flag for callers
             engine.terminate()
 
 
@@ -86,7 +90,7 @@ class ResumeFromLatest:
         ckpt_dir: str | Path,
         load_dict: Mapping[str, object],
         enabled: bool = True,
-        map_location: str | torch.device | None = "cpu",
+        map_location: Any = "cpu",
     ) -> None:
         self.ckpt_dir = Path(ckpt_dir)
         self.load_dict = dict(load_dict)
@@ -171,3 +175,42 @@ def handlers_for_rank(handlers: list, rank: int) -> list:
 
     writers = (FullStateCheckpointSaver, CheckpointSaver, TensorBoardStatsHandler, ProgressBar)
     return [h for h in handlers if not isinstance(h, writers)]
+
+
+class StopOnTimeBudget:
+    """Terminate the trainer at the end of an epoch when the next epoch would overrun ``seconds`` of wall time.
+
+    The clock starts at ``Events.STARTED``; the next epoch's duration is predicted as the longest epoch so far
+    (validation included when it runs inside the epoch). ``seconds=None`` disables it.
+
+    Args:
+        seconds: wall-clock budget for the whole run.
+    """
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self._start = 0.0
+        self._last = 0.0
+        self._longest = 0.0
+
+    def attach(self, engine: Engine) -> None:
+        if self.seconds is not None:
+            engine.add_event_handler(Events.STARTED, self._started)
+            engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def _started(self, engine: Engine) -> None:
+        self._start = self._last = time.monotonic()
+
+    def __call__(self, engine: Engine) -> None:
+        now = time.monotonic()
+        self._longest = max(self._longest, now - self._last)
+        self._last = now
+        if now - self._start + self._longest > self.seconds:
+            logger.warning(
+                "time budget: %.0f s used of %.0f s, an epoch takes up to %.0f s: stopping after epoch %d",
+                now - self._start,
+                self.seconds,
+                self._longest,
+                engine.state.epoch,
+            )
+            engine.terminate()
