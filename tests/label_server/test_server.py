@@ -1,10 +1,16 @@
 """The real MONAI Label server over HTTP, in the label environment (``.venv-label``), on a free loopback port.
 
-Checks ``/info`` (models and label names from channel_def), ``/infer`` on real hippocampus images against the
-bundle's own ``python -m monai.bundle run`` inference (run here, in the main environment, on the served
-weights: Dice >= 0.99 per label), refusal of ids and tags with ``../``, and ``/train``: a two-epoch run on the
-datastore's labelled images writes new served weights, ``/info`` reports them, inference then agrees with the
-bundle's inference on those new weights, and the repository's weights are not the trained ones.
+One server serves both bundles from one datastore: three hippocampus volumes (NIfTI, labelled) and one ISBI 2012
+EM slice (PNG, unlabelled, so the hippocampus training below sees only volumes). Checks ``/info`` (both models,
+label names from channel_def; the EM labels carry the values of the bundle's PNG output, membrane 0 and cell
+255), ``/infer`` on real images against the bundle's own ``python -m monai.bundle run`` inference (run here, in
+the main environment, on the served weights: Dice >= 0.99 per label; for EM on the datastore id and on an
+uploaded PNG), refusal of ids and tags with ``../``, and ``/train`` of the hippocampus bundle: a two-epoch run on
+the datastore's labelled images writes new served weights, ``/info`` reports them, inference then agrees with
+the bundle's inference on those new weights, and the repository's weights are not the trained ones.
+
+The EM tests skip while the repository's EM bundle has no ``models/model.pt`` (it is written only when a
+training run's validation improves), since the server then does not serve it for inference.
 
 Skipped when the label environment is absent (CI); run by hand with ``pytest -m slow tests/label_server``.
 """
@@ -26,6 +32,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from PIL import Image
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +40,12 @@ ROOT = Path(__file__).resolve().parents[2]
 LABEL_PYTHON = Path(os.environ.get("UNETSEG_LABEL_PYTHON", ROOT / ".venv-label" / "bin" / "python"))
 MODEL = "hippocampus_mri_segmentation"
 CASES = ("hippocampus_001", "hippocampus_003", "hippocampus_004")
+EM_MODEL = "em_membrane_segmentation"
+#: ISBI 2012 training slice 20 (a validation slice of the EM bundle), stored in the datastore under this id
+EM_SLICE = 20
+EM_CASE = f"isbi2012_train_{EM_SLICE}"
+#: the EM bundle's label image values (SaveImaged scale 255): membrane (class 0) 0, cell (class 1) 255
+EM_LABELS = {"membrane": 0, "cell": 255}
 STARTUP_S = 240
 TRAIN_S = 600
 
@@ -62,8 +75,12 @@ def _dice_per_label(a: np.ndarray, b: np.ndarray, labels) -> dict[int, float]:
     return out
 
 
-def _bundle_inference(bundle_root: Path, image: Path, out: Path) -> Path:
-    """The bundle's own inference (``monai.bundle run``) of ``image`` with ``bundle_root``'s weights."""
+def _bundle_inference(bundle_root: Path, image: Path, out: Path, model: str = MODEL) -> Path:
+    """The bundle's own inference (``monai.bundle run``) of ``image`` with ``bundle_root``'s weights.
+
+    Returns the one file the bundle's ``SaveImaged`` wrote (``<stem>/<stem>_seg.nii.gz`` for the hippocampus
+    bundle, ``<stem>_seg.png`` for the EM bundle).
+    """
     inputs = out / "in"
     inputs.mkdir(parents=True)
     shutil.copy(image, inputs / image.name)
@@ -74,7 +91,7 @@ def _bundle_inference(bundle_root: Path, image: Path, out: Path) -> Path:
             "monai.bundle",
             "run",
             "--config_file",
-            str(ROOT / "bundles" / MODEL / "configs" / "inference.json"),
+            str(ROOT / "bundles" / model / "configs" / "inference.json"),
             "--bundle_root",
             str(bundle_root),
             "--dataset_dir",
@@ -87,13 +104,15 @@ def _bundle_inference(bundle_root: Path, image: Path, out: Path) -> Path:
         cwd=ROOT,
         timeout=600,
     )
-    stem = image.name.removesuffix(".nii.gz")
-    return out / "out" / stem / f"{stem}_seg.nii.gz"
+    written = sorted((out / "out").rglob("*_seg.*"))
+    assert len(written) == 1, written
+    return written[0]
 
 
 @pytest.fixture(scope="module")
 def server(shared_data, tmp_path_factory):
-    """A running server: ``{"url", "studies", "served", "log"}``; stopped (with its training children) at the end."""
+    """A running server: ``{"url", "studies", "served", "served_em", "log", "work"}``; stopped (with its training
+    children) at the end."""
     if not LABEL_PYTHON.is_file():
         pytest.skip(f"MONAI Label environment not found at {LABEL_PYTHON} (see docs/monai_label.md)")
     probe = subprocess.run([str(LABEL_PYTHON), "-c", "import monailabel"], capture_output=True, timeout=120)
@@ -107,6 +126,10 @@ def server(shared_data, tmp_path_factory):
     for case in CASES:
         shutil.copy(source / "imagesTr" / f"{case}.nii.gz", studies)
         shutil.copy(source / "labelsTr" / f"{case}.nii.gz", studies / "labels" / "final")
+    # no label for the EM slice: every trainer trains on every labelled image of the datastore
+    shutil.copy(
+        shared_data / "isbi2012-em" / "train" / "image" / f"{EM_SLICE}.png", studies / f"{EM_CASE}.png"
+    )
     model_dir = work / "model"
     port = _free_port()
     log = work / "server.log"
@@ -122,7 +145,7 @@ def server(shared_data, tmp_path_factory):
         "--model-dir",
         str(model_dir),
         "--models",
-        MODEL,
+        f"{MODEL},{EM_MODEL}",
         "--python",
         str(LABEL_PYTHON),
     ]
@@ -152,7 +175,14 @@ def server(shared_data, tmp_path_factory):
             if time.monotonic() > deadline:
                 pytest.fail(f"no /info/ after {STARTUP_S} s:\n{log.read_text()[-3000:]}")
             time.sleep(2)
-        yield {"url": url, "studies": studies, "served": model_dir / MODEL, "log": log, "work": work}
+        yield {
+            "url": url,
+            "studies": studies,
+            "served": model_dir / MODEL,
+            "served_em": model_dir / EM_MODEL,
+            "log": log,
+            "work": work,
+        }
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -169,18 +199,48 @@ def _info(server) -> dict:
     return json.loads(body)
 
 
-def _infer(server, image_id: str, dest: Path) -> Path:
+def _infer(server, image_id: str, dest: Path, model: str = MODEL) -> Path:
     status, body = _request(
-        f"{server['url']}/infer/{MODEL}?image={image_id}&output=image", method="POST", body=b""
+        f"{server['url']}/infer/{model}?image={image_id}&output=image", method="POST", body=b""
     )
     assert status == 200, body[:500]
     dest.write_bytes(body)
     return dest
 
 
+def _em_served(server) -> dict:
+    """``/info``'s entry of the EM model; skips when the server does not serve it (no weights yet)."""
+    models = _info(server)["models"]
+    if EM_MODEL not in models:
+        pytest.skip(f"{EM_MODEL} is not served for inference: its bundle has no models/model.pt yet")
+    return models[EM_MODEL]
+
+
+def _upload(server, model: str, image: Path, dest: Path) -> Path:
+    """``/infer`` of an uploaded file (multipart ``file``), the label written to ``dest``."""
+    boundary = "unetsegboundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{image.name}"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + image.read_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    status, reply = _request(
+        f"{server['url']}/infer/{model}?output=image",
+        method="POST",
+        body=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert status == 200, reply[:500]
+    dest.write_bytes(reply)
+    return dest
+
+
 def test_info_lists_the_bundle_with_channel_def_labels(server):
     info = _info(server)
-    assert set(info["models"]) == {MODEL}
+    assert MODEL in info["models"] and set(info["models"]) <= {MODEL, EM_MODEL}
     assert info["models"][MODEL]["labels"] == {"anterior": 1, "posterior": 2}
     assert info["models"][MODEL]["type"] == "segmentation"
     assert MODEL in info["trainers"]
@@ -274,3 +334,34 @@ def test_train_writes_new_served_weights_that_inference_then_uses(server, tmp_pa
     print(f"after training: Dice server vs bundle on the new weights {dice}")
     assert min(dice.values()) >= 0.99, dice
     assert "Reload model" in server["log"].read_text()
+
+
+def test_info_lists_the_em_bundle_with_the_values_of_its_png_labels(server):
+    em = _em_served(server)
+    assert em["labels"] == EM_LABELS
+    assert em["type"] == "segmentation" and em["dimension"] == 2
+    assert Path(em["weights"]["weights"]).parent.parent == server["served_em"]
+    assert em["weights"]["trained_here"] is False
+    assert EM_MODEL in _info(server)["trainers"]
+
+
+@pytest.mark.parametrize("how", ["datastore id", "upload"])
+def test_em_infer_agrees_with_the_bundles_own_inference(server, how, tmp_path):
+    _em_served(server)
+    image = server["studies"] / f"{EM_CASE}.png"
+    if how == "datastore id":
+        served = _infer(server, EM_CASE, tmp_path / "server.png", model=EM_MODEL)
+    else:
+        served = _upload(server, EM_MODEL, image, tmp_path / "server.png")
+    reference = _bundle_inference(server["served_em"], image, tmp_path / "bundle", model=EM_MODEL)
+    assert reference.suffix == ".png"
+    a, b = np.asarray(Image.open(served)), np.asarray(Image.open(reference))
+    src = np.asarray(Image.open(image))
+    assert a.shape == b.shape == src.shape and a.dtype == b.dtype == np.uint8
+    values = tuple(EM_LABELS.values())
+    dice = _dice_per_label(a, b, values)
+    print(
+        f"{EM_CASE} ({how}): Dice server vs bundle {dice}; pixels differing {int((a != b).sum())} of {a.size}"
+    )
+    assert min(dice.values()) >= 0.99, dice
+    assert set(np.unique(a)) == set(values)  # both labels present, so the Dice of neither is trivially 1
