@@ -39,6 +39,9 @@ COPIED_DIRS = ("configs", "docs")
 COPIED_FILES = ("LICENSE",)
 WEIGHTS = "model.pt"
 RECORD = "served_from.json"
+#: file endings of single 2D slices (what MONAI's PILReader reads); any other image (NIfTI, NRRD, a DICOM
+#: series folder) is taken as 3D
+SLICE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,19 @@ def label_values(
             "labels would be lost; write class indices (no scale) for more than two classes",
         )
     return {name: index * int(scale) for name, index in labels.items()}
+
+
+def bundle_dimension(metadata: dict) -> int:
+    """Spatial dimensions of a bundle's input: the length of its first input's ``spatial_shape`` (3 without one)."""
+    inputs = metadata.get("network_data_format", {}).get("inputs", {})
+    first = next(iter(inputs.values()), {}) if isinstance(inputs, dict) else {}
+    shape = first.get("spatial_shape") if isinstance(first, dict) else None
+    return len(shape) if shape else 3
+
+
+def image_dimension(path: str | Path) -> int:
+    """2 for a file whose name ends like a 2D slice (``SLICE_SUFFIXES``, any case), else 3."""
+    return 2 if str(path).lower().endswith(SLICE_SUFFIXES) else 3
 
 
 def discover_bundles(bundles_dir: Path, names: list[str] | None = None) -> list[BundleSpec]:

@@ -16,12 +16,16 @@ it, in the server and again in every training process. Settings come from ``--co
     ``true`` to load the networks at start-up rather than on the first request.
 
 Every inference request's image, label tag and model file name are checked (:mod:`app.label_server.safety`),
-and the local datastore refuses ids and tags that are paths (:mod:`app.label_server.datastore`).
+and the local datastore refuses ids and tags that are paths (:mod:`app.label_server.datastore`). 2D and 3D
+bundles share the datastore: an image of the other dimension than the model's (by file ending, see
+:func:`app.label_server.bundles.image_dimension`) is refused with ``400``, and each trainer trains only on the
+labelled images of its dimension.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import monailabel
@@ -37,7 +41,13 @@ from monailabel.tasks.activelearning.random import Random
 from monailabel.utils.others.generic import strtobool
 
 import app
-from app.label_server.bundles import BundleSpec, discover_bundles, prepare_served_copy
+from app.label_server.bundles import (
+    SLICE_SUFFIXES,
+    BundleSpec,
+    discover_bundles,
+    image_dimension,
+    prepare_served_copy,
+)
 from app.label_server.datastore import GuardedLocalDatastore, refuse
 from app.label_server.safety import UnsafeNameError, check_infer_request
 from app.label_server.tasks import UnetsegBundleInferTask, UnetsegBundleTrainTask
@@ -128,6 +138,23 @@ class UnetsegLabelApp(MONAILabelApp):
         except UnsafeNameError as exc:
             raise refuse(exc) from None
         image = request.get("image")
-        if isinstance(image, str) and "/" not in image and not self.datastore().get_image_uri(image):
-            raise HTTPException(status_code=404, detail=f"image id {image!r} is not in the datastore")
+        if isinstance(image, str):
+            path = image if "/" in image else self.datastore().get_image_uri(image)
+            if not path:
+                raise HTTPException(status_code=404, detail=f"image id {image!r} is not in the datastore")
+            self._check_dimension(request.get("model"), image, path)
         return super().infer(request, datastore)
+
+    def _check_dimension(self, model, image: str, path: str) -> None:
+        """Refuse (400) a 2D slice for a 3D model and a volume for a 2D model, before the bundle fails on it."""
+        task = self._infers.get(model) if isinstance(model, str) else None
+        if task is None:
+            return  # MONAI Label answers an unknown model itself
+        got = image_dimension(path)
+        if got != task.dimension:
+            detail = (
+                f"model {model} segments {task.dimension}D images; image {os.path.basename(image)!r} is "
+                f"{got}D (2D: {', '.join(SLICE_SUFFIXES)} files)"
+            )
+            logger.warning("refused: %s", detail)
+            raise HTTPException(status_code=400, detail=detail)

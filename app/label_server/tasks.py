@@ -52,7 +52,14 @@ from monailabel.tasks.train.bundle import BundleTrainTask
 from monailabel.transform.pre import LoadImageTensord
 from monailabel.utils.others.generic import strtobool
 
-from app.label_server.bundles import WEIGHTS, label_values, labels_from_metadata, served_weights_stats
+from app.label_server.bundles import (
+    WEIGHTS,
+    bundle_dimension,
+    image_dimension,
+    label_values,
+    labels_from_metadata,
+    served_weights_stats,
+)
 from app.label_server.safety import UnsafeNameError, check_train_request
 
 logger = logging.getLogger(__name__)
@@ -86,9 +93,7 @@ class UnetsegBundleInferTask(BasicInferTask):
 
         model_path = os.path.join(self.bundle_path, "models", WEIGHTS)
         network = self.bundle_config.get_parsed_content("network_def", instantiate=True)
-        image = next(iter(metadata["network_data_format"]["inputs"].values()))
         self.key_pred = next(iter(metadata["network_data_format"]["outputs"]))
-        spatial_shape = image.get("spatial_shape")
         self.output_scale, self.output_dtype = self._saved_format()
         labels = label_values(
             labels_from_metadata(metadata, source=meta_path),
@@ -100,7 +105,7 @@ class UnetsegBundleInferTask(BasicInferTask):
             network=network,
             type=InferType.SEGMENTATION,
             labels=labels,
-            dimension=len(spatial_shape) if spatial_shape else 3,
+            dimension=bundle_dimension(metadata),
             description=metadata.get("description", ""),
             preload=strtobool(conf.get("preload", "false")),
             load_strict=True,
@@ -231,6 +236,33 @@ class UnetsegBundleTrainTask(BundleTrainTask):
         kwargs.setdefault("load_strict", True)
         super().__init__(os.path.abspath(path), conf, **kwargs)
         self._request: dict[str, Any] = {}
+        with open(os.path.join(path, "configs", "metadata.json")) as fh:
+            self.dimension = bundle_dimension(json.load(fh))
+
+    def _fetch_datalist(self, request, datastore) -> list[dict[str, Any]]:
+        """The datastore's labelled images of this bundle's dimension (2D slices or 3D volumes).
+
+        One server serves 2D and 3D bundles from one datastore; MONAI Label would train each on every labelled
+        image. Which are 2D is decided by file ending (:func:`app.label_server.bundles.image_dimension`).
+
+        Raises:
+            ValueError: no labelled image of this dimension (MONAI Label reports the training as failed).
+        """
+        datalist = super()._fetch_datalist(request, datastore)
+        kept = [d for d in datalist if image_dimension(d["image"]) == self.dimension]
+        logger.info(
+            "training %s on %d labelled %dD images of the datastore (%d of another dimension left out)",
+            self.bundle_path,
+            len(kept),
+            self.dimension,
+            len(datalist) - len(kept),
+        )
+        if not kept:
+            raise ValueError(
+                f"no labelled {self.dimension}D image in the datastore for {os.path.basename(self.bundle_path)} "
+                f"({len(datalist)} labelled images of another dimension); add labels under labels/final/"
+            )
+        return kept
 
     def config(self) -> dict[str, Any]:
         options = super().config()

@@ -22,7 +22,9 @@ import pytest
 
 from app.errors import BundleError
 from app.label_server.bundles import (
+    bundle_dimension,
     discover_bundles,
+    image_dimension,
     label_values,
     labels_from_metadata,
     prepare_served_copy,
@@ -127,6 +129,18 @@ def test_label_values_follow_the_bundles_saveimaged_scale():
     assert label_values({"anterior": 1, "posterior": 2}, None) == {"anterior": 1, "posterior": 2}
     with pytest.raises(BundleError, match="scale=255 maps the class indices"):
         label_values({"anterior": 1, "posterior": 2}, 255)
+
+
+def test_dimension_of_bundles_and_datastore_images():
+    meta = json.loads((BUNDLES / HIPPO / "configs" / "metadata.json").read_text())
+    assert bundle_dimension(meta) == 3
+    em_like = {"network_data_format": {"inputs": {"image": {"spatial_shape": [256, 256]}}}}
+    assert bundle_dimension(em_like) == 2
+    assert bundle_dimension({}) == 3  # no spatial_shape: MONAI Label's default
+    for name in ("/s/isbi_20.png", "/s/A.PNG", "/s/x.tif", "/s/y.tiff", "/s/z.jpg"):
+        assert image_dimension(name) == 2, name
+    for name in ("/s/hippocampus_001.nii.gz", "/s/v.nii", "/s/v.nrrd", "/s/dicom_series", "/s/png.nii.gz"):
+        assert image_dimension(name) == 3, name
 
 
 @pytest.mark.parametrize(
