@@ -1,13 +1,13 @@
 """The real MONAI Label server over HTTP, in the label environment (``.venv-label``), on a free loopback port.
 
-One server serves both bundles from one datastore: three hippocampus volumes (NIfTI, labelled) and one ISBI 2012
-EM slice (PNG, unlabelled, so the hippocampus training below sees only volumes). Checks ``/info`` (both models,
-label names from channel_def; the EM labels carry the values of the bundle's PNG output, membrane 0 and cell
-255), ``/infer`` on real images against the bundle's own ``python -m monai.bundle run`` inference (run here, in
-the main environment, on the served weights: Dice >= 0.99 per label; for EM on the datastore id and on an
-uploaded PNG), refusal of ids and tags with ``../``, and ``/train`` of the hippocampus bundle: a two-epoch run on
-the datastore's labelled images writes new served weights, ``/info`` reports them, inference then agrees with
-the bundle's inference on those new weights, and the repository's weights are not the trained ones.
+One server serves both bundles from one datastore: three hippocampus volumes (NIfTI) and three ISBI 2012 EM
+slices (PNG), all labelled. Checks ``/info`` (both models, label names from channel_def; the EM labels carry the
+values of the bundle's PNG output, membrane 0 and cell 255), ``/infer`` on real images against the bundle's own
+``python -m monai.bundle run`` inference (run here, in the main environment, on the served weights: Dice >= 0.99
+per label; for EM on the datastore id and on an uploaded PNG), refusal of ids and tags with ``../`` and of an
+image of the wrong dimension, and ``/train`` of each bundle: a two-epoch run on the datastore's labelled images
+of the bundle's dimension writes new served weights, ``/info`` reports them, inference then agrees with the
+bundle's inference on those new weights, and the repository's weights are not the trained ones.
 
 The EM tests skip while the repository's EM bundle has no ``models/model.pt`` (it is written only when a
 training run's validation improves), since the server then does not serve it for inference.
@@ -41,9 +41,10 @@ LABEL_PYTHON = Path(os.environ.get("UNETSEG_LABEL_PYTHON", ROOT / ".venv-label" 
 MODEL = "hippocampus_mri_segmentation"
 CASES = ("hippocampus_001", "hippocampus_003", "hippocampus_004")
 EM_MODEL = "em_membrane_segmentation"
-#: ISBI 2012 training slice 20 (a validation slice of the EM bundle), stored in the datastore under this id
-EM_SLICE = 20
-EM_CASE = f"isbi2012_train_{EM_SLICE}"
+#: ISBI 2012 training slices 20-22 (the EM bundle's validation slices), stored under these ids; the first is
+#: inferred. Three, so that a training run has two (one batch) to train on and one to validate on
+EM_SLICES = (20, 21, 22)
+EM_CASE = f"isbi2012_train_{EM_SLICES[0]}"
 #: the EM bundle's label image values (SaveImaged scale 255): membrane (class 0) 0, cell (class 1) 255
 EM_LABELS = {"membrane": 0, "cell": 255}
 STARTUP_S = 240
@@ -126,10 +127,10 @@ def server(shared_data, tmp_path_factory):
     for case in CASES:
         shutil.copy(source / "imagesTr" / f"{case}.nii.gz", studies)
         shutil.copy(source / "labelsTr" / f"{case}.nii.gz", studies / "labels" / "final")
-    # no label for the EM slice: every trainer trains on every labelled image of the datastore
-    shutil.copy(
-        shared_data / "isbi2012-em" / "train" / "image" / f"{EM_SLICE}.png", studies / f"{EM_CASE}.png"
-    )
+    isbi = shared_data / "isbi2012-em" / "train"
+    for n in EM_SLICES:
+        shutil.copy(isbi / "image" / f"{n}.png", studies / f"isbi2012_train_{n}.png")
+        shutil.copy(isbi / "label" / f"{n}.png", studies / "labels" / "final" / f"isbi2012_train_{n}.png")
     model_dir = work / "model"
     port = _free_port()
     log = work / "server.log"
@@ -294,11 +295,21 @@ def test_ids_and_tags_with_dotdot_are_refused(server, method, path, field):
     assert not list(server["work"].rglob("outside*"))
 
 
-def test_train_writes_new_served_weights_that_inference_then_uses(server, tmp_path):
-    repo_weights = ROOT / "bundles" / MODEL / "models" / "model.pt"
-    before = _info(server)["models"][MODEL]["weights"]
+@pytest.mark.parametrize(("model", "image"), [(MODEL, EM_CASE), (EM_MODEL, CASES[0])])
+def test_an_image_of_the_other_dimension_is_refused(server, model, image):
+    if model == EM_MODEL:
+        _em_served(server)
+    status, reply = _request(
+        f"{server['url']}/infer/{model}?image={image}&output=image", method="POST", body=b""
+    )
+    assert status == 400, reply[:300]
+    assert b"segments" in reply and image.encode() in reply
+
+
+def _train(server, model: str) -> dict:
+    """A two-epoch ``/train`` of ``model`` on the datastore, waited for; MONAI Label's task status at the end."""
     status, body = _request(
-        f"{server['url']}/train/{MODEL}",
+        f"{server['url']}/train/{model}",
         method="POST",
         body=json.dumps({"max_epochs": 2, "val_split": 0.34}).encode(),
         headers={"Content-Type": "application/json"},
@@ -313,6 +324,17 @@ def test_train_writes_new_served_weights_that_inference_then_uses(server, tmp_pa
         assert time.monotonic() < deadline, task
         time.sleep(5)
     assert task["status"] == "DONE", "\n".join(task.get("details", []))
+    return task
+
+
+def test_train_writes_new_served_weights_that_inference_then_uses(server, tmp_path):
+    repo_weights = ROOT / "bundles" / MODEL / "models" / "model.pt"
+    before = _info(server)["models"][MODEL]["weights"]
+    _train(server, MODEL)
+    # the EM slices' labels are in the same datastore: left out of the 3D bundle's training
+    assert f"{server['served']} on {len(CASES)} labelled 3D images of the datastore ({len(EM_SLICES)} of" in (
+        server["log"].read_text()
+    )
 
     after = _info(server)["models"][MODEL]["weights"]
     print(
@@ -365,3 +387,28 @@ def test_em_infer_agrees_with_the_bundles_own_inference(server, how, tmp_path):
     )
     assert min(dice.values()) >= 0.99, dice
     assert set(np.unique(a)) == set(values)  # both labels present, so the Dice of neither is trivially 1
+
+
+def test_em_train_writes_new_served_weights_that_inference_then_uses(server, tmp_path):
+    before = _em_served(server)["weights"]
+    _train(server, EM_MODEL)
+    assert (
+        f"{server['served_em']} on {len(EM_SLICES)} labelled 2D images of the datastore ({len(CASES)} of"
+        in (server["log"].read_text())
+    )
+    after = _info(server)["models"][EM_MODEL]["weights"]
+    print(f"EM served weights sha256 {before['sha256'][:16]} -> {after['sha256'][:16]}")
+    assert after["sha256"] != before["sha256"] and after["trained_here"] is True
+    assert Path(after["weights"]).parent.parent == server["served_em"]
+    from app.label_server.bundles import sha256
+
+    repo_weights = ROOT / "bundles" / EM_MODEL / "models" / "model.pt"
+    assert not repo_weights.is_file() or sha256(repo_weights) != after["sha256"]
+
+    image = server["studies"] / f"{EM_CASE}.png"
+    served = _infer(server, EM_CASE, tmp_path / "after_train.png", model=EM_MODEL)
+    reference = _bundle_inference(server["served_em"], image, tmp_path / "bundle", model=EM_MODEL)
+    a, b = np.asarray(Image.open(served)), np.asarray(Image.open(reference))
+    dice = _dice_per_label(a, b, tuple(EM_LABELS.values()))
+    print(f"EM after training: Dice server vs bundle on the new weights {dice}")
+    assert min(dice.values()) >= 0.99, dice
