@@ -101,7 +101,7 @@ def label_values(
 def bundle_dimension(metadata: dict) -> int:
     """Spatial dimensions of a bundle's input: the length of its first input's ``spatial_shape`` (3 without one)."""
     inputs = metadata.get("network_data_format", {}).get("inputs", {})
-    first = next(iter(inputs.values()), {}) if isinstance(inputs, dict) else {}
+    first: object = next(iter(inputs.values()), {}) if isinstance(inputs, dict) else {}
     shape = first.get("spatial_shape") if isinstance(first, dict) else None
     return len(shape) if shape else 3
 

@@ -13,8 +13,11 @@ CPU build of torch 2.13 (``operator torchvision::nms does not exist``). It reads
 the ``pred`` key itself) and ``displayable_configs``; labels come from ``metadata.json``'s ``channel_def``.
 Unlike upstream it does not append MONAI Label's ``Restored``: the bundle's postprocessing must bring ``pred``
 back onto the input grid itself (ours use ``Invertd``), which is also what ``python -m monai.bundle run``
-writes. Weights: ``<copy>/models/model.pt``, loaded strictly, reloaded by MONAI Label when the file's
-modification time changes (so a training run's new ``model.pt`` is served at the next request).
+writes. The label MONAI Label writes has the values and dtype the bundle's ``SaveImaged`` would write (its
+``scale`` and ``output_dtype``), and ``/info`` lists each label with that value: the 2D EM bundle returns a
+``uint8`` PNG with membrane 0 and cell 255, the 3D hippocampus bundle ``uint8`` class indices in NIfTI. Weights:
+``<copy>/models/model.pt``, loaded strictly, reloaded by MONAI Label when the file's modification time changes
+(so a training run's new ``model.pt`` is served at the next request).
 
 Training, :class:`UnetsegBundleTrainTask`, is MONAI Label's ``BundleTrainTask`` (which imports no torchvision).
 It overrides ``bundle_root``, ``device``, ``train#trainer#max_epochs``, ``train#dataset#data`` and
@@ -22,8 +25,9 @@ It overrides ``bundle_root``, ``device``, ``train#trainer#max_epochs``, ``train#
 ``train_datalist`` and ``configs/datalist.json``) and ``train#handlers`` (a ``CheckpointLoader`` of the current
 ``model.pt`` first, when ``pretrained``), then runs the ``run`` id after ``initialize``. Added here: strict
 weight loading, request checks, ``val_interval`` as a request option (default: the smaller of the bundle's value
-and ``max_epochs``, so a short run validates, and so writes ``model.pt``, at least once), and ``stats()`` with
-the served weights' SHA-256 for ``/info``.
+and ``max_epochs``, so a short run validates, and so writes ``model.pt``, at least once), only the datastore's
+labelled images of the bundle's dimension (2D slices or 3D volumes, by file ending), and ``stats()`` with the
+served weights' SHA-256 for ``/info``.
 """
 
 from __future__ import annotations
@@ -134,7 +138,8 @@ class UnetsegBundleInferTask(BasicInferTask):
         transforms = list(post.transforms) if isinstance(post, Compose) else list(post or [])
         for t in transforms:
             if isinstance(t, SaveImaged):
-                return t.saver.init_kwargs.get("scale"), t.saver.init_kwargs.get("output_dtype")
+                scale: Any = t.saver.init_kwargs.get("scale")
+                return (int(scale) if scale else None), t.saver.init_kwargs.get("output_dtype")
         return None, None
 
     def __call__(self, request, callbacks=None):
