@@ -57,7 +57,9 @@ class EMSegmentationMetric(CumulativeIterationMetric):
         self.cell_class = cell_class
         self.reduction = reduction
 
-    def _compute_tensor(self, y_pred: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def _compute_tensor(  # type: ignore[override]  # MONAI's own metrics narrow the signature alike
+        self, y_pred: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
         if y is None:
             raise ValueError("EM metrics need the ground truth y")
         pred = _cell_masks(y_pred, self.cell_class)

@@ -202,10 +202,11 @@ class StopOnTimeBudget:
         self._start = self._last = time.monotonic()
 
     def __call__(self, engine: Engine) -> None:
+        budget = math.inf if self.seconds is None else self.seconds
         now = time.monotonic()
         self._longest = max(self._longest, now - self._last)
         self._last = now
-        if now - self._start + self._longest > self.seconds:
+        if now - self._start + self._longest > budget:
             logger.warning(
                 "time budget: %.0f s used of %.0f s, an epoch takes up to %.0f s: stopping after epoch %d",
                 now - self._start,
