@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,32 @@ def _run_workflow(config_files, workflow_type: str, **override):
 def run_workflow():
     """``run_workflow(config_files, workflow_type, **override)`` -> the finished ``ConfigWorkflow``."""
     return _run_workflow
+
+
+@pytest.fixture(scope="session")
+def verify_metadata(repo_root):
+    """``verify_metadata(meta_file)`` -> the finished ``python -m monai.bundle verify_metadata`` run, checked
+    offline against the repository's schema (the command skips its download when the file exists)."""
+
+    def run(meta_file: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "monai.bundle",
+                "verify_metadata",
+                "--meta_file",
+                str(meta_file),
+                "--filepath",
+                str(repo_root / "bundles" / "schema" / "meta_schema.json"),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=repo_root,
+            timeout=120,
+        )
+
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -167,23 +167,8 @@ def test_time_budget_stops_at_an_epoch_boundary():
 # --- the bundle -------------------------------------------------------------------------------------------
 
 
-def test_metadata_validates_offline_and_names_the_classes(repo_root):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "monai.bundle",
-            "verify_metadata",
-            "--meta_file",
-            str(CONFIGS / "metadata.json"),
-            "--filepath",
-            str(repo_root / "bundles" / "schema" / "meta_schema.json"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=repo_root,
-        timeout=120,
-    )
+def test_metadata_validates_offline_and_names_the_classes(verify_metadata):
+    result = verify_metadata(CONFIGS / "metadata.json")
     assert result.returncode == 0, result.stderr
     assert "verified with no error" in result.stdout + result.stderr
     meta = json.loads((CONFIGS / "metadata.json").read_text())
