@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +59,54 @@ def verify_metadata(repo_root):
             cwd=repo_root,
             timeout=120,
         )
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def torchrun(repo_root):
+    """``torchrun(config_files, overrides)``: run ``monai.bundle run`` under ``torchrun --standalone
+    --nproc_per_node=2`` on CPU (gloo) and return the finished process.
+
+    ``--standalone`` lets torchrun pick a free rendezvous port itself (a port chosen by the test can be taken
+    by the time the workers bind it). The run has its own process group, killed whole on a timeout, so no DDP
+    worker outlives a hang.
+    """
+
+    def run(config_files, overrides: dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess:
+        config = "[" + ",".join(f"'{f}'" for f in config_files) + "]"
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "monai.bundle",
+            "run",
+            "--config_file",
+            config,
+            "--logging_file",
+            "None",
+            *[x for kv in overrides.items() for x in kv],
+        ]
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+        proc = subprocess.Popen(
+            cmd,
+            cwd=repo_root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+            pytest.fail(f"torchrun timed out:\n{stderr[-4000:]}")
+        return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
 
     return run
 

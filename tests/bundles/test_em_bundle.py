@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -212,13 +208,7 @@ def test_multi_gpu_overlay_parses_and_turns_the_time_budget_off():
     assert parser["time_budget_s"] is None  # ranks must not decide to stop on their own clocks
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_multi_gpu_config_trains_with_torchrun_gloo_on_cpu(em_data, tmp_path, repo_root):
+def test_multi_gpu_config_trains_with_torchrun_gloo_on_cpu(em_data, tmp_path, torchrun):
     overrides = {
         "--dataset_dir": str(em_data),
         "--ckpt_dir": str(tmp_path / "models"),
@@ -229,25 +219,7 @@ def test_multi_gpu_config_trains_with_torchrun_gloo_on_cpu(em_data, tmp_path, re
         "--max_epochs": "1",
         "--val_interval": "1",
     }
-    config = f"['{CONFIGS / 'train.json'}','{CONFIGS / 'multi_gpu_train.json'}']"
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node=2",
-        "--master_addr=127.0.0.1",
-        f"--master_port={_free_port()}",  # port 0 can stall the c10d rendezvous on this machine
-        "-m",
-        "monai.bundle",
-        "run",
-        "--config_file",
-        config,
-        "--logging_file",
-        "None",
-        *[x for kv in overrides.items() for x in kv],
-    ]
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=repo_root, timeout=240, env=env)
+    result = torchrun([CONFIGS / "train.json", CONFIGS / "multi_gpu_train.json"], overrides, timeout=240)
     assert result.returncode == 0, result.stderr[-4000:]
     assert (tmp_path / "models" / "checkpoint_epoch=1.pt").is_file()
     assert (tmp_path / "models" / "model.pt").is_file()

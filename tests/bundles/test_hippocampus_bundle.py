@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -190,7 +187,7 @@ def test_inference_writes_labels_on_the_input_grid_and_matches_ground_truth(
 
 
 @pytest.mark.skipif(os.cpu_count() is None, reason="needs a CPU count")
-def test_multi_gpu_config_trains_with_torchrun_gloo_on_cpu(shared_data, tmp_path, repo_root):
+def test_multi_gpu_config_trains_with_torchrun_gloo_on_cpu(shared_data, tmp_path, torchrun):
     overrides = [
         "--bundle_root",
         str(HIPPO),
@@ -213,40 +210,8 @@ def test_multi_gpu_config_trains_with_torchrun_gloo_on_cpu(shared_data, tmp_path
         "--val_interval",
         "1",
     ]
-    config = f"['{CONFIGS / 'train.json'}','{CONFIGS / 'multi_gpu_train.json'}']"
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        "-m",
-        "monai.bundle",
-        "run",
-        "--config_file",
-        config,
-        "--logging_file",
-        "None",
-        *overrides,
-    ]
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
-    # own process group: on a timeout the DDP workers die with torchrun instead of lingering
-    proc = subprocess.Popen(
-        cmd,
-        cwd=repo_root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = proc.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        stdout, stderr = proc.communicate()
-        pytest.fail(f"torchrun timed out:\n{stderr[-4000:]}")
-    result = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+    pairs = dict(zip(overrides[::2], overrides[1::2], strict=True))
+    result = torchrun([CONFIGS / "train.json", CONFIGS / "multi_gpu_train.json"], pairs)
     assert result.returncode == 0, result.stderr[-4000:]
     assert (tmp_path / "models" / "checkpoint_epoch=1.pt").is_file()
     assert (tmp_path / "models" / "model.pt").is_file()
