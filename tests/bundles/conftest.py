@@ -14,21 +14,35 @@ HIPPO = Path(__file__).resolve().parents[2] / "bundles" / "hippocampus_mri_segme
 TOY_FEATURES = [4, 4, 8, 8, 16, 4]  # keep in step with the test module
 
 
-def _run_workflow(config_files, workflow_type: str, **override):
-    """Build, initialise, run and finalise a ``ConfigWorkflow``; return it (its parser stays usable)."""
+def _init_workflow(config_files, workflow_type: str, **override):
+    """Build and initialise a ``ConfigWorkflow`` for ``config_files`` (paths), with the bundle's own
+    ``metadata.json`` (beside the first config file) and no logging config."""
     from monai.bundle import ConfigWorkflow
 
+    files = [Path(f) for f in config_files]
     workflow = ConfigWorkflow(
-        config_file=[str(f) for f in config_files],
-        meta_file=str(HIPPO / "configs" / "metadata.json"),
+        config_file=[str(f) for f in files],
+        meta_file=str(files[0].parent / "metadata.json"),
         logging_file=None,
         workflow_type=workflow_type,
         **override,
     )
     workflow.initialize()
+    return workflow
+
+
+def _run_workflow(config_files, workflow_type: str, **override):
+    """Initialise, run and finalise a ``ConfigWorkflow``; return it (its parser stays usable)."""
+    workflow = _init_workflow(config_files, workflow_type, **override)
     workflow.run()
     workflow.finalize()
     return workflow
+
+
+@pytest.fixture(scope="session")
+def init_workflow():
+    """``init_workflow(config_files, workflow_type, **override)`` -> an initialised ``ConfigWorkflow``."""
+    return _init_workflow
 
 
 @pytest.fixture(scope="session")

@@ -39,27 +39,6 @@ def em_train_overrides(em_data, tmp_path):
     }
 
 
-def _workflow(files, workflow_type: str, **override):
-    from monai.bundle import ConfigWorkflow
-
-    workflow = ConfigWorkflow(
-        config_file=[str(CONFIGS / f) for f in files],
-        meta_file=str(CONFIGS / "metadata.json"),
-        logging_file=None,
-        workflow_type=workflow_type,
-        **override,
-    )
-    workflow.initialize()
-    return workflow
-
-
-def _run(files, workflow_type: str, **override):
-    workflow = _workflow(files, workflow_type, **override)
-    workflow.run()
-    workflow.finalize()
-    return workflow
-
-
 def _cells(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path)) > 127
 
@@ -185,14 +164,14 @@ def test_datalist_split_is_contiguous_with_a_gap():
     ("files", "workflow_type"),
     [(["train.json"], "train"), (["inference.json"], "infer"), (["train.json", "evaluate.json"], "train")],
 )
-def test_configs_pass_monai_property_checks(files, workflow_type, em_train_overrides, em_data):
+def test_configs_pass_monai_property_checks(files, workflow_type, em_train_overrides, em_data, init_workflow):
     # the checks instantiate every property, datasets included: keep them to a couple of slices
     override = (
         em_train_overrides
         if workflow_type == "train"
         else {"bundle_root": str(EM), "datalist": [{"image": str(em_data / "test" / "image" / "0.png")}]}
     )
-    workflow = _workflow(files, workflow_type, **override)
+    workflow = init_workflow([CONFIGS / f for f in files], workflow_type, **override)
     assert workflow.check_properties() in (None, [])
     for key in ("bundle_root", "device", "dataset_dir", "network_def", "run"):
         assert key in workflow.parser, key
@@ -297,8 +276,8 @@ def _gap_pixels(membrane: np.ndarray, cells: np.ndarray, width: int) -> np.ndarr
     return gap
 
 
-def test_short_training_on_two_real_slices(em_train_overrides, tmp_path):
-    workflow = _run(["train.json"], "train", **em_train_overrides)
+def test_short_training_on_two_real_slices(em_train_overrides, tmp_path, run_workflow):
+    workflow = run_workflow([CONFIGS / "train.json"], "train", **em_train_overrides)
     trainer = workflow.parser.get_parsed_content("train#trainer")
     assert trainer.state.epoch == 1
     assert trainer.state.iteration == 1  # 2 slices, batch size 2 (each giving 2 patches)
@@ -310,12 +289,14 @@ def test_short_training_on_two_real_slices(em_train_overrides, tmp_path):
     assert (tmp_path / "models" / "checkpoint_epoch=1.pt").is_file()
 
 
-def test_inference_on_a_real_slice_gives_its_size_in_0_255_and_matches_the_label(em_data, tmp_path):
+def test_inference_on_a_real_slice_gives_its_size_in_0_255_and_matches_the_label(
+    em_data, tmp_path, run_workflow
+):
     """Golden end-to-end check with the shipped weights on validation slice 20 (never trained on)."""
     source = em_data / "train" / "image" / "20.png"
     out_dir = tmp_path / "out"
-    _run(
-        ["inference.json"],
+    run_workflow(
+        [CONFIGS / "inference.json"],
         "infer",
         bundle_root=str(EM),
         datalist=[{"image": str(source)}],

@@ -35,19 +35,10 @@ def test_metadata_validates_offline_and_names_the_labels(verify_metadata):
     ("files", "workflow_type"),
     [(["train.json"], "train"), (["inference.json"], "infer"), (["train.json", "evaluate.json"], "train")],
 )
-def test_configs_pass_monai_property_checks(files, workflow_type, hippo_train_overrides):
-    from monai.bundle import ConfigWorkflow
-
+def test_configs_pass_monai_property_checks(files, workflow_type, hippo_train_overrides, init_workflow):
     # the checks instantiate every property, datasets included: keep them to the overrides' few cases
     override = hippo_train_overrides if workflow_type == "train" else {}
-    workflow = ConfigWorkflow(
-        config_file=[str(CONFIGS / f) for f in files],
-        meta_file=str(CONFIGS / "metadata.json"),
-        logging_file=None,
-        workflow_type=workflow_type,
-        **override,
-    )
-    workflow.initialize()
+    workflow = init_workflow([CONFIGS / f for f in files], workflow_type, **override)
     assert workflow.check_properties() in (None, [])
     parser = workflow.parser
     for key in ("bundle_root", "device", "dataset_dir", "network_def", "run"):
