@@ -26,23 +26,34 @@ from pathlib import Path
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "hippocampus_mri_segmentation"
 
 
-def bench_training(dataset_dir: Path, iterations: int, out: Path) -> dict[str, float]:
-    from ignite.engine import Events
+def _workflow(config: str, workflow_type: str, **override):
+    """The bundle's ``configs/<config>`` as an initialised ``ConfigWorkflow`` (bundle_root set)."""
     from monai.bundle import ConfigWorkflow
 
     workflow = ConfigWorkflow(
-        config_file=str(BUNDLE / "configs" / "train.json"),
+        config_file=str(BUNDLE / "configs" / config),
         meta_file=str(BUNDLE / "configs" / "metadata.json"),
         logging_file=None,
-        workflow_type="train",
+        workflow_type=workflow_type,
         bundle_root=str(BUNDLE),
+        **override,
+    )
+    workflow.initialize()
+    return workflow
+
+
+def bench_training(dataset_dir: Path, iterations: int, out: Path) -> dict[str, float]:
+    from ignite.engine import Events
+
+    workflow = _workflow(
+        "train.json",
+        "train",
         dataset_dir=str(dataset_dir),
         ckpt_dir=str(out / "models"),
         output_dir=str(out / "eval"),
         val_interval=10**6,
         max_epochs=1,
     )
-    workflow.initialize()
     parser = workflow.parser
     n_train = len(parser.get_parsed_content("train_datalist"))
     batch_size = parser.get_parsed_content("batch_size")
@@ -89,23 +100,15 @@ def bench_training(dataset_dir: Path, iterations: int, out: Path) -> dict[str, f
 
 def bench_inference(dataset_dir: Path, n_cases: int, out: Path) -> dict[str, float]:
     from ignite.engine import Events
-    from monai.bundle import ConfigWorkflow
 
     datalist = json.loads((BUNDLE / "configs" / "datalist.json").read_text())["validation"][:n_cases]
     in_dir = out / "infer_in"
     in_dir.mkdir(parents=True)
     for item in datalist:
         (in_dir / Path(item["image"]).name).symlink_to((dataset_dir / item["image"]).resolve())
-    workflow = ConfigWorkflow(
-        config_file=str(BUNDLE / "configs" / "inference.json"),
-        meta_file=str(BUNDLE / "configs" / "metadata.json"),
-        logging_file=None,
-        workflow_type="infer",
-        bundle_root=str(BUNDLE),
-        dataset_dir=str(in_dir),
-        output_dir=str(out / "infer_out"),
+    workflow = _workflow(
+        "inference.json", "infer", dataset_dir=str(in_dir), output_dir=str(out / "infer_out")
     )
-    workflow.initialize()
     evaluator = workflow.parser.get_parsed_content("evaluator")
     times: list[float] = []
     marks: dict[str, float] = {}
