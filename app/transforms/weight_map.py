@@ -2,9 +2,11 @@
 
     w(x) = w_c(x) + w0 * exp(-(d1(x) + d2(x))^2 / (2 sigma^2))
 
-* ``w_c`` balances class frequencies: class ``c`` gets ``N / (K * n_c)`` (``N`` voxels, ``K`` classes present,
-  ``n_c`` voxels of class ``c``), so the mean of ``w_c`` over the image is 1. Fixed per-class weights can be
-  given instead.
+* ``w_c`` balances class frequencies: class ``c`` gets ``s * n_c ** -p`` (``n_c`` voxels of class ``c``), ``s`` chosen
+  so that the mean of ``w_c`` over the image is 1. ``p = 1`` (``balance_power``, the default) is the paper's
+  full balancing, ``N / (K * n_c)`` for ``K`` classes present in ``N`` voxels; ``p = 0.5`` softens it (a class
+  16x rarer is weighted 4x, not 16x), which limits the bias toward over-segmenting the rare class that full
+  balancing puts into the cross-entropy; ``p = 0`` turns it off. Fixed per-class weights can be given instead.
 * ``d1``/``d2`` are the distances (in voxels by default, or in the units of ``spacing``) to the nearest and the
   second-nearest object, objects being the connected components of each foreground class (``connectivity``
   1 = faces only: 4-connected in 2D, 6-connected in 3D, as in the paper).
@@ -43,6 +45,7 @@ def unet_weight_map(
     w0: float = 10.0,
     sigma: float = 5.0,
     class_weights: Sequence[float] | None = None,
+    balance_power: float = 1.0,
     foreground_labels: Sequence[int] | None = None,
     connectivity: int = 1,
     spacing: Sequence[float] | None = None,
@@ -55,6 +58,7 @@ def unet_weight_map(
         w0: border term amplitude.
         sigma: border term width, in voxels (or in the units of ``spacing`` when given).
         class_weights: fixed ``w_c`` per label value (index = label value); ``None`` balances frequencies.
+        balance_power: exponent ``p`` of the frequency balancing (1 = full, 0 = none); unused with ``class_weights``.
         foreground_labels: label values whose connected components are objects; default every value > 0.
         connectivity: ``scipy.ndimage.generate_binary_structure`` connectivity (1 = faces).
         spacing: voxel size per axis; distances are in voxels when ``None``.
@@ -67,7 +71,7 @@ def unet_weight_map(
     if label.ndim not in (2, 3):
         raise ValueError(f"weight map needs a 2D or 3D label without channel axis, got shape {label.shape}")
     label = label.astype(np.int64, copy=False)
-    weight = _class_weights(label, class_weights)
+    weight = _class_weights(label, class_weights, balance_power)
     if w0 <= 0:
         return weight
     values = foreground_labels if foreground_labels is not None else [v for v in np.unique(label) if v > 0]
@@ -95,7 +99,7 @@ def unet_weight_map(
     return weight + border
 
 
-def _class_weights(label: np.ndarray, class_weights: Sequence[float] | None) -> np.ndarray:
+def _class_weights(label: np.ndarray, class_weights: Sequence[float] | None, power: float) -> np.ndarray:
     if class_weights is not None:
         table = np.asarray(class_weights, dtype=np.float32)
         if label.max(initial=0) >= len(table) or label.min(initial=0) < 0:
@@ -103,9 +107,15 @@ def _class_weights(label: np.ndarray, class_weights: Sequence[float] | None) -> 
                 f"class_weights has {len(table)} entries but labels span {label.min()}..{label.max()}"
             )
         return table[label]
+    if power < 0:
+        raise ValueError(f"balance_power must be >= 0, got {power}")
+    if label.min(initial=0) < 0:
+        raise ValueError(f"labels must be >= 0, got {label.min()}")
     values, counts = np.unique(label, return_counts=True)
+    counts = counts.astype(np.float64)
+    scale = label.size / np.sum(counts ** (1.0 - power))  # mean of w_c over the image is 1
     table = np.zeros(int(values.max()) + 1, dtype=np.float32)
-    table[values] = label.size / (len(values) * counts)
+    table[values] = scale * counts**-power
     return table[label]
 
 
@@ -142,7 +152,8 @@ class UNetWeightMapd(MapTransform):
     Args:
         keys: the label key (one).
         weight_key: where to store the weight map.
-        w0, sigma, class_weights, foreground_labels, connectivity, tolerance: see :func:`unet_weight_map`.
+        w0, sigma, class_weights, balance_power, foreground_labels, connectivity, tolerance: see
+            :func:`unet_weight_map`.
         use_spacing: measure distances in mm from the label's affine (``pixdim``) rather than in voxels.
     """
 
@@ -154,6 +165,7 @@ class UNetWeightMapd(MapTransform):
         w0: float = 10.0,
         sigma: float = 5.0,
         class_weights: Sequence[float] | None = None,
+        balance_power: float = 1.0,
         foreground_labels: Sequence[int] | None = None,
         connectivity: int = 1,
         use_spacing: bool = False,
@@ -169,6 +181,7 @@ class UNetWeightMapd(MapTransform):
             w0=w0,
             sigma=sigma,
             class_weights=class_weights,
+            balance_power=balance_power,
             foreground_labels=foreground_labels,
             connectivity=connectivity,
             tolerance=tolerance,
