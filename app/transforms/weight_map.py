@@ -199,7 +199,7 @@ class UNetWeightMapd(MapTransform):
                 weight = MetaTensor(
                     weight,
                     affine=label.affine,
-                    meta=dict(label.meta),
+                    meta={k: v for k, v in label.meta.items() if k != "affine"},  # given as affine=
                     applied_operations=list(label.applied_operations),
                 )
             d[self.weight_key] = weight
