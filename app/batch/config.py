@@ -17,6 +17,8 @@ Format = Literal["nifti", "seg"]
 SegType = Literal["BINARY", "LABELMAP"]
 
 FORMATS: tuple[Format, ...] = ("nifti", "seg")
+#: ``backend`` values (app.inference.runtime.select.BackendChoice; listed here to keep torch out of the CLI)
+BACKEND_CHOICES = ("auto", "torch", "onnxruntime", "openvino")
 #: ``modality`` values with a special meaning
 MODALITY_FROM_BUNDLE = "auto"
 ANY_MODALITY = "any"
@@ -33,7 +35,12 @@ class BatchConfig:
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` (or ``"cuda:N"``).
         formats: outputs to write: ``"nifti"`` (every case) and ``"seg"`` (DICOM SEG, DICOM cases only).
         seg_type: ``"BINARY"`` or ``"LABELMAP"`` SEG.
-        overlap, sw_batch_size: sliding-window settings instead of the bundle's (``None``: the bundle's).
+        overlap, sw_batch_size: sliding-window settings instead of the bundle's (``None``: the bundle's, or the
+            backend's measured best window batch).
+        backend: network runtime: ``"auto"`` (fastest installed that agrees with torch), ``"torch"``,
+            ``"onnxruntime"`` or ``"openvino"`` (see :mod:`app.inference.runtime`).
+        skip_empty: do not run the network on windows outside the body (:mod:`app.engines.skip_empty`).
+        num_threads: CPU threads for the network (``None``: all this process may use).
         series_filters: ``Key=Value`` / ``Key~Regex`` DICOM series rules (all must match).
         modality: required DICOM Modality; ``"auto"``: the bundle's input modality; ``"any"``: no rule.
         resume: skip cases whose ``case.json`` shows complete outputs (see :mod:`app.batch.manifest`).
@@ -50,6 +57,9 @@ class BatchConfig:
     seg_type: SegType = "BINARY"
     overlap: float | None = None
     sw_batch_size: int | None = None
+    backend: str = "auto"
+    skip_empty: bool = True
+    num_threads: int | None = None
     series_filters: tuple[str, ...] = ()
     modality: str = MODALITY_FROM_BUNDLE
     resume: bool = False
@@ -72,6 +82,12 @@ class BatchConfig:
             raise InputError(None, f"overlap must be in [0, 1), got {self.overlap}")
         if self.sw_batch_size is not None and self.sw_batch_size < 1:
             raise InputError(None, f"sw batch size must be >= 1, got {self.sw_batch_size}")
+        if self.backend not in BACKEND_CHOICES:
+            raise InputError(
+                None, f"backend must be one of {', '.join(BACKEND_CHOICES)}, got {self.backend!r}"
+            )
+        if self.num_threads is not None and self.num_threads < 1:
+            raise InputError(None, f"threads must be >= 1, got {self.num_threads}")
         if self.tolerance_mm < 0:
             raise InputError(None, f"tolerance must be >= 0 mm, got {self.tolerance_mm}")
         if self.ref is not None and not Path(self.ref).is_dir():

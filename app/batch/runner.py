@@ -26,7 +26,7 @@ import logging
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -79,13 +79,21 @@ def run_batch(config: BatchConfig) -> BatchResult:
     todo = _resume(cases, records, info, config) if config.resume else list(zip(cases, records, strict=True))
 
     device = "not loaded (nothing to run)"
+    runtime: dict[str, Any] | None = None
     if todo:
         from app.inference.bundle import load_bundle
 
         bundle = load_bundle(
-            info.path, device=config.device, overlap=config.overlap, sw_batch_size=config.sw_batch_size
+            info.path,
+            device=config.device,
+            overlap=config.overlap,
+            sw_batch_size=config.sw_batch_size,
+            backend=config.backend,
+            skip_empty=config.skip_empty,
+            num_threads=config.num_threads,
         )
         device = str(bundle.device)
+        runtime = asdict(bundle.runtime)
         with tempfile.TemporaryDirectory(prefix="unetseg-infer-") as workdir:
             for case, record in _progress(todo):
                 _run_isolated(case, record, bundle, config, Path(workdir))
@@ -101,7 +109,7 @@ def run_batch(config: BatchConfig) -> BatchResult:
         },
         device=device,
         command_line=config.command_line,
-        options=_options(config, info),
+        options={**_options(config, info), "runtime": runtime},
         started=started,
         finished=datetime.now(timezone.utc),
     )
@@ -200,6 +208,9 @@ def _options(config: BatchConfig, info: BundleInfo) -> dict[str, Any]:
         "seg_type": config.seg_type,
         "overlap": config.overlap,
         "sw_batch_size": config.sw_batch_size,
+        "backend": config.backend,
+        "skip_empty": config.skip_empty,
+        "num_threads": config.num_threads,
         "series_filters": list(config.series_filters),
         "modality": config.required_modality(info.modality),
         "resume": config.resume,

@@ -44,6 +44,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--sw-batch-size", type=int, default=None, metavar="N", help="sliding-window batch size"
     )
     parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", "torch", "onnxruntime", "openvino"),
+        help="network runtime (default auto: the fastest installed one that agrees with torch on a check window)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, metavar="N", help="CPU threads for the network (default: all)"
+    )
+    parser.add_argument(
+        "--no-skip-empty",
+        dest="skip_empty",
+        action="store_false",
+        help="run the network on every window, also those entirely outside the body (3D)",
+    )
+    parser.add_argument(
         "--series",
         dest="series_filters",
         action="append",
@@ -81,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
         seg_type=args.seg_type.upper(),
         overlap=args.overlap,
         sw_batch_size=args.sw_batch_size,
+        backend=args.backend,
+        skip_empty=args.skip_empty,
+        num_threads=args.threads,
         series_filters=tuple(args.series_filters),
         modality=args.modality,
         resume=args.resume,
@@ -96,7 +114,11 @@ def command_line(args: argparse.Namespace) -> tuple[str, ...]:
     """The command as parsed, in canonical form (options at their given or default values), for the report."""
     words = ["unetseg", "infer", *map(str, args.inputs), "--bundle", str(args.bundle), "--out", str(args.out)]
     words += ["--device", args.device, "--formats", args.formats, "--seg-type", args.seg_type]
-    words += ["--modality", args.modality]
+    words += ["--modality", args.modality, "--backend", args.backend]
+    if args.threads is not None:
+        words += ["--threads", str(args.threads)]
+    if not args.skip_empty:
+        words.append("--no-skip-empty")
     for rule in args.series_filters:
         words += ["--series", rule]
     for option, value in (

@@ -106,6 +106,8 @@ class LoadedBundle:
         handlers: the bundle's handlers minus ``CheckpointLoader``.
         evaluator_settings: keyword arguments for :class:`monai.engines.SupervisedEvaluator` taken from the
             bundle's ``evaluator`` (see :data:`EVALUATOR_SETTINGS`).
+        runtime: the backend that runs ``network`` and its settings
+            (:class:`~app.inference.runtime.RuntimeSettings`).
     """
 
     info: BundleInfo
@@ -116,6 +118,7 @@ class LoadedBundle:
     postprocessing: Any
     handlers: tuple[Any, ...]
     evaluator_settings: Mapping[str, Any]
+    runtime: Any = None
 
 
 def read_bundle_info(path: str | Path) -> BundleInfo:
@@ -172,6 +175,9 @@ def load_bundle(
     device: DeviceChoice | str = "auto",
     overlap: float | None = None,
     sw_batch_size: int | None = None,
+    backend: str = "torch",
+    skip_empty: bool = False,
+    num_threads: int | None = None,
 ) -> LoadedBundle:
     """Validate, parse and instantiate a bundle once, and load its weights once.
 
@@ -179,7 +185,13 @@ def load_bundle(
         path: the bundle folder.
         device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or a torch device string.
         overlap: sliding-window overlap in [0, 1) instead of the bundle's.
-        sw_batch_size: sliding-window batch size (>= 1) instead of the bundle's.
+        sw_batch_size: sliding-window batch size (>= 1) instead of the bundle's; with a ``backend`` other than
+            ``"torch"`` and none given, the backend's measured best (:mod:`app.inference.runtime.select`).
+        backend: ``"torch"`` (the bundle as it is), ``"onnxruntime"``, ``"openvino"`` or ``"auto"`` (see
+            :func:`app.inference.runtime.wrap_network`); needs a sliding-window inferer for the ONNX runtimes.
+        skip_empty: wrap a 3D bundle's sliding-window inferer in
+            :class:`~app.engines.skip_empty.SkipEmptyWindows` (windows outside the body skip the network).
+        num_threads: CPU threads of the runtime; ``None``: every CPU this process may use.
 
     Raises:
         BundleError: a missing file or key, a config that cannot be instantiated, or weights that do not load.
@@ -234,12 +246,17 @@ def load_bundle(
         raise BundleError(info.config_file, f"cannot be instantiated: {type(exc).__name__}: {exc}") from exc
 
     _load_weights(network, info.weights_file, torch_device)
+    network.eval()
+    network, inferer, runtime = _runtime(
+        info, parser, network, inferer, torch_device, backend, sw_batch_size, skip_empty, num_threads
+    )
     logger.info(
-        "loaded bundle %s %s from %s on %s (weights sha256 %s...)",
+        "loaded bundle %s %s from %s on %s, backend %s (weights sha256 %s...)",
         info.name,
         info.version,
         info.path,
         torch_device,
+        runtime.backend,
         info.weights_sha256[:12],
     )
     return LoadedBundle(
@@ -251,7 +268,63 @@ def load_bundle(
         postprocessing=postprocessing,
         handlers=tuple(handlers),
         evaluator_settings=settings,
+        runtime=runtime,
     )
+
+
+def _runtime(
+    info: BundleInfo,
+    parser: Any,
+    network: Any,
+    inferer: Any,
+    device: Any,
+    backend: str,
+    sw_batch_size: int | None,
+    skip_empty: bool,
+    num_threads: int | None,
+) -> tuple[Any, Any, Any]:
+    """The network on its backend and the inferer that drives it (see :func:`load_bundle`)."""
+    from monai.inferers import SlidingWindowInferer
+
+    from app.engines.skip_empty import SkipEmptyWindows
+    from app.inference.runtime import wrap_network
+    from app.inference.runtime.export import cache_dir
+
+    sliding = isinstance(inferer, SlidingWindowInferer)
+    if not sliding and backend not in ("torch", "auto"):
+        raise BundleError(
+            info.config_file, f"backend {backend} needs a SlidingWindowInferer (fixed window shape)"
+        )
+    if not sliding:
+        backend = "torch"
+    window = [int(s) for s in inferer.roi_size] if sliding else []
+    module, runtime = wrap_network(
+        network,
+        backend=backend,
+        device=device,
+        in_channels=_in_channels(parser),
+        window=window,
+        weights_sha256=info.weights_sha256,
+        export_folder=cache_dir(info.path) if backend != "torch" else info.path,
+        sw_batch_size=sw_batch_size,
+        num_threads=num_threads,
+        where=info.config_file,
+    )
+    if sliding and sw_batch_size is None and runtime.backend != "torch":
+        inferer.sw_batch_size = runtime.sw_batch_size
+    if sliding:
+        runtime = type(runtime)(
+            runtime.backend, int(inferer.sw_batch_size), runtime.num_threads, runtime.max_abs_logit_diff
+        )
+    if skip_empty and sliding and info.spatial_dims == 3:
+        inferer = SkipEmptyWindows(inferer)
+    return module, inferer, runtime
+
+
+def _in_channels(parser: Any) -> int:
+    """``network_def#in_channels`` (1 when the config does not say)."""
+    key = "network_def#in_channels"
+    return int(parser.get_parsed_content(key)) if key in parser else 1
 
 
 def resolve_device(choice: str) -> Any:
