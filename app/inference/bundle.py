@@ -33,7 +33,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -290,14 +290,14 @@ def _runtime(
     from app.inference.runtime import wrap_network
     from app.inference.runtime.export import cache_dir
 
-    sliding = isinstance(inferer, SlidingWindowInferer)
-    if not sliding and backend not in ("torch", "auto"):
+    sliding = _sliding_window(inferer, SlidingWindowInferer)
+    if sliding is None and backend not in ("torch", "auto"):
         raise BundleError(
             info.config_file, f"backend {backend} needs a SlidingWindowInferer (fixed window shape)"
         )
-    if not sliding:
+    if sliding is None:
         backend = "torch"
-    window = [int(s) for s in inferer.roi_size] if sliding else []
+    window = [int(s) for s in sliding.roi_size] if sliding is not None else []
     module, runtime = wrap_network(
         network,
         backend=backend,
@@ -310,15 +310,25 @@ def _runtime(
         num_threads=num_threads,
         where=info.config_file,
     )
-    if sliding and sw_batch_size is None and runtime.backend != "torch":
-        inferer.sw_batch_size = runtime.sw_batch_size
-    if sliding:
-        runtime = type(runtime)(
-            runtime.backend, int(inferer.sw_batch_size), runtime.num_threads, runtime.max_abs_logit_diff
-        )
-    if skip_empty and sliding and info.spatial_dims == 3:
+    if sliding is not None:
+        if sw_batch_size is None and runtime.backend != "torch":
+            sliding.sw_batch_size = runtime.sw_batch_size
+        runtime = replace(runtime, sw_batch_size=int(sliding.sw_batch_size))
+    if skip_empty and sliding is not None and info.spatial_dims == 3:
         inferer = SkipEmptyWindows(inferer)
     return module, inferer, runtime
+
+
+def _sliding_window(inferer: Any, kind: type) -> Any:
+    """The sliding-window inferer itself, or inside wrappers that keep it as ``.inferer`` (e.g. test-time
+    augmentation); ``None`` when there is none."""
+    for _ in range(8):
+        if isinstance(inferer, kind):
+            return inferer
+        inferer = vars(inferer).get("inferer") if hasattr(inferer, "__dict__") else None
+        if inferer is None:
+            return None
+    return None
 
 
 def _in_channels(parser: Any) -> int:

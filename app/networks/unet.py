@@ -6,10 +6,16 @@ convolution up-sampling and skips joined by concatenation. This subclass adds th
 ``BasicUNet`` does not:
 
 * dropout only at the bottom of the contracting path (``BasicUNet``'s ``dropout`` applies to every layer);
-* He (Kaiming) initialisation of every convolution, suited to ReLU.
+* He (Kaiming) normal initialisation of every convolution, suited to ReLU, in ``fan_out`` mode (std
+  ``sqrt(2 / (out_channels * kernel volume))``, as torchvision's ResNets). The paper states ``sqrt(2 / N)`` with
+  ``N`` the incoming nodes (``fan_in``); the two agree wherever in and out channels are equal, and with
+  instance normalisation after every convolution the first layers' scale does not carry through. The shipped
+  weights were trained with ``fan_out``; it is kept so that train.json reproduces them.
 
 Input ``(B, in_channels, *spatial)``; output raw logits ``(B, out_channels, *spatial)``. Spatial sizes that are
 not multiples of 16 work (``BasicUNet`` pads in the decoder) but multiples of 16 avoid the asymmetric padding.
+Every axis must reach at least 2 voxels at the bottom level (instance normalisation needs more than one
+element), so an input needs some axis >= 32; the sliding-window inferers pad images up to the window.
 State-dict keys are ``BasicUNet``'s, plus no parameters for the dropout.
 """
 

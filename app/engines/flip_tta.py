@@ -1,0 +1,44 @@
+"""Mirroring test-time augmentation (as nnU-Net's default inference): average the logits over flipped copies.
+
+Contract of :class:`FlipTTAInferer`: ``inferer(inputs, network)`` with inputs ``(B, C, *spatial)`` returns the mean
+of ``inner(flip(inputs), network)`` flipped back, over the identity and a flip of each axis group in ``flips``
+(spatial axis numbers, 0 = first spatial axis); the output has the inner inferer's shape. Only flips the model
+was trained with belong here (the hippocampus bundle flips left-right, spatial axis 0 after ``Orientationd``
+to RAS). Logits are averaged, so the bundle's softmax and argmax follow unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from monai.inferers import Inferer
+
+
+class FlipTTAInferer(Inferer):
+    """Mean over the identity and flipped copies of ``inferer``'s output (contract in the module docstring).
+
+    Args:
+        inferer: the inferer to run on each copy (e.g. a ``SlidingWindowInferer``).
+        flips: spatial axes to flip, one tuple per extra copy, e.g. ``[[0]]`` for left-right only.
+    """
+
+    def __init__(self, inferer: Inferer, flips: Sequence[Sequence[int]] = ((0,),)) -> None:
+        super().__init__()
+        self.inferer = inferer
+        self.flips = [tuple(int(a) for a in axes) for axes in flips]
+
+    def __getattr__(self, name: str) -> Any:
+        # roi_size, sw_batch_size, overlap... of the wrapped inferer stay readable and settable through it
+        if name == "inferer":
+            raise AttributeError(name)
+        return getattr(self.inferer, name)
+
+    def __call__(self, inputs: torch.Tensor, network: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
+        total = self.inferer(inputs, network, *args, **kwargs)
+        for axes in self.flips:
+            dims = [2 + a for a in axes]
+            output = self.inferer(torch.flip(inputs, dims), network, *args, **kwargs)
+            total = total + torch.flip(output, dims)
+        return total / (1 + len(self.flips))

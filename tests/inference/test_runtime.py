@@ -1,0 +1,114 @@
+"""Inference runtimes (app.inference.runtime): each backend's segmentation equals torch eager's on real cases,
+the ONNX export is cached by the weights' hash, OpenVINO runs without its telemetry, and disagreement is refused."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from app.errors import BundleError
+from app.inference.runtime import available_backends
+
+ONNX_BACKENDS = [b for b in ("onnxruntime", "openvino") if b in available_backends()]
+needs_onnx = pytest.mark.skipif(not ONNX_BACKENDS, reason="no ONNX runtime installed")
+
+
+@pytest.fixture(scope="module")
+def bundle_copy(real_bundle, tmp_path_factory):
+    """A private copy of the real bundle, so that its export cache starts empty."""
+    dst = tmp_path_factory.mktemp("runtime_bundle") / "hippocampus_mri_segmentation"
+    shutil.copytree(real_bundle, dst)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def torch_labels(loaded_real, demo_cases, tmp_path_factory):
+    from app.inference.predict import segment
+    from app.loading import load_volume
+
+    workdir = tmp_path_factory.mktemp("torch_labels")
+    images = sorted((demo_cases / "images").glob("*.nii.gz"))[:2]
+    return {p.name: (load_volume(p), segment(loaded_real, load_volume(p), workdir).array) for p in images}
+
+
+def _dice(a: np.ndarray, b: np.ndarray, label: int) -> float:
+    x, y = a == label, b == label
+    total = int(x.sum() + y.sum())
+    return 1.0 if total == 0 else 2.0 * float(np.logical_and(x, y).sum()) / total
+
+
+@needs_onnx
+@pytest.mark.parametrize("backend", ONNX_BACKENDS)
+def test_backend_segmentation_equals_torch_on_real_validation_cases(backend, bundle_copy, torch_labels, tmp_path):
+    from app.inference import load_bundle
+    from app.inference.predict import segment
+
+    bundle = load_bundle(bundle_copy, device="cpu", backend=backend)
+    assert bundle.runtime.backend == backend
+    assert 0 < bundle.runtime.max_abs_logit_diff < 1e-2
+    print(f"{backend}: max |logit difference| on the check window {bundle.runtime.max_abs_logit_diff:.2e}")
+    for name, (volume, expected) in torch_labels.items():
+        labels = segment(bundle, volume, tmp_path).array
+        for label in (1, 2):
+            assert _dice(labels, expected, label) >= 0.999, (name, label)
+
+
+@needs_onnx
+def test_export_is_cached_next_to_the_weights_keyed_by_their_hash(bundle_copy):
+    from app.inference import load_bundle
+
+    bundle = load_bundle(bundle_copy, device="cpu", backend=ONNX_BACKENDS[0])
+    exports = sorted((bundle_copy / "models" / "exports").glob("*.onnx"))
+    assert len(exports) == 1
+    assert bundle.info.weights_sha256[:16] in exports[0].name and "40x56x40" in exports[0].name
+    stamp = exports[0].stat().st_mtime_ns
+    load_bundle(bundle_copy, device="cpu", backend=ONNX_BACKENDS[-1])
+    assert exports[0].stat().st_mtime_ns == stamp  # reused, not exported again
+    assert sorted((bundle_copy / "models" / "exports").glob("*.onnx")) == exports
+
+
+@pytest.mark.skipif("openvino" not in available_backends(), reason="OpenVINO not installed")
+def test_openvino_runs_without_touching_its_telemetry(bundle_copy, monkeypatch):
+    import openvino_telemetry
+
+    from app.inference import load_bundle
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("OpenVINO telemetry was used")
+
+    monkeypatch.setattr(openvino_telemetry.Telemetry, "__init__", refuse)
+    monkeypatch.setattr(openvino_telemetry.Telemetry, "send_event", refuse)
+    bundle = load_bundle(bundle_copy, device="cpu", backend="openvino")
+    assert bundle.runtime.backend == "openvino"
+
+
+@needs_onnx
+def test_a_backend_that_disagrees_is_refused_when_named_and_skipped_under_auto(bundle_copy, monkeypatch):
+    from app.inference import load_bundle
+    from app.inference.runtime import select
+
+    monkeypatch.setattr(select, "AGREEMENT_ATOL", -1.0)  # nothing agrees any more
+    with pytest.raises(BundleError, match="disagrees with torch"):
+        load_bundle(bundle_copy, device="cpu", backend=ONNX_BACKENDS[0])
+    assert load_bundle(bundle_copy, device="cpu", backend="auto").runtime.backend == "torch"
+
+
+def test_auto_takes_the_fastest_installed_backend_and_its_window_batch(bundle_copy):
+    from app.inference import load_bundle
+    from app.inference.runtime.select import PREFERENCE, SW_BATCH_SIZE
+
+    bundle = load_bundle(bundle_copy, device="cpu", backend="auto")
+    assert bundle.runtime.backend == next(b for b in PREFERENCE if b in available_backends())
+    if bundle.runtime.backend != "torch":
+        assert bundle.inferer.sw_batch_size == SW_BATCH_SIZE[bundle.runtime.backend]
+    explicit = load_bundle(bundle_copy, device="cpu", backend="auto", sw_batch_size=3)
+    assert explicit.inferer.sw_batch_size == 3 and explicit.runtime.sw_batch_size == 3
+
+
+def test_unknown_backend_is_a_bundle_error(bundle_copy):
+    from app.inference import load_bundle
+
+    with pytest.raises(BundleError, match="unknown backend"):
+        load_bundle(bundle_copy, device="cpu", backend="tensorrt")
