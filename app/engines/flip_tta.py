@@ -4,7 +4,9 @@ Contract of :class:`FlipTTAInferer`: ``inferer(inputs, network)`` with inputs ``
 of ``inner(flip(inputs), network)`` flipped back, over the identity and a flip of each axis group in ``flips``
 (spatial axis numbers, 0 = first spatial axis); the output has the inner inferer's shape. Only flips the model
 was trained with belong here (the hippocampus bundle flips left-right, spatial axis 0 after ``Orientationd``
-to RAS). Logits are averaged, so the bundle's softmax and argmax follow unchanged.
+to RAS). Logits are averaged, so the bundle's softmax and argmax follow unchanged. The sum is accumulated in
+place, channel by channel, so a whole-volume C-channel output is held twice at most (the running sum and the
+latest copy), never four times.
 """
 
 from __future__ import annotations
@@ -40,5 +42,9 @@ class FlipTTAInferer(Inferer):
         for axes in self.flips:
             dims = [2 + a for a in axes]
             output = self.inferer(torch.flip(inputs, dims), network, *args, **kwargs)
-            total = total + torch.flip(output, dims)
-        return total / (1 + len(self.flips))
+            # in place, one channel at a time: the whole-volume temporaries stay one channel big
+            # (``total = total + flip(output)`` held four C-channel volumes at once)
+            for channel in range(output.shape[1]):
+                total[:, channel] += torch.flip(output[:, channel], [d - 1 for d in dims])
+            del output
+        return total.div_(1 + len(self.flips))

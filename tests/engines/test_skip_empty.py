@@ -76,12 +76,14 @@ def test_wrapped_inferer_settings_stay_readable():
         _ = skipping.no_such_setting
 
 
-def test_real_case_with_air_around_it_segments_the_same_with_and_without_skipping(real_bundle, demo_cases, tmp_path):
+def test_real_case_with_air_around_it_segments_the_same_with_and_without_skipping(
+    real_bundle, demo_data, tmp_path
+):
     from app.inference import load_bundle
     from app.inference.predict import segment
     from app.loading import load_volume
 
-    volume = load_volume(sorted((demo_cases / "images").glob("*.nii.gz"))[0])
+    volume = load_volume(sorted((demo_data / "hippocampus" / "images").glob("*.nii.gz"))[0])
     padded = np.pad(volume.array, 48, constant_values=0)  # air around the crop, as in a larger field of view
     shifted = volume.affine.copy()
     shifted[:3, 3] -= shifted[:3, :3] @ np.full(3, 48.0)

@@ -32,8 +32,11 @@ BackendChoice = Literal["auto", "torch", "onnxruntime", "openvino"]
 BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "openvino")
 #: fastest first (scripts/bench_infer.py); torch last, always available
 PREFERENCE: tuple[str, ...] = ("openvino", "onnxruntime", "torch")
-#: window batch size per backend (scripts/bench_infer.py: best seconds per window on 2 cores)
-SW_BATCH_SIZE: dict[str, int] = {"torch": 2, "onnxruntime": 1, "openvino": 1}
+#: window batch size per backend (scripts/bench_infer.py, 40x56x40 windows on 2 cores, s per window at batch
+#: 1/2/4 over two runs: torch 0.16-0.19/0.105-0.119/0.115-0.117, onnxruntime 0.10-0.12/0.102/0.104-0.106,
+#: openvino 0.054/0.053/0.053: OpenVINO gains nothing from batching, so batch 1 spares it the padding of short
+#: last batches). Under backend "torch" the bundle's own sw_batch_size is kept unless the caller gives one.
+SW_BATCH_SIZE: dict[str, int] = {"torch": 2, "onnxruntime": 2, "openvino": 1}
 AGREEMENT_ATOL = 1e-3
 AGREEMENT_RTOL = 1e-3
 
