@@ -77,7 +77,9 @@ def validation_figure(dataset_dir: Path, index: int, out: Path) -> dict[str, flo
     item = parser.get_parsed_content("preprocessing")({"image": str(source)})
     with torch.no_grad():
         logits = parser.get_parsed_content("inferer")(item["image"][None], network)
-    pred_cell = (logits[0].argmax(0).numpy() == 1).T
+    # the bundle's decision rule: p(cell) above inference.json's cell_threshold (0.5 would be the argmax)
+    threshold = float(parser.get_parsed_content("cell_threshold", default=0.5))
+    pred_cell = (torch.softmax(logits, 1)[0, 1].numpy() > threshold).T
     true_cell = np.asarray(Image.open(dataset_dir / "train" / "label" / f"{index}.png")) > 127
     metrics = {
         "pixel_error": pixel_error(pred_cell, true_cell),
