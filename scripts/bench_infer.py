@@ -117,6 +117,7 @@ def _worker_app(data: Path, out: Path, backend: str, skip_empty: bool = True) ->
             "nifti",
             "--backend",
             backend,
+            *([] if skip_empty else ["--no-skip-empty"]),
         ]
     )
     end = time.perf_counter()
