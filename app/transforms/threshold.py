@@ -43,7 +43,9 @@ class ForegroundThresholdd(MapTransform):
         for key in self.key_iterator(d):
             probabilities = d[key]
             if probabilities.shape[0] != 2:
-                raise ValueError(f"{key!r}: expected two-class probabilities (2, *spatial), got {probabilities.shape}")
+                raise ValueError(
+                    f"{key!r}: expected two-class probabilities (2, *spatial), got {probabilities.shape}"
+                )
             chosen = probabilities[self.channel : self.channel + 1] > self.threshold
             labels = chosen if self.channel == 1 else ~chosen
             d[key] = labels.to(probabilities.dtype if probabilities.is_floating_point() else torch.float32)

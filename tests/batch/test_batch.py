@@ -57,7 +57,7 @@ def test_poisoned_cases_fail_alone_with_reasons(poisoned_run):
             assert not (out / case["case_id"] / "case.json").exists()
 
 
-def test_good_cases_have_their_outputs_and_records(poisoned_run):
+def test_good_cases_have_their_outputs_and_records(poisoned_run, toy_bundle):
     result, out = poisoned_run
     report = json.loads((out / "report.json").read_text())
     for case in report["cases"]:
@@ -75,7 +75,10 @@ def test_good_cases_have_their_outputs_and_records(poisoned_run):
     assert series["series_instance_uid"].startswith("2.25.")
     provenance = report["provenance"]
     assert {"unetseg", "monai", "torch", "numpy"} <= set(provenance["versions"])
-    assert provenance["bundle"]["version"] == "0.1.0"
+    metadata = json.loads((toy_bundle / "configs" / "metadata.json").read_text())
+    assert provenance["bundle"]["version"] == metadata["version"]
+    runtime = report["provenance"]["options"]["runtime"]
+    assert runtime["backend"] in {"torch", "onnxruntime", "openvino"} and runtime["sw_batch_size"] >= 1
     assert provenance["device"] == "cpu"
     assert provenance["started"] <= provenance["finished"]
     taken = [d for d in report["discovery"] if d["action"] == "taken"]

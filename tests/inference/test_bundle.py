@@ -24,7 +24,7 @@ def test_metadata_gives_labels_modality_and_context(real_bundle):
     assert info.modality == "MR"
     assert info.spatial_dims == 3
     assert info.label_context == "hippocampus"
-    assert info.version == "0.1.0"
+    assert info.version == json.loads((real_bundle / "configs" / "metadata.json").read_text())["version"]
     assert len(info.weights_sha256) == 64
 
 

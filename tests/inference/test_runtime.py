@@ -41,7 +41,9 @@ def _dice(a: np.ndarray, b: np.ndarray, label: int) -> float:
 
 @needs_onnx
 @pytest.mark.parametrize("backend", ONNX_BACKENDS)
-def test_backend_segmentation_equals_torch_on_real_validation_cases(backend, bundle_copy, torch_labels, tmp_path):
+def test_backend_segmentation_equals_torch_on_real_validation_cases(
+    backend, bundle_copy, torch_labels, tmp_path
+):
     from app.inference import load_bundle
     from app.inference.predict import segment
 

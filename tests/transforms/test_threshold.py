@@ -15,7 +15,9 @@ def _probabilities(cell: list[float]) -> torch.Tensor:
 
 
 def test_threshold_on_the_cell_channel():
-    out = ForegroundThresholdd("pred", threshold=0.15)({"pred": _probabilities([0.1, 0.16, 0.5, 0.9])})["pred"]
+    out = ForegroundThresholdd("pred", threshold=0.15)({"pred": _probabilities([0.1, 0.16, 0.5, 0.9])})[
+        "pred"
+    ]
     assert out.shape == (1, 1, 4)
     assert out.flatten().tolist() == [0.0, 1.0, 1.0, 1.0]
 
