@@ -17,8 +17,10 @@ from typing import Any
 import torch
 from monai.inferers import Inferer
 
+from app.engines.inferer_wrapper import InfererWrapper
 
-class FlipTTAInferer(Inferer):
+
+class FlipTTAInferer(InfererWrapper):
     """Mean over the identity and flipped copies of ``inferer``'s output (contract in the module docstring).
 
     Args:
@@ -27,15 +29,8 @@ class FlipTTAInferer(Inferer):
     """
 
     def __init__(self, inferer: Inferer, flips: Sequence[Sequence[int]] = ((0,),)) -> None:
-        super().__init__()
-        self.inferer = inferer
+        super().__init__(inferer)
         self.flips = [tuple(int(a) for a in axes) for axes in flips]
-
-    def __getattr__(self, name: str) -> Any:
-        # roi_size, sw_batch_size, overlap... of the wrapped inferer stay readable and settable through it
-        if name == "inferer":
-            raise AttributeError(name)
-        return getattr(self.inferer, name)
 
     def __call__(self, inputs: torch.Tensor, network: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
         total = self.inferer(inputs, network, *args, **kwargs)

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from monai.inferers import Inferer
 
+from app.engines.inferer_wrapper import InfererWrapper
+
 logger = logging.getLogger(__name__)
 
 #: at most this many voxels are sampled for the threshold
@@ -87,7 +89,7 @@ class _SkippingPredictor:
         return self._empty_output
 
 
-class SkipEmptyWindows(Inferer):
+class SkipEmptyWindows(InfererWrapper):
     """A sliding-window inferer that skips windows outside the body (contract in the module docstring).
 
     Args:
@@ -95,15 +97,8 @@ class SkipEmptyWindows(Inferer):
     """
 
     def __init__(self, inferer: Inferer) -> None:
-        super().__init__()
-        self.inferer = inferer
+        super().__init__(inferer)
         self.last_counts: tuple[int, int] = (0, 0)
-
-    def __getattr__(self, name: str) -> Any:
-        # roi_size, sw_batch_size, overlap... of the wrapped inferer stay readable
-        if name == "inferer":
-            raise AttributeError(name)
-        return getattr(self.inferer, name)
 
     def __call__(self, inputs: torch.Tensor, network: Any, *args: Any, **kwargs: Any) -> Any:
         levels = body_threshold(inputs)

@@ -285,19 +285,23 @@ def _runtime(
 ) -> tuple[Any, Any, Any]:
     """The network on its backend and the inferer that drives it (see :func:`load_bundle`)."""
     from monai.inferers import SlidingWindowInferer
+    from monai.utils import ensure_tuple_rep
 
+    from app.engines.inferer_wrapper import find_inferer
     from app.engines.skip_empty import SkipEmptyWindows
     from app.inference.runtime import wrap_network
     from app.inference.runtime.export import cache_dir
 
-    sliding = _sliding_window(inferer, SlidingWindowInferer)
+    sliding = find_inferer(inferer, SlidingWindowInferer)
     if sliding is None and backend not in ("torch", "auto"):
         raise BundleError(
             info.config_file, f"backend {backend} needs a SlidingWindowInferer (fixed window shape)"
         )
     if sliding is None:
         backend = "torch"
-    window = [int(s) for s in sliding.roi_size] if sliding is not None else []
+    window = (
+        [int(s) for s in ensure_tuple_rep(sliding.roi_size, info.spatial_dims)] if sliding is not None else []
+    )
     module, runtime = wrap_network(
         network,
         backend=backend,
@@ -317,18 +321,6 @@ def _runtime(
     if skip_empty and sliding is not None and info.spatial_dims == 3:
         inferer = SkipEmptyWindows(inferer)
     return module, inferer, runtime
-
-
-def _sliding_window(inferer: Any, kind: type) -> Any:
-    """The sliding-window inferer itself, or inside wrappers that keep it as ``.inferer`` (e.g. test-time
-    augmentation); ``None`` when there is none."""
-    for _ in range(8):
-        if isinstance(inferer, kind):
-            return inferer
-        inferer = vars(inferer).get("inferer") if hasattr(inferer, "__dict__") else None
-        if inferer is None:
-            return None
-    return None
 
 
 def _in_channels(parser: Any) -> int:
