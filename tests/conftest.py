@@ -15,6 +15,24 @@ HIPPO = ROOT / "bundles" / "hippocampus_mri_segmentation"
 DEMO = ROOT / "app" / "demo" / "data"
 #: toy channel counts for the bundles' ``network_def#features`` (seconds-long runs on CPU)
 TOY_FEATURES = [4, 4, 8, 8, 16, 4]
+#: test folders (mirroring app/) of tiny CPU unit tests that run with one torch thread
+SINGLE_THREAD_FOLDERS = {"engines", "losses", "networks"}
+
+
+@pytest.fixture(autouse=True)
+def single_thread_torch(request):
+    """One intra-op thread for the tests in :data:`SINGLE_THREAD_FOLDERS`: on a busy machine, torch's default thread
+    pool spends most of each tiny forward pass waiting for its own threads (1 s instead of 4 ms for a toy U-Net on
+    a shared 2-core box). Other tests keep torch's setting."""
+    if request.path.parent.name not in SINGLE_THREAD_FOLDERS:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
