@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Literal
 
 from app.errors import InputError
+from app.inference.runtime.select import BACKEND_CHOICES
 
 Format = Literal["nifti", "seg"]
 SegType = Literal["BINARY", "LABELMAP"]
 
 FORMATS: tuple[Format, ...] = ("nifti", "seg")
-#: ``backend`` values (app.inference.runtime.select.BackendChoice; listed here to keep torch out of the CLI)
-BACKEND_CHOICES = ("auto", "torch", "onnxruntime", "openvino")
 #: ``modality`` values with a special meaning
 MODALITY_FROM_BUNDLE = "auto"
 ANY_MODALITY = "any"

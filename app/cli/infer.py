@@ -15,6 +15,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.inference.runtime.select import BACKEND_CHOICES
+
 if TYPE_CHECKING:
     from app.batch import BatchResult
 
@@ -46,7 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--backend",
         default="auto",
-        choices=("auto", "torch", "onnxruntime", "openvino"),
+        choices=BACKEND_CHOICES,
         help="network runtime (default auto: the fastest installed one that agrees with torch on a check window)",
     )
     parser.add_argument(

@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 BackendChoice = Literal["auto", "torch", "onnxruntime", "openvino"]
 BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "openvino")
+#: what a user may ask for (``--backend``); this module imports neither torch nor the runtimes
+BACKEND_CHOICES: tuple[str, ...] = ("auto", *BACKENDS)
 #: fastest first (scripts/bench_infer.py); torch last, always available
 PREFERENCE: tuple[str, ...] = ("openvino", "onnxruntime", "torch")
 #: window batch size per backend (scripts/bench_infer.py, 40x56x40 windows on 2 cores, s per window at batch
@@ -105,7 +107,7 @@ def wrap_network(
     threads = num_threads or default_threads()
     torch.set_num_threads(threads)
     choice = str(backend).lower()
-    if choice not in (*BACKENDS, "auto"):
+    if choice not in BACKEND_CHOICES:
         raise BundleError(where, f"unknown backend {backend!r}; expected auto, {', '.join(BACKENDS)}")
     on_cpu = torch.device(device).type == "cpu"
     if choice == "auto":
