@@ -183,13 +183,11 @@ def _run_worker(kind: str, data: Path, out: Path, sw: int = 0) -> dict:
     return stats
 
 
-def _network():
-    import torch
-
+def _torch_bundle():
+    """The bundle on torch eager (no window skipping): the network the isolated timings export and run."""
     from app.inference.bundle import load_bundle
 
-    bundle = load_bundle(BUNDLE, device="cpu", backend="torch")
-    return bundle, torch
+    return load_bundle(BUNDLE, device="cpu", backend="torch")
 
 
 def _flop_per_window(network, window) -> float:
@@ -216,14 +214,13 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def _isolated(window, flop: float) -> list[dict]:
+def _isolated(bundle, window, flop: float) -> list[dict]:
     """Seconds per window of each backend at window batch 1, 2, 4 (best of 5, after a warm-up)."""
     import torch
 
     from app.inference.runtime import available_backends, wrap_network
     from app.inference.runtime.export import cache_dir
 
-    bundle, _ = _network()
     rows = []
     for backend in reversed(available_backends()):  # torch first
         for batch in (1, 2, 4):
@@ -316,10 +313,12 @@ def _compare(got: dict, expected: dict, bodies: dict, labels=(1, 2)) -> dict:
 
 
 def _dice(a, b) -> float:
-    import numpy as np
+    """Dice of two boolean masks, 1.0 when both are empty (agreement, not a clinical score)."""
+    from app.evaluation.overlap import count
 
-    total = int(a.sum() + b.sum())
-    return 1.0 if total == 0 else 2.0 * float(np.logical_and(a, b).sum()) / total
+    counts = count(a, b)
+    total = counts.n_pred + counts.n_ref
+    return 1.0 if total == 0 else 2.0 * counts.tp / total
 
 
 def driver(args: argparse.Namespace) -> None:
@@ -330,7 +329,9 @@ def driver(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-infer-"))
     try:
         volumes = _prepare(args.dataset_dir, args.shared_dir, args.cases, args.copies, work)
-        bundle, torch = _network()
+        import torch
+
+        bundle = _torch_bundle()
         window = [int(s) for s in bundle.inferer.roi_size]
         flop = _flop_per_window(bundle.network, window)
         peak = _matmul_peak()
@@ -340,7 +341,7 @@ def driver(args: argparse.Namespace) -> None:
             f"{peak:.0f} GFLOP/s",
             flush=True,
         )
-        isolated = _isolated(window, flop)
+        isolated = _isolated(bundle, window, flop)
         stock_sw = min((r for r in isolated if r["backend"] == "torch"), key=lambda r: r["s_per_window"])[
             "batch"
         ]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from app.errors import BundleError
+from app.evaluation.overlap import count
 from app.inference.runtime import available_backends
 
 ONNX_BACKENDS = [b for b in ("onnxruntime", "openvino") if b in available_backends()]
@@ -34,9 +35,9 @@ def torch_labels(loaded_real, demo_cases, tmp_path_factory):
 
 
 def _dice(a: np.ndarray, b: np.ndarray, label: int) -> float:
-    x, y = a == label, b == label
-    total = int(x.sum() + y.sum())
-    return 1.0 if total == 0 else 2.0 * float(np.logical_and(x, y).sum()) / total
+    counts = count(a == label, b == label)
+    total = counts.n_pred + counts.n_ref
+    return 1.0 if total == 0 else 2.0 * counts.tp / total
 
 
 @needs_onnx
