@@ -219,7 +219,6 @@ def _isolated(bundle, window, flop: float) -> list[dict]:
     import torch
 
     from app.inference.runtime import available_backends, wrap_network
-    from app.inference.runtime.export import cache_dir
 
     rows = []
     for backend in reversed(available_backends()):  # torch first
@@ -231,7 +230,7 @@ def _isolated(bundle, window, flop: float) -> list[dict]:
                 in_channels=1,
                 window=window,
                 weights_sha256=bundle.info.weights_sha256,
-                export_folder=cache_dir(BUNDLE),
+                bundle_path=BUNDLE,
                 sw_batch_size=batch,
             )
             x = torch.randn((batch, 1, *window))

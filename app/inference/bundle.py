@@ -290,7 +290,6 @@ def _runtime(
     from app.engines.inferer_wrapper import find_inferer
     from app.engines.skip_empty import SkipEmptyWindows
     from app.inference.runtime import wrap_network
-    from app.inference.runtime.export import cache_dir
 
     sliding = find_inferer(inferer, SlidingWindowInferer)
     if sliding is None and backend not in ("torch", "auto"):
@@ -309,7 +308,7 @@ def _runtime(
         in_channels=_in_channels(parser),
         window=window,
         weights_sha256=info.weights_sha256,
-        export_folder=cache_dir(info.path) if backend != "torch" else info.path,
+        bundle_path=info.path,
         sw_batch_size=sw_batch_size,
         num_threads=num_threads,
         where=info.config_file,

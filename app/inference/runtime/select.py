@@ -83,7 +83,7 @@ def wrap_network(
     in_channels: int,
     window: Sequence[int],
     weights_sha256: str,
-    export_folder: Path,
+    bundle_path: Path,
     sw_batch_size: int | None = None,
     num_threads: int | None = None,
     where: Path | None = None,
@@ -97,7 +97,8 @@ def wrap_network(
         in_channels: input channels of the network.
         window: the sliding window's spatial shape (exported once at this shape).
         weights_sha256: hash of the weights (the export cache key).
-        export_folder: where the ONNX exports are cached.
+        bundle_path: the bundle folder; its exports are cached in
+            :func:`~app.inference.runtime.export.cache_dir` of it (created only when an ONNX runtime is tried).
         sw_batch_size: windows per call; ``None``: the backend's measured best.
         num_threads: runtime threads; ``None``: every CPU this process may use.
         where: the file named in errors (the bundle's inference.json).
@@ -124,7 +125,7 @@ def wrap_network(
         batch = sw_batch_size or SW_BATCH_SIZE[name]
         if name == "torch":
             return network, RuntimeSettings("torch", batch, threads)
-        module = _onnx_module(name, network, in_channels, weights_sha256, export_folder, threads, batch)
+        module = _onnx_module(name, network, in_channels, weights_sha256, bundle_path, threads, batch)
         difference = _max_logit_difference(network, module, in_channels, window)
         if difference is not None:
             logger.info("backend %s agrees with torch: max |logit difference| %.2e", name, difference)
@@ -138,10 +139,12 @@ def wrap_network(
 
 
 def _onnx_module(
-    name: str, network: Any, in_channels: int, sha: str, folder: Path, threads: int, batch: int
+    name: str, network: Any, in_channels: int, sha: str, bundle_path: Path, threads: int, batch: int
 ) -> Any:
-    from app.inference.runtime.export import onnx_export
+    from app.inference.runtime.export import cache_dir, onnx_export
     from app.inference.runtime.onnx_modules import OnnxRuntimeModule, OpenVINOModule
+
+    folder = cache_dir(bundle_path)
 
     def export(spatial_shape: tuple[int, ...]) -> Path:
         return onnx_export(
