@@ -23,7 +23,9 @@ from the first case's start (process start-up, imports and the bundle load exclu
 in the total). Segmentations of each (b) run are compared with (a)'s: the lowest per-case Dice per label over the
 whole volume and inside the body (the image above its Otsu threshold, dilated by 3 voxels), and the number of
 voxels that differ outside the body. The fastest backend also runs with ``--no-skip-empty``, which separates the
-gain of the runtime from that of skipping windows outside the body.
+gain of the runtime from that of skipping windows outside the body, and with ``--float64-resampling`` (the
+bundle's own resampling precision; unetseg resamples in float32 by default, see
+:mod:`app.inference.resample_precision`), which shows what that does to peak memory and to the labels.
 
 Before the runs: the fp32 matmul peak (4096^2 ``torch.mm``) and each backend's seconds per window at window batch
 1, 2 and 4, in isolation.
@@ -48,6 +50,14 @@ CT_SERIES = Path("totalseg-ct") / "example_ct_dicom"
 
 
 # --------------------------------------------------------------------------------------------- worker side
+#: the fastest backend is also run with each of these option sets (the other backends with the defaults only)
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "": (),
+    "noskip": ("--no-skip-empty",),
+    "f64": ("--float64-resampling",),
+}
+
+
 def _hook_timer(module) -> dict:
     """Forward hooks that add up the seconds and windows of every forward call of ``module``."""
     stats = {"seconds": 0.0, "windows": 0, "first": None}
@@ -89,7 +99,7 @@ def _worker_stock(data: Path, out: Path, sw: int) -> dict:
     return stats
 
 
-def _worker_app(data: Path, out: Path, backend: str, skip_empty: bool = True) -> dict:
+def _worker_app(data: Path, out: Path, backend: str, flags: tuple[str, ...] = ()) -> dict:
     import app.inference.bundle as bundle_module
     from app.cli.main import main
 
@@ -117,7 +127,7 @@ def _worker_app(data: Path, out: Path, backend: str, skip_empty: bool = True) ->
             "nifti",
             "--backend",
             backend,
-            *([] if skip_empty else ["--no-skip-empty"]),
+            *flags,
         ]
     )
     end = time.perf_counter()
@@ -142,7 +152,7 @@ def worker(args: argparse.Namespace) -> None:
         stats = _worker_stock(args.data, args.out, args.sw)
     else:
         backend, _, variant = args.worker.partition(":")
-        stats = _worker_app(args.data, args.out, backend, skip_empty=variant != "noskip")
+        stats = _worker_app(args.data, args.out, backend, VARIANTS[variant])
     stats.pop("_t", None)
     stats["process_seconds"] = time.perf_counter() - started
     stats["peak_rss_mb"] = _peak_rss_mb()
@@ -356,12 +366,12 @@ def driver(args: argparse.Namespace) -> None:
             rows.append(_row(name, n, "(a) monai.bundle run", stock, flop, stock, same, stock_sw))
             print(rows[-1]["line"], flush=True)
             backends = list(reversed(available_backends()))
-            for worker in [*backends, f"{backends[-1]}:noskip"]:
+            for worker in [*backends, *(f"{backends[-1]}:{variant}" for variant in VARIANTS if variant)]:
                 out = work / f"out-{name}-{worker.replace(':', '-')}"
                 stats = _run_worker(worker, data, out)
                 compared = _compare(_segmentations(out), reference, bodies)
                 label = f"(b) unetseg infer --backend {worker.split(':')[0]}"
-                label += " --no-skip-empty" if worker.endswith(":noskip") else ""
+                label = " ".join([label, *VARIANTS[worker.partition(":")[2]]])
                 rows.append(_row(name, n, label, stats, flop, stock, compared, stats["sw_batch_size"]))
                 print(rows[-1]["line"], flush=True)
         _print_tables(isolated, rows, peak)

@@ -39,6 +39,8 @@ class BatchConfig:
         backend: network runtime: ``"auto"`` (fastest installed that agrees with torch), ``"torch"``,
             ``"onnxruntime"`` or ``"openvino"`` (see :mod:`app.inference.runtime`).
         skip_empty: do not run the network on windows outside the body (:mod:`app.engines.skip_empty`).
+        resample_float32: resample in float32 where the bundle says float64
+            (:mod:`app.inference.resample_precision`).
         num_threads: CPU threads for the network (``None``: all this process may use).
         series_filters: ``Key=Value`` / ``Key~Regex`` DICOM series rules (all must match).
         modality: required DICOM Modality; ``"auto"``: the bundle's input modality; ``"any"``: no rule.
@@ -58,6 +60,7 @@ class BatchConfig:
     sw_batch_size: int | None = None
     backend: str = "auto"
     skip_empty: bool = True
+    resample_float32: bool = True
     num_threads: int | None = None
     series_filters: tuple[str, ...] = ()
     modality: str = MODALITY_FROM_BUNDLE

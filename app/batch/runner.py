@@ -90,6 +90,7 @@ def run_batch(config: BatchConfig) -> BatchResult:
             sw_batch_size=config.sw_batch_size,
             backend=config.backend,
             skip_empty=config.skip_empty,
+            resample_float32=config.resample_float32,
             num_threads=config.num_threads,
         )
         device = str(bundle.device)
@@ -210,6 +211,7 @@ def _options(config: BatchConfig, info: BundleInfo) -> dict[str, Any]:
         "sw_batch_size": config.sw_batch_size,
         "backend": config.backend,
         "skip_empty": config.skip_empty,
+        "resample_float32": config.resample_float32,
         "num_threads": config.num_threads,
         "series_filters": list(config.series_filters),
         "modality": config.required_modality(info.modality),

@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 from app.bundle_metadata import channel_def, read_metadata, without_background
 from app.errors import BundleError, InputError
+from app.inference.resample_precision import resample_in_float32
 
 logger = logging.getLogger(__name__)
 
@@ -178,6 +179,7 @@ def load_bundle(
     backend: str = "torch",
     skip_empty: bool = False,
     num_threads: int | None = None,
+    resample_float32: bool = False,
 ) -> LoadedBundle:
     """Validate, parse and instantiate a bundle once, and load its weights once.
 
@@ -192,6 +194,8 @@ def load_bundle(
         skip_empty: wrap a 3D bundle's sliding-window inferer in
             :class:`~app.engines.skip_empty.SkipEmptyWindows` (windows outside the body skip the network).
         num_threads: CPU threads of the runtime; ``None``: every CPU this process may use.
+        resample_float32: resample in float32 where the bundle's ``Spacing(d)`` says float64 (MONAI's default),
+            halving the largest transient allocations of a case (:mod:`app.inference.resample_precision`).
 
     Raises:
         BundleError: a missing file or key, a config that cannot be instantiated, or weights that do not load.
@@ -245,11 +249,13 @@ def load_bundle(
         # ConfigParser raises these for unresolved references, bad _target_s and failing expressions.
         raise BundleError(info.config_file, f"cannot be instantiated: {type(exc).__name__}: {exc}") from exc
 
+    lowered = resample_in_float32(preprocessing) if resample_float32 else 0
     _load_weights(network, info.weights_file, torch_device)
     network.eval()
     network, inferer, runtime = _runtime(
         info, parser, network, inferer, torch_device, backend, sw_batch_size, skip_empty, num_threads
     )
+    runtime = replace(runtime, resample_dtype="float32" if lowered else "bundle")
     logger.info(
         "loaded bundle %s %s from %s on %s, backend %s (weights sha256 %s...)",
         info.name,

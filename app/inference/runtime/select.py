@@ -54,12 +54,15 @@ class RuntimeSettings:
         sw_batch_size: windows per network call.
         num_threads: threads of the runtime (and of torch, which does the stitching).
         max_abs_logit_diff: the agreement check's largest logit difference to torch (0 for torch itself).
+        resample_dtype: ``"float32"`` when the bundle's float64 resampling was lowered
+            (:mod:`app.inference.resample_precision`), ``"bundle"`` when it runs as the bundle says.
     """
 
     backend: str
     sw_batch_size: int
     num_threads: int
     max_abs_logit_diff: float = 0.0
+    resample_dtype: str = "bundle"
 
 
 def available_backends() -> tuple[str, ...]:
