@@ -54,3 +54,23 @@ def test_infer_user_errors_map_to_exit_codes(toy_bundle, demo_data, tmp_path):
     assert main(["infer", good, "--bundle", str(toy_bundle), "--out", out, "--formats", "png"]) == 2
     assert main(["infer", str(tmp_path / "missing"), "--bundle", str(toy_bundle), "--out", out]) == 2
     assert main(["infer", good, "--bundle", str(tmp_path), "--out", out]) == 3
+
+
+@pytest.mark.parametrize(
+    ("flags", "skip_empty", "float32"),
+    [((), True, True), (("--no-skip-empty", "--float64-resampling"), False, False)],
+)
+def test_infer_speed_options_reach_the_run_and_the_report(
+    toy_bundle, demo_data, tmp_path, flags, skip_empty, float32
+):
+    good = demo_data / "hippocampus" / "images" / "hippocampus_045.nii.gz"
+    out = tmp_path / "out"
+    argv = ["infer", str(good), "--bundle", str(toy_bundle), "--out", str(out), "--device", "cpu"]
+    assert main([*argv, "--backend", "torch", *flags]) == 0
+    provenance = json.loads((out / "report.json").read_text())["provenance"]
+    options = provenance["options"]
+    assert options["skip_empty"] is skip_empty
+    assert options["resample_float32"] is float32
+    assert options["runtime"]["resample_dtype"] == ("float32" if float32 else "bundle")
+    for flag in ("--no-skip-empty", "--float64-resampling"):
+        assert (flag in provenance["command_line"]) is (flag in flags)
