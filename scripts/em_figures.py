@@ -84,7 +84,7 @@ def validation_figure(dataset_dir: Path, index: int, out: Path) -> dict[str, flo
     metrics = {
         "pixel_error": pixel_error(pred_cell, true_cell),
         "rand_error": adapted_rand_error(pred_cell, true_cell),
-        "rand_error_thinned": adapted_rand_error(pred_cell, true_cell, thin_borders=True),
+        "rand_error_thinned": adapted_rand_error(pred_cell, true_cell, membrane="thinned"),
     }
     errors = np.zeros((*true_cell.shape, 3), np.uint8)
     errors[pred_cell & ~true_cell] = (0, 160, 255)  # membrane missed (predicted cell)

@@ -21,7 +21,8 @@ from app.evaluation.em import adapted_rand_error, pixel_error
 _SCORES = {
     "pixel_error": lambda pred, true: pixel_error(pred, true),
     "rand_error": lambda pred, true: adapted_rand_error(pred, true),
-    "rand_error_thinned": lambda pred, true: adapted_rand_error(pred, true, thin_borders=True),
+    "rand_error_membrane_segment": lambda pred, true: adapted_rand_error(pred, true, membrane="segment"),
+    "rand_error_thinned": lambda pred, true: adapted_rand_error(pred, true, membrane="thinned"),
 }
 
 
@@ -34,9 +35,10 @@ def _cell_masks(batch: torch.Tensor, cell_class: int) -> np.ndarray:
 
 
 class EMSegmentationMetric(CumulativeIterationMetric):
-    """One of the EM scores per image: ``"pixel_error"``, ``"rand_error"`` or ``"rand_error_thinned"``.
+    """One of the EM scores per image: ``"pixel_error"``, ``"rand_error"`` (the challenge's adapted Rand error),
+    ``"rand_error_membrane_segment"`` or ``"rand_error_thinned"`` (its variants, :mod:`app.evaluation.em`).
 
-    Lower is better for all three. ``aggregate`` reduces the per-image values (mean by default).
+    Lower is better for all four. ``aggregate`` reduces the per-image values (mean by default).
 
     Args:
         score: which score (see :mod:`app.evaluation.em`).

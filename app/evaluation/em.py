@@ -5,19 +5,26 @@ interior and falsy on membrane (the challenge's PNG convention is 255 cell, 0 me
 
 * :func:`pixel_error`: ``1 - pixel accuracy`` of the binary map.
 * :func:`adapted_rand_error`: foreground-restricted adapted Rand error (Arganda-Carreras et al. 2015, the
-  SNEMI3D/ISBI definition, ``1 - F-score`` of the Rand pair precision/recall). Cells are the 4-connected
+  ISBI 2012 / SNEMI3D definition, ``1 - F-score`` of the Rand pair precision/recall). Cells are the 4-connected
   components of each cell mask (the paper's and Fiji's connectivity). Ground-truth membrane pixels are left out
   (:func:`skimage.metrics.adapted_rand_error` ignores ``ignore_labels`` in the *true* image only). What happens
-  to *predicted* membrane pixels decides the number:
+  to *predicted* membrane pixels decides the number (``membrane``):
 
-  - ``thin_borders=False`` (default): scikit-image's semantics, predicted membrane is label 0 of the test image,
+  - ``"unassigned"`` (default, the challenge's definition): the proposal's zero component is "un-assigned out
+    space" and pruned, as in the reference implementations (Fiji ``trainableSegmentation.metrics.RandError``,
+    ``foregroundRestrictedStatsN2`` / ``adaptedRandIndexStats3DN2``; the SNEMI3D ``adapted_rand`` script): each
+    predicted membrane pixel counts as its own singleton. It joins no pair, so a membrane pixel inside a true
+    cell costs recall (a split of that pixel from its cell) and never merges cells; a missing membrane still
+    merges the cells on both sides. Computed with scikit-image by giving each predicted membrane pixel a label
+    of its own (self-pairs aside, the reference formula: the two differ by O(1/n)).
+  - ``"segment"``: scikit-image's semantics taken literally, predicted membrane is label 0 of the test image,
     i.e. one segment that joins every true cell it touches. A predicted membrane one pixel thicker than the truth
-    already costs about 0.1 (measured on the training labels), so this is a strict score of membrane *width*
-    as much as of topology.
-  - ``thin_borders=True``: predicted cells are first grown over the predicted membrane
+    already costs about 0.1 (measured on the training labels): a strict score of membrane *width* as much as of
+    topology.
+  - ``"thinned"``: predicted cells are first grown over the predicted membrane
     (:func:`skimage.segmentation.expand_labels`, each membrane pixel to its nearest cell), so that only splits
-    and merges count. This approximates the challenge's official "V_Rand after border thinning", where the
-    proposal's borders are thinned to one pixel before scoring.
+    and merges count. This approximates the challenge's "V_Rand after border thinning", where the proposal's
+    borders are thinned to one pixel before scoring.
 
 Hand-written wrappers because scikit-image has the Rand error but neither the component labelling nor the
 thinning step; no MONAI metric covers either score.
@@ -25,12 +32,18 @@ thinning step; no MONAI metric covers either score.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from scipy import ndimage
 from skimage.metrics import adapted_rand_error as _skimage_adapted_rand_error
 from skimage.segmentation import expand_labels
 
-__all__ = ["adapted_rand_error", "cell_components", "pixel_error"]
+__all__ = ["MEMBRANE_MODES", "adapted_rand_error", "cell_components", "pixel_error"]
+
+MembraneMode = Literal["unassigned", "segment", "thinned"]
+#: how predicted membrane pixels enter the adapted Rand error (see the module docstring)
+MEMBRANE_MODES: tuple[MembraneMode, ...] = ("unassigned", "segment", "thinned")
 
 _FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
@@ -57,24 +70,39 @@ def pixel_error(pred_cell: np.ndarray, true_cell: np.ndarray) -> float:
     return float(np.count_nonzero(pred != true)) / pred.size
 
 
-def adapted_rand_error(pred_cell: np.ndarray, true_cell: np.ndarray, *, thin_borders: bool = False) -> float:
+def adapted_rand_error(
+    pred_cell: np.ndarray, true_cell: np.ndarray, *, membrane: MembraneMode = "unassigned"
+) -> float:
     """Foreground-restricted adapted Rand error of one slice, in [0, 1] (0 = the same cells).
 
     Args:
         pred_cell: predicted cell mask ``(H, W)``.
         true_cell: ground-truth cell mask ``(H, W)``; its membrane pixels are ignored.
-        thin_borders: grow the predicted cells over the predicted membrane first (see the module docstring).
+        membrane: how predicted membrane pixels count: ``"unassigned"`` (the challenge's definition),
+            ``"segment"`` or ``"thinned"`` (see the module docstring).
 
     Returns:
         ``1 - F``, F the harmonic mean of the Rand pair precision and recall; 1.0 when the truth has no cell
         pixel pair to score.
     """
+    if membrane not in MEMBRANE_MODES:
+        raise ValueError(f"membrane must be one of {MEMBRANE_MODES}, got {membrane!r}")
     pred, true = _check_pair(pred_cell, true_cell)
     true_labels = cell_components(true)
     if np.count_nonzero(true_labels) < 2:
         return 1.0
     pred_labels = cell_components(pred)
-    if thin_borders and pred_labels.any():
+    if membrane == "thinned" and pred_labels.any():
         pred_labels = expand_labels(pred_labels, distance=max(pred.shape))
+    elif membrane == "unassigned":
+        pred_labels = _membrane_as_singletons(pred_labels)
     error, _, _ = _skimage_adapted_rand_error(true_labels, pred_labels, ignore_labels=(0,))
     return float(error)
+
+
+def _membrane_as_singletons(labels: np.ndarray) -> np.ndarray:
+    """Cell labels with every 0 (membrane) pixel given a label of its own, above the cells' labels."""
+    out = labels.astype(np.int64)
+    membrane = out == 0
+    out[membrane] = out.max() + 1 + np.arange(np.count_nonzero(membrane))
+    return out

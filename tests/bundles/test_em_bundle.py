@@ -69,14 +69,59 @@ def test_pixel_and_rand_error_on_hand_made_cells():
     merged = truth.copy()
     merged[5, 9] = True  # one pixel of membrane lost: the two cells become one
     assert pixel_error(merged, truth) == pytest.approx(1 / 400)
-    assert adapted_rand_error(merged, truth) > 0.3  # two equal cells merged: F = 2/3 of the pairs
-    assert adapted_rand_error(merged, truth, thin_borders=True) > 0.3  # thinning does not undo a merge
+    for mode in ("unassigned", "segment", "thinned"):  # no way of counting membranes undoes a merge
+        assert adapted_rand_error(merged, truth, membrane=mode) > 0.3  # two cells merged: F = 2/3 of pairs
 
     thick = truth.copy()
     thick[:, 8] = thick[:, 10] = False  # membrane 3 px wide instead of 1: same cells, thinner
     assert pixel_error(thick, truth) == pytest.approx(36 / 400)
-    assert adapted_rand_error(thick, truth) > 0.05  # scikit-image: predicted membrane is one segment
-    assert adapted_rand_error(thick, truth, thin_borders=True) == 0.0
+    # singletons: the 36 pixels split off their cells (recall 0.78), nothing is merged (precision 1)
+    assert adapted_rand_error(thick, truth) == pytest.approx(1 - 2 * 0.7787 / 1.7787, abs=1e-3)
+    assert adapted_rand_error(thick, truth, membrane="segment") > 0.05  # one segment that joins both cells
+    assert adapted_rand_error(thick, truth, membrane="thinned") == 0.0
+    with pytest.raises(ValueError, match="membrane must be one of"):
+        adapted_rand_error(thick, truth, membrane="ignored")
+
+
+def _reference_foreground_restricted_rand_error(pred_cell: np.ndarray, true_cell: np.ndarray) -> float:
+    """The ISBI 2012 reference formula, written independently of app.evaluation.em (Fiji's
+    trainableSegmentation RandError.adaptedRandIndexStats3DN2): contingency counts p_ij over the truth's cell
+    pixels; the proposal's zero component (membrane) pruned from the column sums and the pair count, each of its
+    pixels entering only as a singleton term aux / n."""
+    from scipy import ndimage
+
+    four = ndimage.generate_binary_structure(2, 1)
+    true_labels, n_true = ndimage.label(true_cell, structure=four)
+    pred_labels, n_pred = ndimage.label(pred_cell, structure=four)
+    n = true_labels.size
+    p = np.zeros((n_true + 1, n_pred + 1))
+    np.add.at(p, (true_labels.ravel(), pred_labels.ravel()), 1)
+    a = p[1:, :].sum(axis=1)
+    b = p[1:, 1:].sum(axis=0)
+    aux = p[1:, 0].sum()
+    sum_a = (a**2).sum()
+    sum_b = (b**2).sum() + aux / n
+    sum_ab = (p[1:, 1:] ** 2).sum() + aux / n
+    precision, recall = sum_ab / sum_b, sum_ab / sum_a
+    return 1.0 - 2 * precision * recall / (precision + recall)
+
+
+def test_rand_error_matches_the_challenge_reference_formula_on_a_real_slice(em_data):
+    from scipy import ndimage
+
+    from app.evaluation.em import adapted_rand_error
+
+    truth = _cells(em_data / "train" / "label" / "3.png")
+    rng = np.random.default_rng(0)
+    thicker = ndimage.binary_erosion(truth)  # membranes 2 px wider: only splits of single pixels
+    gaps = truth.copy()
+    rows, cols = np.nonzero(~truth)
+    pick = rng.choice(rows.size, size=rows.size // 50, replace=False)
+    gaps[rows[pick], cols[pick]] = True  # 2% of the membrane pixels opened: merges
+    for pred in (truth, thicker, gaps, ndimage.binary_dilation(truth)):
+        expected = _reference_foreground_restricted_rand_error(pred, truth)
+        assert adapted_rand_error(pred, truth) == pytest.approx(expected, abs=2e-3)
+    assert adapted_rand_error(thicker, truth) < adapted_rand_error(thicker, truth, membrane="segment")
 
 
 def test_rand_error_ignores_true_membrane_and_rejects_bad_shapes():
@@ -312,7 +357,7 @@ def test_inference_on_a_real_slice_gives_its_size_in_0_255_and_matches_the_label
 
     truth = _cells(em_data / "train" / "label" / "20.png")
     assert pixel_error(seg > 127, truth) < 0.12
-    assert adapted_rand_error(seg > 127, truth, thin_borders=True) < 0.2
+    assert adapted_rand_error(seg > 127, truth, membrane="thinned") < 0.2
 
 
 def test_png_round_trip_through_the_bundle_reader_and_writer(em_data, tmp_path):
