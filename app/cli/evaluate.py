@@ -89,11 +89,20 @@ def run(args: argparse.Namespace) -> int:
             f"{name}: Dice {dice['mean']:.3f} +/- {dice['std']:.3f} (median {dice['median']:.3f}), "
             f"HD95 median {hd95['median']:.2f} mm, n={entry['n']}" + (f" [{flags}]" if flags else "")
         )
+    em = result.summary.get("em")
+    if em is not None:
+        means = {name: stats["mean"] for name, stats in em["metrics"].items()}
+        print(
+            f"EM (n={em['n']}): adapted Rand error {means['rand_error']:.4f} (predicted membrane as one segment "
+            f"{means['rand_error_membrane_segment']:.4f}, thinned {means['rand_error_thinned']:.4f}), "
+            f"pixel error {means['pixel_error']:.4f}"
+        )
     for failure in result.failures:
         print(f"failed: {failure.case_id}: {failure.flag}: {failure.message}", file=sys.stderr)
     for path, reason in result.unused:
         print(f"unused: {path}: {reason}", file=sys.stderr)
     if result.reports is not None:
         paths = result.reports
-        print(f"wrote {paths.metrics_csv}, {paths.summary_json}, {paths.report_html}")
+        extra = f", {paths.em_metrics_csv}" if paths.em_metrics_csv is not None else ""
+        print(f"wrote {paths.metrics_csv}{extra}, {paths.summary_json}, {paths.report_html}")
     return 0 if result.ok else InputError.exit_code

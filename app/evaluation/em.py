@@ -32,18 +32,35 @@ thinning step; no MONAI metric covers either score.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import numpy as np
 from scipy import ndimage
 from skimage.metrics import adapted_rand_error as _skimage_adapted_rand_error
 from skimage.segmentation import expand_labels
 
-__all__ = ["MEMBRANE_MODES", "adapted_rand_error", "cell_components", "pixel_error"]
+__all__ = [
+    "EM_SCORES",
+    "MEMBRANE_MODES",
+    "adapted_rand_error",
+    "cell_components",
+    "em_cell_value",
+    "em_scores",
+    "em_worst_case",
+    "pixel_error",
+]
 
 MembraneMode = Literal["unassigned", "segment", "thinned"]
 #: how predicted membrane pixels enter the adapted Rand error (see the module docstring)
 MEMBRANE_MODES: tuple[MembraneMode, ...] = ("unassigned", "segment", "thinned")
+#: the per-case scores of :func:`em_scores`, in report order (lower is better for all)
+EM_SCORES: tuple[str, ...] = (
+    "rand_error",
+    "rand_error_membrane_segment",
+    "rand_error_thinned",
+    "pixel_error",
+)
 
 _FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
@@ -106,3 +123,40 @@ def _membrane_as_singletons(labels: np.ndarray) -> np.ndarray:
     membrane = out == 0
     out[membrane] = out.max() + 1 + np.arange(np.count_nonzero(membrane))
     return out
+
+
+def em_cell_value(labels: Mapping[int, str] | None) -> int | None:
+    """The label value of ``"cell"`` when ``labels`` name exactly a membrane and a cell class (any case), else
+    ``None``: how :func:`app.evaluation.runner.evaluate_folders` knows to add the EM scores."""
+    if not labels or len(labels) != 2:
+        return None
+    by_name = {name.strip().lower(): value for value, name in labels.items()}
+    return by_name["cell"] if set(by_name) == {"membrane", "cell"} else None
+
+
+def em_worst_case(case_id: str, flag: str) -> dict[str, Any]:
+    """The EM row of a case without a usable prediction: every score at its worst, 1.0."""
+    return {"case_id": case_id, "flag": flag, **dict.fromkeys(EM_SCORES, 1.0)}
+
+
+def em_scores(pred_labels: np.ndarray, ref_labels: np.ndarray, cell_value: int) -> dict[str, float]:
+    """:data:`EM_SCORES` of one case: a 2D label map, or a 3D stack scored per 2D slice (last axis) and averaged.
+
+    Pixels equal to ``cell_value`` are cell interior, every other value is membrane.
+    """
+    pred, ref = np.asarray(pred_labels), np.asarray(ref_labels)
+    if pred.shape != ref.shape or pred.ndim not in (2, 3):
+        raise ValueError(f"expected 2D maps or 3D stacks of the same shape, got {pred.shape} and {ref.shape}")
+    slices = [(pred, ref)] if pred.ndim == 2 else [(pred[..., k], ref[..., k]) for k in range(pred.shape[-1])]
+    per_slice = []
+    for p, r in slices:
+        p_cell, r_cell = p == cell_value, r == cell_value
+        per_slice.append(
+            {
+                "rand_error": adapted_rand_error(p_cell, r_cell),
+                "rand_error_membrane_segment": adapted_rand_error(p_cell, r_cell, membrane="segment"),
+                "rand_error_thinned": adapted_rand_error(p_cell, r_cell, membrane="thinned"),
+                "pixel_error": pixel_error(p_cell, r_cell),
+            }
+        )
+    return {name: float(np.mean([scores[name] for scores in per_slice])) for name in EM_SCORES}

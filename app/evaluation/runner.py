@@ -3,7 +3,9 @@
 Contract: :func:`evaluate_folders` pairs files by case id (:mod:`app.evaluation.pairing`), reads each pair
 (:mod:`app.evaluation.io`), optionally resamples the prediction onto the reference grid, scores it
 (:func:`app.evaluation.case.evaluate_case`) and writes ``metrics.csv``, ``summary.json`` and ``report.html``
-into ``out`` (:func:`app.reporting.write_reports`). Per-case problems that a user can cause
+into ``out`` (:func:`app.reporting.write_reports`). When the labels name exactly a membrane and a cell class
+(:func:`app.evaluation.em.em_cell_value`, e.g. the EM bundle's), each case also gets the ISBI 2012 scores of
+:func:`app.evaluation.em.em_scores` (``em_metrics.csv``, ``summary.json["em"]``, a table in the report). Per-case problems that a user can cause
 (:class:`~app.errors.UnetsegError`) are caught here, in one place: the case is recorded as a
 :class:`~app.evaluation.result.CaseFailure` with worst-case results (see :mod:`app.evaluation.policy`) and
 the run goes on, unless ``fail_fast``. The same function serves ``unetseg evaluate``, ``unetseg infer --ref``
@@ -20,12 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.errors import InputError, UnetsegError
-from app.evaluation.case import ReferenceStats, both_empty, evaluate_case, failed_case
+from app.evaluation.case import ReferenceStats, both_empty, evaluate_case, failed_case, label_array
+from app.evaluation.em import em_cell_value, em_scores, em_worst_case
 from app.evaluation.grid import resample_nearest, same_grid
 from app.evaluation.io import read_image, read_label
 from app.evaluation.pairing import Pair, pair_files, pair_images
 from app.evaluation.result import CaseFailure, LabelResult
-from app.evaluation.summary import summarise
+from app.evaluation.summary import summarise, summarise_em
 from app.volume import Volume
 
 if TYPE_CHECKING:
@@ -89,6 +92,8 @@ def evaluate_folders(
             ref, "no reference label files found (.nii.gz, .nii, .nrrd, .png, .tif, .tiff, .dcm)"
         )
     results: list[LabelResult] = []
+    cell_value = em_cell_value(labels)
+    em_rows: list[dict[str, Any]] = []  # EM scores per case, when the labels are membrane and cell
     failures: list[CaseFailure] = []
     failed_refs: list[tuple[ReferenceStats, CaseFailure]] = []
     for number, pair in enumerate(pairing.pairs, start=1):
@@ -108,6 +113,8 @@ def evaluate_folders(
             )
             failed_refs.append((ReferenceStats.of(ref_volume, pair.case_id), failure))
             failures.append(failure)
+            if cell_value is not None:
+                em_rows.append(em_worst_case(pair.case_id, failure.flag))
             continue
         try:
             pred_volume = _prediction(pair, ref_volume, resample)
@@ -116,6 +123,9 @@ def evaluate_folders(
                     pred_volume, ref_volume, labels, tolerance_mm=tolerance_mm, case_id=pair.case_id
                 )
             )
+            if cell_value is not None:
+                scores = em_scores(label_array(pred_volume), label_array(ref_volume), cell_value)
+                em_rows.append({"case_id": pair.case_id, "flag": "ok", **scores})
         except UnetsegError as exc:
             if fail_fast:
                 raise
@@ -123,12 +133,16 @@ def evaluate_folders(
             failure = CaseFailure(pair.case_id, "error", str(exc), pair.pred)
             failed_refs.append((ReferenceStats.of(ref_volume, pair.case_id), failure))
             failures.append(failure)
+            if cell_value is not None:
+                em_rows.append(em_worst_case(pair.case_id, failure.flag))
         if number % 50 == 0:
             logger.info("evaluated %d of %d cases", number, len(pairing.pairs))
 
     label_map = dict(labels) if labels is not None else _seen_labels(results, failed_refs)
     results = _complete(results, failed_refs, label_map, tolerance_mm)
     summary = summarise(results)
+    if cell_value is not None:
+        summary["em"] = summarise_em(em_rows, cell_value)
     elapsed = time.perf_counter() - started
     logger.info("scored %d cases (%d failures) in %.1f s", len(pairing.pairs), len(failures), elapsed)
     reports = None
@@ -166,6 +180,7 @@ def evaluate_folders(
             unused=pairing.unused,
             worst=worst,
             summary=summary,
+            em_rows=em_rows,
         )
     return EvaluationRun(results, summary, failures, list(pairing.unused), reports)
 

@@ -17,7 +17,7 @@ keyed by name, in label-value order; a name shared by two values is keyed ``"nam
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -58,3 +58,18 @@ def summarise(results: Iterable[LabelResult]) -> dict[str, Any]:
             "metrics": {metric: describe(getattr(r, metric) for r in group) for metric in METRICS},
         }
     return {"n_cases": len({r.case_id for r in results}), "labels": labels}
+
+
+def summarise_em(rows: Iterable[Mapping[str, Any]], cell_value: int) -> dict[str, Any]:
+    """Statistics of the per-case EM scores (:func:`app.evaluation.em.em_scores` rows, worst-case rows of
+    failed cases included): ``{"cell_label": v, "n": .., "flags": {..}, "metrics": {score: describe(..)}}``."""
+    from app.evaluation.em import EM_SCORES
+
+    rows = list(rows)
+    flags = sorted({str(row["flag"]) for row in rows})
+    return {
+        "cell_label": int(cell_value),
+        "n": len(rows),
+        "flags": {flag: sum(row["flag"] == flag for row in rows) for flag in flags},
+        "metrics": {name: describe(float(row[name]) for row in rows) for name in EM_SCORES},
+    }

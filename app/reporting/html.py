@@ -83,6 +83,8 @@ def render_html(
         '<p class="meta">Every case counts in every statistic: a missed or false-positive structure enters Dice'
         " as 0 and the distances as the worst case (the grid diagonal); see the policy below.</p>",
     ]
+    if "em" in summary:
+        parts += ["<h2>EM membrane scores (ISBI 2012)</h2>", _em_table(summary["em"])]
     if failures or unused:
         parts += ["<h2>Failed and unused inputs</h2>", _failures_table(failures, unused)]
     if distributions:
@@ -153,6 +155,31 @@ def _summary_table(summary: Mapping[str, Any]) -> str:
                 f"<td>{fmt.format(stats[s])}</td>" for s in ("mean", "std", "median", "p5", "p95")
             )
             rows.append(f'<tr><td class="l">{escape(heading)}</td><td>{int(stats["n"])}</td>{cells}</tr>')
+    rows.append("</table>")
+    return "".join(rows)
+
+
+EM_COLUMNS = (
+    ("rand_error", "Adapted Rand error (ISBI: predicted membrane unassigned)"),
+    ("rand_error_membrane_segment", "Adapted Rand error, predicted membrane as one segment"),
+    ("rand_error_thinned", "Adapted Rand error, thinned borders"),
+    ("pixel_error", "Pixel error"),
+)
+
+
+def _em_table(em: Mapping[str, Any]) -> str:
+    head = "".join(f"<th>{h}</th>" for h in ("n", "mean", "std", "median", "p5", "p95"))
+    flags = ", ".join(f"{int(n)} {escape(str(f))}" for f, n in em.get("flags", {}).items() if n)
+    rows = [
+        f'<p class="meta">Cell interior = label {int(em["cell_label"])}, every other value membrane; cells are '
+        "4-connected components; per 2D slice, averaged per case; a case without a usable prediction scores "
+        f"1.0. Cases: {flags}.</p>",
+        f'<table><tr><th class="l">score (lower is better)</th>{head}</tr>',
+    ]
+    for key, heading in EM_COLUMNS:
+        stats = em["metrics"][key]
+        cells = "".join(f"<td>{stats[s]:.4f}</td>" for s in ("mean", "std", "median", "p5", "p95"))
+        rows.append(f'<tr><td class="l">{escape(heading)}</td><td>{int(stats["n"])}</td>{cells}</tr>')
     rows.append("</table>")
     return "".join(rows)
 

@@ -21,7 +21,7 @@ from app.evaluation.summary import summarise
 from app.reporting.atomic import write_atomic
 from app.reporting.html import CaseFigure, render_html
 from app.reporting.provenance import build_provenance
-from app.reporting.tables import metrics_csv, summary_json
+from app.reporting.tables import em_metrics_csv, metrics_csv, summary_json
 from app.volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ class ReportPaths:
     metrics_csv: Path
     summary_json: Path
     report_html: Path
+    em_metrics_csv: Path | None = None
 
 
 def write_reports(
@@ -58,6 +59,7 @@ def write_reports(
     unused: Sequence[tuple[Path, str]] = (),
     worst: int = 10,
     summary: Mapping[str, Any] | None = None,
+    em_rows: Sequence[Mapping[str, Any]] = (),
 ) -> ReportPaths:
     """Write ``metrics.csv``, ``summary.json`` and ``report.html`` into ``out_dir``.
 
@@ -71,6 +73,8 @@ def write_reports(
         unused: files that were not used, with the reason.
         worst: how many cases get overlay pictures (0: none).
         summary: the :func:`~app.evaluation.summary.summarise` dict, if already computed.
+        em_rows: per-case EM scores (:func:`app.evaluation.em.em_scores` plus ``case_id`` and ``flag``), written
+            to ``em_metrics.csv``; empty: no EM scores.
 
     Raises:
         OutputError: ``out_dir`` cannot be created or written.
@@ -85,8 +89,15 @@ def write_reports(
     if provenance is None:
         tolerance = results[0].tolerance_mm if results else 1.0
         provenance = build_provenance(inputs={}, tolerance_mm=tolerance)
-    paths = ReportPaths(out / "metrics.csv", out / "summary.json", out / "report.html")
+    paths = ReportPaths(
+        out / "metrics.csv",
+        out / "summary.json",
+        out / "report.html",
+        out / "em_metrics.csv" if em_rows else None,
+    )
     write_atomic(paths.metrics_csv, metrics_csv(results))
+    if paths.em_metrics_csv is not None:
+        write_atomic(paths.em_metrics_csv, em_metrics_csv(em_rows))
     write_atomic(
         paths.summary_json, summary_json(summary, provenance=provenance, failures=failures, unused=unused)
     )

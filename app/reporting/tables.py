@@ -3,6 +3,7 @@
 Contract: :func:`metrics_csv` has one row per (case, label), columns in
 :class:`~app.evaluation.result.LabelResult` field order, floats in Python's shortest round-trip form.
 :func:`summary_json` holds the per-label summary, the failed and unused inputs, and the provenance record.
+:func:`em_metrics_csv` has one row per case of the EM scores (membrane/cell label maps only).
 """
 
 from __future__ import annotations
@@ -27,6 +28,18 @@ def metrics_csv(results: Iterable[LabelResult]) -> str:
     writer.writeheader()
     for result in sorted(results, key=lambda r: (r.case_id, r.label)):
         writer.writerow(result.as_dict())
+    return buffer.getvalue()
+
+
+def em_metrics_csv(rows: Iterable[Mapping[str, Any]]) -> str:
+    """CSV text of per-case EM scores: ``case_id``, ``flag`` and :data:`app.evaluation.em.EM_SCORES`, by case id."""
+    from app.evaluation.em import EM_SCORES
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=("case_id", "flag", *EM_SCORES), lineterminator="\n")
+    writer.writeheader()
+    for row in sorted(rows, key=lambda r: str(r["case_id"])):
+        writer.writerow({key: row[key] for key in writer.fieldnames})
     return buffer.getvalue()
 
 

@@ -184,3 +184,46 @@ def test_cli_bundle_labels_on_2d_em_pngs(tmp_path, shared_data, capsys):
     assert membrane["recall"]["mean"] == pytest.approx(1.0)  # dilation keeps every membrane pixel
     assert summary["labels"]["cell"]["metrics"]["precision"]["mean"] == pytest.approx(1.0)
     assert summary["provenance"]["inputs"]["bundle_version"] == "0.3.1"
+
+    # membrane + cell labels: the ISBI 2012 scores per slice, as the bundle's evaluator computes them
+    from app.evaluation.em import adapted_rand_error, pixel_error
+
+    expected_rand, expected_pixel = [], []
+    for path in labels:
+        truth = np.asarray(Image.open(path)) == 255
+        pred = np.asarray(Image.open(tmp_path / "pred" / f"{path.stem}_seg.png")) == 255
+        expected_rand.append(adapted_rand_error(pred, truth))
+        expected_pixel.append(pixel_error(pred, truth))
+    em = summary["em"]
+    assert em["cell_label"] == 255 and em["n"] == 2 and em["flags"] == {"ok": 2}
+    assert em["metrics"]["rand_error"]["mean"] == pytest.approx(np.mean(expected_rand))
+    assert em["metrics"]["pixel_error"]["mean"] == pytest.approx(np.mean(expected_pixel))
+    assert 0 < em["metrics"]["rand_error"]["mean"] < em["metrics"]["rand_error_membrane_segment"]["mean"]
+    rows = list(csv.DictReader((tmp_path / "out" / "em_metrics.csv").open()))
+    assert [r["case_id"] for r in rows] == [p.stem for p in labels]
+    assert float(rows[0]["rand_error"]) == pytest.approx(expected_rand[0])
+    assert "EM membrane scores" in (tmp_path / "out" / "report.html").read_text()
+    assert "EM (n=2): adapted Rand error" in capsys.readouterr().out
+
+
+def test_em_scores_give_a_case_without_prediction_the_worst_score(tmp_path):
+    from app.evaluation.runner import evaluate_folders
+
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "pred").mkdir()
+    cells = np.full((32, 32), 255, np.uint8)
+    cells[:, 15:17] = 0  # two cells split by a 2-px membrane
+    for name in ("a", "b"):
+        Image.fromarray(cells).save(tmp_path / "ref" / f"{name}.png")
+    Image.fromarray(cells).save(tmp_path / "pred" / "a.png")  # "b" has no prediction
+    run = evaluate_folders(
+        tmp_path / "pred", tmp_path / "ref", tmp_path / "out", labels={0: "Membrane", 255: "Cell"}
+    )
+    em = run.summary["em"]
+    assert em["flags"] == {"no_prediction": 1, "ok": 1}
+    assert em["metrics"]["rand_error"]["mean"] == pytest.approx(0.5)  # 0 for "a", the worst 1.0 for "b"
+    rows = {r["case_id"]: r for r in csv.DictReader((tmp_path / "out" / "em_metrics.csv").open())}
+    assert rows["b"]["flag"] == "no_prediction" and float(rows["b"]["pixel_error"]) == 1.0
+    # other label names: no EM scores
+    plain = evaluate_folders(tmp_path / "pred", tmp_path / "ref", None, labels={255: "foreground"})
+    assert "em" not in plain.summary
