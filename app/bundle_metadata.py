@@ -64,3 +64,31 @@ def channel_def(metadata: Mapping[str, Any], source: str | Path = "metadata.json
 def without_background(labels: Mapping[int, str]) -> dict[int, str]:
     """The entries not named ``background`` (case-insensitive): the structures a model segments."""
     return {value: name for value, name in labels.items() if name.strip().lower() != "background"}
+
+
+def scored_labels(labels: Mapping[int, str], scale: int | None = None) -> dict[int, str]:
+    """The labels an evaluation scores, as stored on disk: :func:`without_background`, each value times
+    ``scale`` (:func:`picture_scale`; the EM bundle's cell, label 1, is 255 in its pictures)."""
+    return {value * (scale or 1): name for value, name in without_background(labels).items()}
+
+
+def picture_scale(bundle: str | Path) -> int | None:
+    """The ``scale`` of the ``SaveImage(d)`` in ``BUNDLE/configs/inference.json``'s postprocessing, when it is a
+    literal integer: how the bundle's own writer stores label values in pictures (the EM bundle writes cell,
+    label 1, as 255 in PNG, the input labels' convention). ``None``: no such writer, no scale, or unreadable.
+
+    Read from the JSON text (no MONAI), so ``unetseg evaluate`` can use it as well as ``unetseg infer``.
+    """
+    path = Path(bundle) / "configs" / "inference.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    postprocessing = config.get("postprocessing") if isinstance(config, dict) else None
+    transforms = postprocessing.get("transforms", []) if isinstance(postprocessing, dict) else []
+    for transform in transforms if isinstance(transforms, list) else []:
+        target = str(transform.get("_target_", "")) if isinstance(transform, dict) else ""
+        if target.rsplit(".", 1)[-1] in ("SaveImaged", "SaveImage"):
+            scale = transform.get("scale")
+            return scale if isinstance(scale, int) and not isinstance(scale, bool) and scale > 0 else None
+    return None

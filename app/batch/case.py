@@ -2,7 +2,10 @@
 
 Contract of :func:`run_case`: fills the given :class:`~app.batch.records.CaseRecord` (timings, outputs, SEG
 UIDs, status ``"ok"``) or raises :class:`~app.errors.UnetsegError`; it never catches. Outputs go to
-``OUT/<case_id>/``: ``<case_id>_seg.nii.gz`` (label map in RAS, :func:`app.writing.nifti.write_nifti`) and, for
+``OUT/<case_id>/``: ``<case_id>_seg.nii.gz`` (label map in RAS, :func:`app.writing.nifti.write_nifti`; for a
+PNG/TIFF input, the ``nifti`` format is a label picture of the input's size and kind instead,
+``<case_id>_seg.png`` or ``.tif``, a stack as a multi-page TIFF, label values times the bundle's
+``picture_scale`` as its own writer stores them, e.g. 0/255 for the EM bundle) and, for
 DICOM cases, ``<case_id>_seg.dcm`` (:func:`app.writing.dicom_seg.write_dicom_seg`, labels in the source's LPS
 grid with its ``meta["dicom"]`` provenance, segments from the bundle's ``channel_def``). Every file is written
 atomically, and ``case.json`` (:mod:`app.batch.manifest`) after all of them.
@@ -19,6 +22,8 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from app import __version__
 from app.batch.config import BatchConfig
@@ -90,7 +95,10 @@ def run_case(
     record.timings_s["inference"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    if "nifti" in formats:
+    if "nifti" in formats and case.kind == "picture":
+        path = _write_label_picture(case, labels, bundle.info, case_dir)
+        record.outputs.append(OutputFile.of("picture", path))
+    elif "nifti" in formats:
         path = write_nifti(labels, case_dir / f"{case.case_id}_seg.nii.gz")
         record.outputs.append(OutputFile.of("nifti", path))
     record.status, record.reason = "ok", ""
@@ -108,6 +116,14 @@ def run_case(
     record.timings_s["write"] = time.perf_counter() - started
     write_manifest(case_dir, record, fingerprint(bundle.info, case.kind, config))
     return record
+
+
+def _write_label_picture(case: Case, labels: Any, info: BundleInfo, case_dir: Path) -> Path:
+    from app.loading.picture import write_picture
+
+    suffix = ".png" if labels.ndim == 2 and case.source.suffix.lower() == ".png" else ".tif"
+    scaled = labels.array.astype(np.int64) * (info.picture_scale or 1)
+    return write_picture(labels.with_array(scaled), case_dir / f"{case.case_id}_seg{suffix}")
 
 
 def _write_seg(

@@ -20,7 +20,7 @@ Status = Literal["pending", "ok", "partial", "failed", "skipped"]
 
 @dataclass(frozen=True)
 class OutputFile:
-    """One written file: ``kind`` (``"nifti"``/``"seg"``), path, size in bytes and SHA-256 of its bytes."""
+    """One written file: ``kind`` (``"nifti"``/``"picture"``/``"seg"``), path, size in bytes and SHA-256."""
 
     kind: str
     path: str
@@ -38,7 +38,7 @@ class CaseRecord:
 
     Attributes:
         case_id: the file-name-safe id (:mod:`app.loading.cases`).
-        kind: ``"dicom"``, ``"nifti"`` or ``"nrrd"``.
+        kind: ``"dicom"``, ``"nifti"``, ``"nrrd"`` or ``"picture"``.
         input: the file, or the folder holding the series' files.
         input_files: the series' files (DICOM), or the one file.
         series: for DICOM, the chosen series: study/series UIDs, SeriesNumber, SeriesDescription, Modality.

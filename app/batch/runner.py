@@ -36,6 +36,7 @@ from app.batch.config import BatchConfig
 from app.batch.manifest import completed_record
 from app.batch.records import CaseRecord
 from app.batch.report import build_report, run_provenance, write_run_report
+from app.bundle_metadata import scored_labels
 from app.errors import InputError, OutputError, UnetsegError
 from app.inference.bundle import BundleInfo, read_bundle_info
 from app.loading import Case, Decision, discover_inputs
@@ -72,7 +73,10 @@ def run_batch(config: BatchConfig) -> BatchResult:
     info = read_bundle_info(config.bundle)
     _prepare_out(config.out)
     cases, decisions = discover_inputs(
-        config.inputs, modality=config.required_modality(info.modality), filters=config.series_filters
+        config.inputs,
+        modality=config.required_modality(info.modality),
+        filters=config.series_filters,
+        pictures=info.spatial_dims == 2,
     )
     logger.info("%d case(s) discovered, %d discovery decision(s)", len(cases), len(decisions))
     records = [CaseRecord.of(case) for case in cases]
@@ -123,7 +127,7 @@ def run_batch(config: BatchConfig) -> BatchResult:
             records,
             config.ref,
             config.out,
-            info.segments,
+            scored_labels(info.labels, info.picture_scale),
             tolerance_mm=config.tolerance_mm,
             inputs={"bundle": str(info.path)},
         )

@@ -1,7 +1,8 @@
 """``--ref``: score this run's NIfTI outputs against reference labels with the evaluation stage, reports in OUT.
 
-Contract: references are label files named by case id (``<case_id>.nii.gz``, ``.nii``, ``.nrrd``, or a DICOM
-SEG ``<case_id>.dcm``; :mod:`app.evaluation.pairing`). Only the NIfTI outputs of *this* run's ``ok`` and
+Contract: references are label files named by case id (``<case_id>.nii.gz``, ``.nii``, ``.nrrd``, a DICOM
+SEG ``<case_id>.dcm``, or a PNG/TIFF for picture inputs; :mod:`app.evaluation.pairing`). Only the NIfTI (or
+label picture) outputs of *this* run's ``ok`` and
 ``skipped`` (complete) cases are scored: they are linked into a temporary folder and handed to
 :func:`app.evaluation.evaluate_folders`, so stale files from other runs in OUT never count, and a failed case
 shows up in the reports as a reference without prediction. ``metrics.csv``, ``summary.json`` and
@@ -55,9 +56,10 @@ def score_outputs(
     with tempfile.TemporaryDirectory(prefix="unetseg-scoring-") as tmp:
         staged: dict[str, str] = {}
         for record in records:
-            output = record.output("nifti")
+            output = record.output("nifti") or record.output("picture")
             if record.status in ("ok", "skipped") and output is not None:
-                link = Path(tmp) / f"{record.case_id}_seg.nii.gz"
+                suffix = ".nii.gz" if output.kind == "nifti" else Path(output.path).suffix
+                link = Path(tmp) / f"{record.case_id}_seg{suffix}"
                 _link(Path(output.path).resolve(), link)
                 staged[str(link)] = output.path
         run = evaluate_folders(

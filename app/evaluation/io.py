@@ -8,10 +8,10 @@ Contract: :func:`read_label` returns a RAS volume whose array is a non-negative 
 * NRRD (``.nrrd``, ``.nhdr``), pynrrd: the affine is built from ``space directions`` and ``space origin``
   in the file's ``space`` (LPS or RAS) and converted with :func:`app.volume.convert_affine`. Files with a
   non-spatial axis (e.g. one layer per segment) are refused.
-* PNG (Pillow) and TIFF (tifffile): 2D label images (a multi-page TIFF is a 3D stack). Array axes are
-  index order ``(i, j[, k])`` as :class:`~app.volume.Volume` defines it (``i`` along a row, so the picture's
-  ``(row, column)`` array is transposed), with the identity affine: spacing 1 (pixel units reported as mm).
-  Colour images count only if their colour channels are equal.
+* PNG (Pillow) and TIFF (tifffile): 2D label images (a multi-page TIFF is a 3D stack), read by
+  :func:`app.loading.picture.read_picture`: index order ``(i, j[, k])`` as :class:`~app.volume.Volume` defines
+  it, the identity affine (spacing 1: pixel units reported as mm). Colour images count only if their colour
+  channels are equal.
 * DICOM SEG (``.dcm``): ``app.loading.seg.read_dicom_seg(path)``, imported when needed (it needs highdicom);
   its label map (segment numbers as label values, LPS) is converted to RAS. Overlapping segments cannot be
   one label map and are refused by that reader.
@@ -29,6 +29,7 @@ import numpy as np
 
 from app.errors import InputError
 from app.evaluation.pairing import split_extension
+from app.loading.picture import PICTURE_SUFFIXES, read_picture
 from app.volume import Space, Volume, convert_affine
 
 logger = logging.getLogger(__name__)
@@ -72,10 +73,8 @@ def _read(path: Path, *, label: bool) -> Volume:
             volume = _read_nifti(path)
         elif ext in (".nrrd", ".nhdr"):
             volume = _read_nrrd(path)
-        elif ext == ".png":
-            volume = _read_picture(path, _png_array(path, label=label))
-        elif ext in (".tif", ".tiff"):
-            volume = _read_picture(path, _tiff_array(path, label=label))
+        elif ext in PICTURE_SUFFIXES:
+            volume = read_picture(path, label=label)
         elif ext == ".dcm" and label:
             volume = _read_dicom_seg(path)
         else:
@@ -140,41 +139,6 @@ def _read_nrrd(path: Path) -> Volume:
     affine[:dims, 3] = origin
     space = _NRRD_SPACES[space_name]
     return Volume(array=array, affine=convert_affine(affine, space, "RAS"), space="RAS", source=str(path))
-
-
-def _png_array(path: Path, *, label: bool) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as picture:
-        if not label and picture.mode not in ("L", "I", "I;16", "F"):
-            return np.asarray(picture.convert("L"))
-        return _single_channel(path, np.asarray(picture))
-
-
-def _tiff_array(path: Path, *, label: bool) -> np.ndarray:
-    import tifffile
-
-    array = np.asarray(tifffile.imread(path))
-    if array.ndim == 3 and array.shape[-1] in (3, 4):
-        array = _single_channel(path, array) if label else array[..., :3].mean(axis=-1)
-    return array
-
-
-def _single_channel(path: Path, array: np.ndarray) -> np.ndarray:
-    """A (rows, columns) array from a grey or colour picture whose colour channels are equal."""
-    if array.ndim == 3:
-        colour = array[..., :3]
-        if not np.all(colour == colour[..., :1]):
-            raise InputError(path, "is a colour image; a label image must be grey or palette-indexed")
-        array = colour[..., 0]
-    return array
-
-
-def _read_picture(path: Path, array: np.ndarray) -> Volume:
-    """Pictures are (row, column) or (page, row, column); Volume index order is (i = column, j = row, k)."""
-    if array.ndim not in (2, 3):
-        raise InputError(path, f"expected a 2D image or a 3D stack, got shape {array.shape}")
-    return Volume(array=np.ascontiguousarray(array.T), affine=np.eye(4), space="RAS", source=str(path))
 
 
 def _read_dicom_seg(path: Path) -> Volume:

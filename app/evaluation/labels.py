@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.bundle_metadata import channel_def, read_metadata, without_background
+from app.bundle_metadata import channel_def, picture_scale, read_metadata, scored_labels
 from app.errors import BundleError, InputError
 
 
@@ -48,13 +48,14 @@ def labels_from_bundle(bundle: str | Path) -> dict[int, str]:
     """Label names from ``BUNDLE/configs/metadata.json`` ``network_data_format.outputs.pred.channel_def``.
 
     Every ``channel_def`` entry is evaluated except those named ``background`` (case-insensitive); so a
-    2D EM bundle whose channel 0 is ``membrane`` evaluates label 0.
+    2D EM bundle whose channel 0 is ``membrane`` evaluates label 0. Values are as the bundle stores them in
+    pictures (:func:`app.bundle_metadata.scored_labels`): the EM bundle's cell, label 1, is scored as 255.
 
     Raises:
         BundleError: the file is missing or unreadable, or ``channel_def`` is absent or malformed.
     """
     path = Path(bundle) / "configs" / "metadata.json"
-    labels = without_background(channel_def(read_metadata(bundle), path))
+    labels = scored_labels(channel_def(read_metadata(bundle), path), picture_scale(bundle))
     if not labels:
         raise BundleError(path, "channel_def names only background; nothing to evaluate")
     return labels

@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from app.bundle_metadata import channel_def, read_metadata, without_background
+from app.bundle_metadata import channel_def, picture_scale, read_metadata, without_background
 from app.errors import BundleError, InputError
 from app.inference.resample_precision import resample_in_float32
 
@@ -66,6 +66,8 @@ class BundleInfo:
         spatial_dims: 2 or 3 (from the input ``spatial_shape``; 3 when absent).
         label_context: anatomy for short channel names (module docstring), or ``None``.
         weights_sha256: SHA-256 of ``models/model.pt`` (provenance, and the --resume fingerprint).
+        picture_scale: label value -> picture value factor of the bundle's own picture writer
+            (:func:`app.bundle_metadata.picture_scale`; 255 for the EM bundle), ``None`` for none.
     """
 
     path: Path
@@ -76,6 +78,7 @@ class BundleInfo:
     spatial_dims: int
     label_context: str | None
     weights_sha256: str
+    picture_scale: int | None = None
 
     @property
     def segments(self) -> dict[int, str]:
@@ -155,6 +158,7 @@ def read_bundle_info(path: str | Path) -> BundleInfo:
         spatial_dims=spatial_dims,
         label_context=derive_label_context(name, root.name),
         weights_sha256=sha256_file(root / "models" / "model.pt"),
+        picture_scale=picture_scale(root),
     )
 
 

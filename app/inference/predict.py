@@ -2,10 +2,12 @@
 
 Contract of :func:`segment`:
 
-* input: a :class:`~app.volume.Volume` (any space; 2D or 3D as the bundle's ``spatial_dims`` says) and a
-  :class:`~app.inference.bundle.LoadedBundle`.
+* input: a :class:`~app.volume.Volume` (any space; 2D or 3D as the bundle's ``spatial_dims`` says, or for a
+  2D bundle a 3D stack of 2D slices, e.g. a multi-page TIFF, segmented slice by slice along its last axis)
+  and a :class:`~app.inference.bundle.LoadedBundle`.
 * route: the volume is written in RAS (``Volume.in_space("RAS")``, the array unchanged) as an uncompressed
-  ``.nii`` into ``workdir``, and ``[{"image": path}]`` is run through a fresh
+  ``.nii`` into ``workdir`` (for a 2D bundle: as a lossless TIFF picture, which MONAI's default 2D reader,
+  ``PILReader``, reads in the same index order; a picture has no geometry, so only the shape is checked), and ``[{"image": path}]`` is run through a fresh
   :class:`monai.engines.SupervisedEvaluator` built from the bundle's parts (one evaluator run per case; the
   network and its weights are shared). The bundle then reads, reorients, resamples and normalises the image
   exactly as ``python -m monai.bundle run`` does, so the labels are identical to the bundle's own output.
@@ -23,6 +25,7 @@ not on the input grid (shape, or affine beyond :data:`AFFINE_TOLERANCE_MM`).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +33,7 @@ import numpy as np
 from app.errors import BundleError, InputError, OutputError
 from app.inference.bundle import LoadedBundle
 from app.inference.capture import CapturedPrediction, CapturePrediction
+from app.loading.picture import write_picture
 from app.volume import Volume
 from app.writing.nifti import write_nifti
 
@@ -49,13 +53,24 @@ def segment(bundle: LoadedBundle, volume: Volume, workdir: str | Path, *, name: 
         workdir: an existing folder for the temporary NIfTI (removed again before returning).
         name: file stem of the temporary NIfTI (a file-name-safe case id).
     """
+    if bundle.info.spatial_dims == 2 and volume.ndim == 3:
+        pages = [
+            segment(
+                bundle, replace(volume, array=volume.array[..., k]), workdir, name=f"{name}_{k:04d}"
+            ).array
+            for k in range(volume.shape[-1])
+        ]
+        return volume.with_array(np.stack(pages, axis=-1))
     if volume.ndim != bundle.info.spatial_dims:
         raise InputError(
             volume.source or None,
             f"a {volume.ndim}D image, but bundle {bundle.info.name!r} segments {bundle.info.spatial_dims}D images",
         )
     ras = volume.in_space("RAS")
-    image_file = write_nifti(ras, Path(workdir) / f"{name}.nii")
+    if volume.ndim == 2:
+        image_file = write_picture(ras, Path(workdir) / f"{name}.tif")
+    else:
+        image_file = write_nifti(ras, Path(workdir) / f"{name}.nii")
     try:
         captured = _run_evaluator(bundle, image_file)
     finally:
@@ -67,7 +82,7 @@ def segment(bundle: LoadedBundle, volume: Volume, workdir: str | Path, *, name: 
         )
     pred = captured[0]
     labels = _label_array(pred.array, bundle, volume)
-    _check_grid(pred.affine, ras, labels.shape, volume)
+    _check_grid(pred.affine if volume.ndim == 3 else ras.affine, ras, labels.shape, volume)
     logger.debug("segmented %s: labels %s", volume.source, np.unique(labels).tolist())
     return volume.with_array(labels)
 

@@ -2,7 +2,7 @@
 
 Case id scheme (safe for file names: ``[A-Za-z0-9._-]``; never a patient name or ID read from DICOM):
 
-* NIfTI/NRRD: the file stem (``case_001.nii.gz`` -> ``case_001``), other characters replaced by ``_``; a stem
+* NIfTI/NRRD/PNG/TIFF: the file stem (``case_001.nii.gz`` -> ``case_001``), other characters replaced by ``_``; a stem
   seen twice gets ``-2``, ``-3``, ... in discovery order.
 * DICOM series: ``<study8>_<SeriesNumber>_<series8>``, where ``study8``/``series8`` are the first 8 hex digits of
   the SHA-1 of the StudyInstanceUID/SeriesInstanceUID (``na`` for a missing SeriesNumber), e.g.
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from app.loading.dicom.discover import DicomSeries
     from app.loading.dicom.options import DicomReadOptions
 
-CaseKind = Literal["dicom", "nifti", "nrrd"]
+CaseKind = Literal["dicom", "nifti", "nrrd", "picture"]
 
 #: file suffixes of single-file volumes, longest first
 VOLUME_SUFFIXES: tuple[tuple[str, CaseKind], ...] = (
@@ -33,13 +33,16 @@ VOLUME_SUFFIXES: tuple[tuple[str, CaseKind], ...] = (
     (".nii", "nifti"),
     (".nrrd", "nrrd"),
     (".nhdr", "nrrd"),
+    (".png", "picture"),
+    (".tiff", "picture"),
+    (".tif", "picture"),
 )
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def volume_kind(path: Path) -> CaseKind | None:
-    """``"nifti"``/``"nrrd"`` from the file name, else ``None``."""
+    """``"nifti"``/``"nrrd"``/``"picture"`` (PNG, TIFF) from the file name, else ``None``."""
     name = path.name.lower()
     return next((kind for suffix, kind in VOLUME_SUFFIXES if name.endswith(suffix)), None)
 
@@ -50,7 +53,7 @@ def short_hash(text: str) -> str:
 
 
 def file_case_id(path: Path) -> str:
-    """Case id of a NIfTI/NRRD file: its stem, made file-name safe."""
+    """Case id of a NIfTI/NRRD/picture file: its stem, made file-name safe."""
     name = path.name
     for suffix, _ in VOLUME_SUFFIXES:
         if name.lower().endswith(suffix):
@@ -71,7 +74,7 @@ class Case:
 
     Attributes:
         case_id: file-name-safe id (scheme in the module docstring).
-        kind: ``"dicom"``, ``"nifti"`` or ``"nrrd"``.
+        kind: ``"dicom"``, ``"nifti"``, ``"nrrd"`` or ``"picture"`` (PNG/TIFF, a multi-page TIFF a stack).
         source: the file, or the folder holding the series' files.
         series: for DICOM, the discovered series (its headers, so loading does not re-read them).
     """
@@ -82,7 +85,7 @@ class Case:
     series: DicomSeries | None = None
 
     def load(self, dicom_options: DicomReadOptions | None = None) -> Volume:
-        """Read the volume now: DICOM in ``"LPS"``, NIfTI/NRRD in ``"RAS"`` (use ``Volume.in_space``).
+        """Read the volume now: DICOM in ``"LPS"``, NIfTI/NRRD/pictures in ``"RAS"`` (use ``Volume.in_space``).
 
         Raises:
             InputError: the input cannot be read into a correct volume.
@@ -97,6 +100,10 @@ class Case:
             from app.loading.nifti import read_nifti
 
             return read_nifti(self.source)
+        if self.kind == "picture":
+            from app.loading.picture import read_picture
+
+            return read_picture(self.source)
         from app.loading.nrrd import read_nrrd
 
         return read_nrrd(self.source)

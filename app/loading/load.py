@@ -59,7 +59,7 @@ def load_volume(
     from app.loading.dicom.header import has_dicom_preamble
 
     if path.is_file() and not has_dicom_preamble(path):
-        raise InputError(path, "not a NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr) or DICOM file")
+        raise InputError(path, "not a NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), PNG/TIFF or DICOM file")
     series, decisions = discover_series(walk_files([path]), modality=modality, filters=filters)
     if len(series) == 1:
         return Case(series[0].case_id, "dicom", series[0].folder, series[0]).load(dicom_options)
@@ -79,14 +79,18 @@ def discover_inputs(
     paths: Iterable[str | Path],
     modality: str | None = None,
     filters: Sequence[str | SeriesFilter] = (),
+    *,
+    pictures: bool = True,
 ) -> tuple[list[Case], list[Decision]]:
     """Find every case in ``paths`` (files or folders, any depth), reading DICOM headers only.
 
-    NIfTI/NRRD files each become a case (``modality``/``filters`` cannot be checked on them and do not apply);
-    all other files are handed to DICOM discovery, which groups them into series and applies the rules.
+    NIfTI/NRRD files each become a case (``modality``/``filters`` cannot be checked on them and do not apply),
+    and so do PNG/TIFF pictures when ``pictures`` (a 2D bundle; otherwise each is skipped with a decision, so a
+    stray preview image in a DICOM tree is not a failed case); all other files are handed to DICOM discovery,
+    which groups them into series and applies the rules.
 
     Returns:
-        ``(cases, decisions)``: NIfTI/NRRD cases first (in walk order), then DICOM series; case ids are unique.
+        ``(cases, decisions)``: file cases first (in walk order), then DICOM series; case ids are unique.
 
     Raises:
         InputError: a path does not exist, or a filter is malformed.
@@ -110,6 +114,10 @@ def discover_inputs(
             kind = volume_kind(file)
             if kind is None:
                 others.append(file)
+                continue
+            if kind == "picture" and not pictures:
+                reason = "a PNG/TIFF picture; the bundle segments 3D volumes"
+                decisions.append(Decision("skipped", "file", str(file), reason).log(logger))
                 continue
             case_id = _unique(file_case_id(file), ids)
             cases.append(Case(case_id, kind, file))

@@ -376,3 +376,68 @@ def test_png_round_trip_through_the_bundle_reader_and_writer(em_data, tmp_path):
     back = Image.open(tmp_path / "3_seg.png")
     assert back.mode == "L"
     np.testing.assert_array_equal(np.asarray(back), np.asarray(Image.open(source)))
+
+
+def test_unetseg_infer_on_pngs_and_a_tiff_stack_equals_the_bundle_and_scores_em(
+    em_data, tmp_path, run_workflow
+):
+    """`unetseg infer` with the EM bundle: a PNG slice and a 2-page TIFF stack of real validation slices give
+    label pictures of the input's size in 0/255, identical to `monai.bundle run`'s, and --ref adds the EM
+    scores."""
+    import csv
+
+    import tifffile
+
+    from app.cli.main import main
+
+    images, labels = em_data / "train" / "image", em_data / "train" / "label"
+    inputs, refs = tmp_path / "in", tmp_path / "ref"
+    inputs.mkdir()
+    refs.mkdir()
+    (inputs / "s20.png").write_bytes((images / "20.png").read_bytes())
+    pages = [np.asarray(Image.open(images / f"{n}.png")) for n in (21, 22)]
+    tifffile.imwrite(inputs / "stack.tif", np.stack(pages))
+    (refs / "s20.png").write_bytes((labels / "20.png").read_bytes())
+    tifffile.imwrite(
+        refs / "stack.tif", np.stack([np.asarray(Image.open(labels / f"{n}.png")) for n in (21, 22)])
+    )
+
+    out = tmp_path / "out"
+    argv = [
+        "infer",
+        str(inputs),
+        "--bundle",
+        str(EM),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--ref",
+        str(refs),
+    ]
+    assert main([*argv, "--backend", "torch"]) == 0
+    single = np.asarray(Image.open(out / "s20" / "s20_seg.png"))
+    stack = tifffile.imread(out / "stack" / "stack_seg.tif")
+    assert single.shape == (512, 512) and single.dtype == np.uint8 and set(np.unique(single)) == {0, 255}
+    assert stack.shape == (2, 512, 512) and set(np.unique(stack)) == {0, 255}
+
+    bundle_out = tmp_path / "bundle_out"
+    run_workflow(
+        [CONFIGS / "inference.json"],
+        "infer",
+        bundle_root=str(EM),
+        datalist=[{"image": str(images / f"{n}.png")} for n in (20, 21, 22)],
+        output_dir=str(bundle_out),
+    )
+    np.testing.assert_array_equal(single, np.asarray(Image.open(bundle_out / "20_seg.png")))
+    for page, n in zip(stack, (21, 22), strict=True):
+        np.testing.assert_array_equal(page, np.asarray(Image.open(bundle_out / f"{n}_seg.png")))
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["em"]["n"] == 2 and summary["em"]["flags"] == {"ok": 2}
+    rows = {r["case_id"]: r for r in csv.DictReader((out / "em_metrics.csv").open())}
+    from app.evaluation.em import adapted_rand_error
+
+    expected = adapted_rand_error(single == 255, np.asarray(Image.open(labels / "20.png")) > 127)
+    assert float(rows["s20"]["rand_error"]) == pytest.approx(expected)
+    assert summary["labels"]["cell"]["label"] == 255
