@@ -45,7 +45,7 @@ def score_outputs(
 
     Returns:
         ``{"reports": {...paths}, "dice": {case_id: {label name: Dice}}, "mean_dice": {label name: mean},
-        "failures": [...], "unused": [...]}``.
+        "failures": [...], "unused": [...]}``, plus ``"mean_em": {score: mean}`` for membrane/cell labels.
 
     Raises:
         InputError: no reference label files in ``ref``.
@@ -89,6 +89,7 @@ def score_outputs(
         else None,
         "dice": dice,
         "mean_dice": mean_dice,
+        **_em_means(run.summary),
         "failures": [
             {"case_id": f.case_id, "flag": f.flag, "message": f.message.replace(tmp, str(out))}
             for f in run.failures
@@ -96,6 +97,14 @@ def score_outputs(
         "unused": [{"path": staged.get(str(p), str(p)), "reason": why} for p, why in run.unused],
         "ok": run.ok,
     }
+
+
+def _em_means(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"mean_em": {score: mean}}`` when the run has EM scores (:mod:`app.evaluation.em`), else ``{}``."""
+    em = summary.get("em")
+    if em is None:
+        return {}
+    return {"mean_em": {name: round(float(stats["mean"]), 4) for name, stats in em["metrics"].items()}}
 
 
 def _link(target: Path, link: Path) -> None:

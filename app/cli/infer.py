@@ -163,6 +163,12 @@ def print_summary(result: BatchResult) -> None:
         f"{counts['failed']} failed; "
         f"report {result.report_json}, {result.report_csv}"
     )
+    em = evaluation.get("mean_em")
+    if em:
+        print(
+            f"EM scores (mean): adapted Rand error {em['rand_error']:.4f}, pixel error {em['pixel_error']:.4f} "
+            f"(all scores in em_metrics.csv)"
+        )
     reports = evaluation.get("reports")
     if reports:
         print(f"scores: {reports['metrics_csv']}, {reports['summary_json']}, {reports['report_html']}")

@@ -441,3 +441,7 @@ def test_unetseg_infer_on_pngs_and_a_tiff_stack_equals_the_bundle_and_scores_em(
     expected = adapted_rand_error(single == 255, np.asarray(Image.open(labels / "20.png")) > 127)
     assert float(rows["s20"]["rand_error"]) == pytest.approx(expected)
     assert summary["labels"]["cell"]["label"] == 255
+    report = json.loads((out / "report.json").read_text())
+    assert report["evaluation"]["mean_em"]["rand_error"] == pytest.approx(
+        summary["em"]["metrics"]["rand_error"]["mean"], abs=1e-4
+    )
