@@ -55,8 +55,9 @@ def load_volume(
     kind = volume_kind(path) if path.is_file() else None
     if kind is not None:
         return Case(file_case_id(path), kind, path).load()
-    from app.loading.dicom.discover import discover_series, walk_files
+    from app.loading.dicom.discover import discover_series
     from app.loading.dicom.header import has_dicom_preamble
+    from app.loading.walk import walk_files
 
     if path.is_file() and not has_dicom_preamble(path):
         raise InputError(path, "not a NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), PNG/TIFF or DICOM file")
@@ -95,7 +96,7 @@ def discover_inputs(
     Raises:
         InputError: a path does not exist, or a filter is malformed.
     """
-    from app.loading.dicom.discover import discover_series, walk_files
+    from app.loading.walk import walk_files
 
     decisions: list[Decision] = []
     cases: list[Case] = []
@@ -122,10 +123,13 @@ def discover_inputs(
             case_id = _unique(file_case_id(file), ids)
             cases.append(Case(case_id, kind, file))
             decisions.append(Decision("taken", "input", str(file), f"{kind} file", case_id).log(logger))
-    series, dicom_decisions = discover_series(others, modality=modality, filters=filters)
-    decisions.extend(dicom_decisions)
-    for s in series:
-        cases.append(Case(_unique(s.case_id, ids), "dicom", s.folder, s))
+    if others:  # pydicom is imported only when there are files to look at as DICOM
+        from app.loading.dicom.discover import discover_series
+
+        series, dicom_decisions = discover_series(others, modality=modality, filters=filters)
+        decisions.extend(dicom_decisions)
+        for s in series:
+            cases.append(Case(_unique(s.case_id, ids), "dicom", s.folder, s))
     return cases, decisions
 
 

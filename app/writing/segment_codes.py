@@ -70,23 +70,36 @@ def normalize_name(name: str) -> str:
     return " ".join(name.lower().replace("_", " ").replace("-", " ").split())
 
 
+#: normalized name -> SCT keywords of pydicom's code dictionary (category, type, type modifier)
+_KNOWN: dict[str, tuple[str, str, str | None]] = {
+    "hippocampus": ("AnatomicalStructure", "Hippocampus", None),
+    "spleen": ("AnatomicalStructure", "Spleen", None),
+    "liver": ("AnatomicalStructure", "Liver", None),
+    "cell": ("AnatomicalStructure", "Cell", None),
+    **{
+        name: ("AnatomicalStructure", "Hippocampus", side.capitalize())
+        for side in ("anterior", "posterior")
+        for name in (f"hippocampus {side}", f"{side} hippocampus")
+    },
+}
+
+
+def known_names() -> frozenset[str]:
+    """The normalized names :func:`known_segments` knows, without loading pydicom's code dictionaries (about
+    55 MB resident), for callers that only need the names."""
+    return frozenset(_KNOWN)
+
+
 @lru_cache(maxsize=1)
 def known_segments() -> dict[str, tuple[Code, Code, Code | None]]:
     """The table of known names: normalized name -> (category, type, type modifier)."""
     from pydicom.sr.codedict import codes
 
     sct = codes.SCT
-    anatomy = sct.AnatomicalStructure
-    table: dict[str, tuple[Code, Code, Code | None]] = {
-        "hippocampus": (anatomy, sct.Hippocampus, None),
-        "spleen": (anatomy, sct.Spleen, None),
-        "liver": (anatomy, sct.Liver, None),
-        "cell": (anatomy, sct.Cell, None),
+    return {
+        name: (getattr(sct, category), getattr(sct, kind), getattr(sct, modifier) if modifier else None)
+        for name, (category, kind, modifier) in _KNOWN.items()
     }
-    for side, modifier in (("anterior", sct.Anterior), ("posterior", sct.Posterior)):
-        table[f"hippocampus {side}"] = (anatomy, sct.Hippocampus, modifier)
-        table[f"{side} hippocampus"] = (anatomy, sct.Hippocampus, modifier)
-    return table
 
 
 def fallback_codes() -> tuple[Code, Code]:

@@ -15,7 +15,8 @@ from pydicom.uid import generate_uid
 from app.errors import InputError
 from app.loading import discover_inputs, load_volume
 from app.loading.cases import short_hash
-from app.loading.dicom.discover import discover_series, walk_files
+from app.loading.dicom.discover import discover_series
+from app.loading.walk import walk_files
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Find the DICOM image series in a folder tree and select the ones to segment, recording every decision.
 
-Walk (:func:`walk_files`): any depth, sorted, hidden files and folders (``.name``) and ``DICOMDIR`` skipped.
+Walk (:func:`app.loading.walk.walk_files`, re-exported here): any depth, sorted, hidden files and folders (``.name``) and ``DICOMDIR`` skipped.
 Files without the DICOM Part 10 preamble (text, images, archives, ...) are skipped silently (debug log).
 
 Per file (:func:`discover_series`): headers only (``specific_tags``, ``stop_before_pixels``). Files are grouped
@@ -21,8 +21,7 @@ logger; no patient name or ID is ever read.
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,22 +52,6 @@ class DicomSeries:
     series_description: str
     folder: Path
     instances: tuple[InstanceHeader, ...]
-
-
-def walk_files(roots: Iterable[str | Path]) -> Iterator[Path]:
-    """Every non-hidden file under ``roots`` (files are yielded as given), sorted, ``DICOMDIR`` excluded."""
-    for root in roots:
-        root = Path(root)
-        if root.is_file():
-            yield root
-            continue
-        for folder, dirs, files in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(files):
-                if name.startswith(".") or name.upper() == "DICOMDIR":
-                    logger.debug("skip %s (hidden or DICOMDIR)", Path(folder, name))
-                    continue
-                yield Path(folder, name)
 
 
 def discover_series(
