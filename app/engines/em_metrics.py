@@ -16,14 +16,7 @@ from monai.metrics import CumulativeIterationMetric
 from monai.metrics.utils import do_metric_reduction
 from monai.utils import MetricReduction
 
-from app.evaluation.em import adapted_rand_error, pixel_error
-
-_SCORES = {
-    "pixel_error": lambda pred, true: pixel_error(pred, true),
-    "rand_error": lambda pred, true: adapted_rand_error(pred, true),
-    "rand_error_membrane_segment": lambda pred, true: adapted_rand_error(pred, true, membrane="segment"),
-    "rand_error_thinned": lambda pred, true: adapted_rand_error(pred, true, membrane="thinned"),
-}
+from app.evaluation.em import SCORES
 
 
 def _cell_masks(batch: torch.Tensor, cell_class: int) -> np.ndarray:
@@ -53,8 +46,8 @@ class EMSegmentationMetric(CumulativeIterationMetric):
         reduction: MetricReduction | str = MetricReduction.MEAN,
     ) -> None:
         super().__init__()
-        if score not in _SCORES:
-            raise ValueError(f"unknown EM score {score!r}; choose one of {sorted(_SCORES)}")
+        if score not in SCORES:
+            raise ValueError(f"unknown EM score {score!r}; choose one of {sorted(SCORES)}")
         self.score = score
         self.cell_class = cell_class
         self.reduction = reduction
@@ -66,7 +59,7 @@ class EMSegmentationMetric(CumulativeIterationMetric):
             raise ValueError("EM metrics need the ground truth y")
         pred = _cell_masks(y_pred, self.cell_class)
         true = _cell_masks(y, self.cell_class)
-        values = [_SCORES[self.score](p, t) for p, t in zip(pred, true, strict=True)]
+        values = [SCORES[self.score](p, t) for p, t in zip(pred, true, strict=True)]
         return torch.tensor(values, dtype=torch.float32).reshape(-1, 1)
 
     def aggregate(self, reduction: MetricReduction | str | None = None) -> torch.Tensor:

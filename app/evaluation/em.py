@@ -32,7 +32,8 @@ thinning step; no MONAI metric covers either score.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -43,6 +44,7 @@ from skimage.segmentation import expand_labels
 __all__ = [
     "EM_SCORES",
     "MEMBRANE_MODES",
+    "SCORES",
     "adapted_rand_error",
     "cell_components",
     "em_cell_value",
@@ -54,13 +56,6 @@ __all__ = [
 MembraneMode = Literal["unassigned", "segment", "thinned"]
 #: how predicted membrane pixels enter the adapted Rand error (see the module docstring)
 MEMBRANE_MODES: tuple[MembraneMode, ...] = ("unassigned", "segment", "thinned")
-#: the per-case scores of :func:`em_scores`, in report order (lower is better for all)
-EM_SCORES: tuple[str, ...] = (
-    "rand_error",
-    "rand_error_membrane_segment",
-    "rand_error_thinned",
-    "pixel_error",
-)
 
 _FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
@@ -117,6 +112,17 @@ def adapted_rand_error(
     return float(error)
 
 
+#: every score of one slice by name, in report order (lower is better for all): ``(pred_cell, true_cell) -> score``
+SCORES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "rand_error": adapted_rand_error,
+    "rand_error_membrane_segment": partial(adapted_rand_error, membrane="segment"),
+    "rand_error_thinned": partial(adapted_rand_error, membrane="thinned"),
+    "pixel_error": pixel_error,
+}
+#: the per-case scores of :func:`em_scores`, in report order
+EM_SCORES: tuple[str, ...] = tuple(SCORES)
+
+
 def _membrane_as_singletons(labels: np.ndarray) -> np.ndarray:
     """Cell labels with every 0 (membrane) pixel given a label of its own, above the cells' labels."""
     out = labels.astype(np.int64)
@@ -148,15 +154,5 @@ def em_scores(pred_labels: np.ndarray, ref_labels: np.ndarray, cell_value: int) 
     if pred.shape != ref.shape or pred.ndim not in (2, 3):
         raise ValueError(f"expected 2D maps or 3D stacks of the same shape, got {pred.shape} and {ref.shape}")
     slices = [(pred, ref)] if pred.ndim == 2 else [(pred[..., k], ref[..., k]) for k in range(pred.shape[-1])]
-    per_slice = []
-    for p, r in slices:
-        p_cell, r_cell = p == cell_value, r == cell_value
-        per_slice.append(
-            {
-                "rand_error": adapted_rand_error(p_cell, r_cell),
-                "rand_error_membrane_segment": adapted_rand_error(p_cell, r_cell, membrane="segment"),
-                "rand_error_thinned": adapted_rand_error(p_cell, r_cell, membrane="thinned"),
-                "pixel_error": pixel_error(p_cell, r_cell),
-            }
-        )
-    return {name: float(np.mean([scores[name] for scores in per_slice])) for name in EM_SCORES}
+    cells = [(p == cell_value, r == cell_value) for p, r in slices]
+    return {name: float(np.mean([score(p, r) for p, r in cells])) for name, score in SCORES.items()}

@@ -5,10 +5,10 @@ Contract: :func:`evaluate_folders` pairs files by case id (:mod:`app.evaluation.
 (:func:`app.evaluation.case.evaluate_case`) and writes ``metrics.csv``, ``summary.json`` and ``report.html``
 into ``out`` (:func:`app.reporting.write_reports`). When the labels name exactly a membrane and a cell class
 (:func:`app.evaluation.em.em_cell_value`, e.g. the EM bundle's), each case also gets the ISBI 2012 scores of
-:func:`app.evaluation.em.em_scores` (``em_metrics.csv``, ``summary.json["em"]``, a table in the report). Per-case problems that a user can cause
-(:class:`~app.errors.UnetsegError`) are caught here, in one place: the case is recorded as a
-:class:`~app.evaluation.result.CaseFailure` with worst-case results (see :mod:`app.evaluation.policy`) and
-the run goes on, unless ``fail_fast``. The same function serves ``unetseg evaluate``, ``unetseg infer --ref``
+:func:`app.evaluation.em.em_scores` (``em_metrics.csv``, ``summary.json["em"]``, a table in the report).
+Per-case problems that a user can cause (:class:`~app.errors.UnetsegError`) are caught here, in one place:
+the case is recorded as a :class:`~app.evaluation.result.CaseFailure` with worst-case results (see
+:mod:`app.evaluation.policy`) and the run goes on, unless ``fail_fast``. The same function serves ``unetseg evaluate``, ``unetseg infer --ref``
 and a bundle's evaluate config.
 """
 
@@ -113,8 +113,6 @@ def evaluate_folders(
             )
             failed_refs.append((ReferenceStats.of(ref_volume, pair.case_id), failure))
             failures.append(failure)
-            if cell_value is not None:
-                em_rows.append(em_worst_case(pair.case_id, failure.flag))
             continue
         try:
             pred_volume = _prediction(pair, ref_volume, resample)
@@ -133,15 +131,16 @@ def evaluate_folders(
             failure = CaseFailure(pair.case_id, "error", str(exc), pair.pred)
             failed_refs.append((ReferenceStats.of(ref_volume, pair.case_id), failure))
             failures.append(failure)
-            if cell_value is not None:
-                em_rows.append(em_worst_case(pair.case_id, failure.flag))
         if number % 50 == 0:
             logger.info("evaluated %d of %d cases", number, len(pairing.pairs))
 
     label_map = dict(labels) if labels is not None else _seen_labels(results, failed_refs)
     results = _complete(results, failed_refs, label_map, tolerance_mm)
     summary = summarise(results)
-    if cell_value is not None:
+    if (
+        cell_value is not None
+    ):  # a reference without a usable prediction scores the worst, as in the Dice tables
+        em_rows += [em_worst_case(failure.case_id, failure.flag) for _, failure in failed_refs]
         summary["em"] = summarise_em(em_rows, cell_value)
     elapsed = time.perf_counter() - started
     logger.info("scored %d cases (%d failures) in %.1f s", len(pairing.pairs), len(failures), elapsed)
