@@ -8,9 +8,8 @@ to RAS). With ``transpose=True`` every one of those copies is also run with the 
 (transposed back after): with ``flips=[[0], [1], [0, 1]]`` on 2D images that is all 8 rotations and mirrorings
 of the square (the dihedral group), for a model trained with flips and 90-degree rotations (the EM bundle; the
 U-Net paper's challenge entry averaged such copies). Logits are averaged, so the bundle's softmax and argmax
-follow unchanged. The sum is accumulated in
-place, channel by channel, so a whole-volume C-channel output is held twice at most (the running sum and the
-latest copy), never four times.
+follow unchanged. The sum is accumulated in place, channel by channel, so a whole-volume C-channel output is
+held twice at most (the running sum and the latest copy), never four times.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ Contract of :func:`segment`:
   and a :class:`~app.inference.bundle.LoadedBundle`.
 * route: the volume is written in RAS (``Volume.in_space("RAS")``, the array unchanged) as an uncompressed
   ``.nii`` into ``workdir`` (for a 2D bundle: as a lossless TIFF picture, which MONAI's default 2D reader,
-  ``PILReader``, reads in the same index order; a picture has no geometry, so only the shape is checked), and ``[{"image": path}]`` is run through a fresh
+  ``PILReader``, reads in the same index order; a picture has no geometry, so only the shape is checked),
+  and ``[{"image": path}]`` is run through a fresh
   :class:`monai.engines.SupervisedEvaluator` built from the bundle's parts (one evaluator run per case; the
   network and its weights are shared). The bundle then reads, reorients, resamples and normalises the image
   exactly as ``python -m monai.bundle run`` does, so the labels are identical to the bundle's own output.

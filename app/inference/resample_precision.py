@@ -3,8 +3,9 @@
 MONAI's ``Spacing``/``Spacingd`` resample in float64 by default (``dtype=np.float64``): the image is copied to
 float64 and ``torch.nn.functional.affine_grid`` builds a float64 sampling grid of the whole output volume,
 (D, H, W, 3) doubles plus a (D, H, W, 4) base grid. On a 512 x 512 x 40 CT resampled to 1 mm (500 x 500 x 79)
-that transient is about 1.2 GB, the largest allocation of the whole case; ``Invertd`` repeats it for the
-prediction, with one copy per output channel, on the way back. In float32 both halve and run faster.
+that transient is about 1.2 GB, the largest allocation of the whole case; ``Invertd`` builds such grids again
+for the C-channel prediction on the way back, plus float64 copies of its input and output. In float32 both
+halve and run faster.
 
 The inverse follows without further changes: ``Invertd`` resamples in the dtype that the forward ``Spacing``
 recorded in the transform's trace. The intensities differ from float64 resampling by float32 rounding (about
