@@ -83,6 +83,7 @@ def segment(bundle: LoadedBundle, volume: Volume, workdir: str | Path, *, name: 
         )
     pred = captured[0]
     labels = _label_array(pred.array, bundle, volume)
+    # a picture carries no geometry: for a 2D bundle only the shape can be checked, against the input's own grid
     _check_grid(pred.affine if volume.ndim == 3 else ras.affine, ras, labels.shape, volume)
     logger.debug("segmented %s: labels %s", volume.source, np.unique(labels).tolist())
     return volume.with_array(labels)
