@@ -20,8 +20,8 @@ writes. The label MONAI Label writes has the values and dtype the bundle's ``Sav
 (so a training run's new ``model.pt`` is served at the next request).
 
 Training, :class:`UnetsegBundleTrainTask`, is MONAI Label's ``BundleTrainTask`` (which imports no torchvision).
-It overrides ``bundle_root``, ``device``, ``train#trainer#max_epochs``, ``train#dataset#data`` and
-``validate#dataset#data`` (the datastore's labelled images split by the request's ``val_split``; this bypasses
+It overrides ``bundle_root``, ``device``, ``train#trainer#max_epochs`` (and the root ``max_epochs``, which the
+learning-rate schedule reads), ``train#dataset#data`` and ``validate#dataset#data`` (the datastore's labelled images split by the request's ``val_split``; this bypasses
 ``train_datalist`` and ``configs/datalist.json``) and ``train#handlers`` (a ``CheckpointLoader`` of the current
 ``model.pt`` first, when ``pretrained``), then runs the ``run`` id after ``initialize``. Added here: strict
 weight loading, request checks, ``val_interval`` as a request option (default: the smaller of the bundle's value
@@ -296,5 +296,8 @@ class UnetsegBundleTrainTask(BundleTrainTask):
         bundle_interval = int(self.bundle_config.get("val_interval", 1) or 1)
         val_interval = max(1, int(self._request.get("val_interval") or min(bundle_interval, max_epochs)))
         overrides["val_interval"] = val_interval
+        # the bundles' learning-rate schedule decays to 0 at the root ``max_epochs``: without this a 2-epoch
+        # request would train at the start of the 80-epoch schedule and stop there, at the full rate
+        overrides["max_epochs"] = max_epochs
         logger.info("training %s: max_epochs=%d val_interval=%d", self.bundle_path, max_epochs, val_interval)
         return overrides

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -330,11 +331,16 @@ def _train(server, model: str) -> dict:
 def test_train_writes_new_served_weights_that_inference_then_uses(server, tmp_path):
     repo_weights = ROOT / "bundles" / MODEL / "models" / "model.pt"
     before = _info(server)["models"][MODEL]["weights"]
+    # load the model into the server first, so that the inference after training must reload it (the test does
+    # not rely on an earlier test having run an inference)
+    _infer(server, CASES[0], tmp_path / "before_train.nii.gz")
     _train(server, MODEL)
     # the EM slices' labels are in the same datastore: left out of the 3D bundle's training
     assert f"{server['served']} on {len(CASES)} labelled 3D images of the datastore ({len(EM_SLICES)} of" in (
         server["log"].read_text()
     )
+    # the run's learning-rate schedule spans the requested epochs, not the bundle's full schedule
+    assert re.search(r"> max_epochs: 2\b", server["log"].read_text())
 
     after = _info(server)["models"][MODEL]["weights"]
     print(
