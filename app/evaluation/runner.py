@@ -8,8 +8,8 @@ into ``out`` (:func:`app.reporting.write_reports`). When the labels name exactly
 :func:`app.evaluation.em.em_scores` (``em_metrics.csv``, ``summary.json["em"]``, a table in the report).
 Per-case problems that a user can cause (:class:`~app.errors.UnetsegError`) are caught here, in one place:
 the case is recorded as a :class:`~app.evaluation.result.CaseFailure` with worst-case results (see
-:mod:`app.evaluation.policy`) and the run goes on, unless ``fail_fast``. The same function serves ``unetseg evaluate``, ``unetseg infer --ref``
-and a bundle's evaluate config.
+:mod:`app.evaluation.policy`) and the run goes on, unless ``fail_fast``. The same function serves ``unetseg
+evaluate``, ``unetseg infer --ref`` and a bundle's evaluate config.
 """
 
 from __future__ import annotations
@@ -137,9 +137,8 @@ def evaluate_folders(
     label_map = dict(labels) if labels is not None else _seen_labels(results, failed_refs)
     results = _complete(results, failed_refs, label_map, tolerance_mm)
     summary = summarise(results)
-    if (
-        cell_value is not None
-    ):  # a reference without a usable prediction scores the worst, as in the Dice tables
+    if cell_value is not None:
+        # a reference without a usable prediction scores the worst, as in the Dice tables
         em_rows += [em_worst_case(failure.case_id, failure.flag) for _, failure in failed_refs]
         summary["em"] = summarise_em(em_rows, cell_value)
     elapsed = time.perf_counter() - started

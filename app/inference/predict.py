@@ -8,10 +8,10 @@ Contract of :func:`segment`:
 * route: the volume is written in RAS (``Volume.in_space("RAS")``, the array unchanged) as an uncompressed
   ``.nii`` into ``workdir`` (for a 2D bundle: as a lossless TIFF picture, which MONAI's default 2D reader,
   ``PILReader``, reads in the same index order; a picture has no geometry, so only the shape is checked),
-  and ``[{"image": path}]`` is run through a fresh
-  :class:`monai.engines.SupervisedEvaluator` built from the bundle's parts (one evaluator run per case; the
-  network and its weights are shared). The bundle then reads, reorients, resamples and normalises the image
-  exactly as ``python -m monai.bundle run`` does, so the labels are identical to the bundle's own output.
+  and ``[{"image": path}]`` is run through a fresh :class:`monai.engines.SupervisedEvaluator` built from the
+  bundle's parts (one evaluator run per case; the network and its weights are shared). The bundle then reads,
+  reorients, resamples and normalises the image exactly as ``python -m monai.bundle run`` does, so the labels
+  are identical to the bundle's own output.
 * the bundle's postprocessing must bring ``pred`` back onto the input grid (``Invertd``) and to one channel
   of label values (``AsDiscreted(argmax=True)``); :class:`~app.inference.capture.CapturePrediction` keeps it.
 * output: a label Volume on the input's grid *and in its space* (LPS for DICOM; ``volume.with_array``, so the
