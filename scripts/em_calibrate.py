@@ -1,0 +1,209 @@
+"""The EM bundle's decision rule, calibrated on slices its networks did not train on: p(cell) threshold and seeds.
+
+    # 1. two-fold models on the training slices (writes the fold datalists, prints the two training commands)
+    python scripts/em_calibrate.py folds --out_dir /tmp/em_folds
+    # 2. sweep on the out-of-fold slices and the unused gap slices; --validation adds the chosen rule's validation
+    python scripts/em_calibrate.py sweep --fold_dir /tmp/em_folds [--validation]
+
+Why folds: the shipped network fits its training slices 0-17 (training Rand error 0.057 against 0.115 on
+validation), so a post-processing tuned on them learns nothing about the gaps an unseen slice has. As nnU-Net
+determines its post-processing on cross-validation predictions, two networks are trained with the bundle's own
+``train.json`` on halves of the training block (slices 0-8 and 9-17); each predicts the other half except the
+slice next to its own block (fold 0 predicts 10-17, fold 1 predicts 0-7). With the shipped network's predictions of
+the unused gap slices 18-19 (never trained on) these 18 slices are the calibration set. Validation (20-23) plays
+no part in the choice.
+
+The sweep runs the bundle's own preprocessing and overlap-tile inferer (the 8-fold averaging included) once per
+slice, then every decision rule on the cached p(cell) maps: the plain threshold
+(:class:`app.transforms.threshold.ForegroundThresholdd`) and the seeded watershed
+(:class:`app.transforms.watershed.SeededWatershedd`). It prints the calibration table and the rule it chooses:
+
+    the lowest mean adapted Rand error over the calibration slices among the rules whose mean calibration pixel
+    error is at most ``PIXEL_SLACK`` above the lowest of any rule
+
+(the Rand error is the target this calibration is for; the slack keeps the pixel error where it was).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "em_membrane_segmentation"
+#: (training slices, predicted slices) per fold; the slice next to the training block is left out
+FOLDS = ((range(0, 9), range(10, 18)), (range(9, 18), range(0, 8)))
+GAP = range(18, 20)
+VALIDATION = range(20, 24)
+THRESHOLDS = (0.5, 0.3, 0.2, 0.15, 0.1)
+SEED_THRESHOLDS = (None, 0.8, 0.9, 0.95, 0.98)  # None: the plain threshold
+MIN_SEED_SIZES = (0, 30, 100)
+PIXEL_SLACK = 0.002
+
+
+@dataclass(frozen=True)
+class Rule:
+    threshold: float
+    seed_threshold: float | None = None
+    min_seed_size: int = 0
+
+    def __str__(self) -> str:
+        if self.seed_threshold is None:
+            return f"p > {self.threshold}"
+        return f"p > {self.threshold}, seeds p > {self.seed_threshold} (>= {self.min_seed_size} px)"
+
+    def transform(self):  # noqa: ANN201 - a MONAI MapTransform
+        from app.transforms.threshold import ForegroundThresholdd
+        from app.transforms.watershed import SeededWatershedd
+
+        if self.seed_threshold is None:
+            return ForegroundThresholdd("pred", threshold=self.threshold)
+        return SeededWatershedd(
+            "pred",
+            threshold=self.threshold,
+            seed_threshold=self.seed_threshold,
+            min_seed_size=self.min_seed_size,
+        )
+
+
+def rules() -> list[Rule]:
+    out = [Rule(t) for t in THRESHOLDS]
+    for t, s, m in itertools.product(THRESHOLDS, SEED_THRESHOLDS[1:], MIN_SEED_SIZES):
+        out.append(Rule(t, s, m))
+    return out
+
+
+def _item(k: int) -> dict[str, str]:
+    return {"image": f"train/image/{k}.png", "label": f"train/label/{k}.png"}
+
+
+def write_folds(out_dir: Path, dataset_dir: Path) -> None:
+    for i, (train, predict) in enumerate(FOLDS):
+        fold = out_dir / f"fold{i}"
+        fold.mkdir(parents=True, exist_ok=True)
+        datalist = {"training": [_item(k) for k in train], "validation": [_item(k) for k in predict]}
+        (fold / "datalist.json").write_text(json.dumps(datalist, indent=1))
+        print(
+            f"python -m monai.bundle run --config_file {BUNDLE / 'configs' / 'train.json'} "
+            f"--dataset_dir {dataset_dir} --datalist_file {fold / 'datalist.json'} "
+            f"--ckpt_dir {fold} --output_dir {fold}"
+        )
+
+
+def _final_checkpoint(fold: Path) -> Path:
+    """The last epoch's checkpoint of a fold (not its best on the predicted slices: no selection on them)."""
+    found = sorted(fold.glob("checkpoint_epoch=*.pt"), key=lambda p: int(p.stem.split("=")[1]))
+    if not found:
+        raise SystemExit(f"{fold}: no checkpoint_epoch=N.pt; train the fold first (see 'folds')")
+    return found[-1]
+
+
+def cell_probabilities(model: Path | None, slices: range, dataset_dir: Path) -> dict[int, np.ndarray]:
+    """p(cell) ``(H, W)`` of each slice by the bundle's preprocessing and inferer with ``model``'s weights."""
+    import torch
+
+    from app.inference import load_bundle
+
+    bundle = load_bundle(BUNDLE, device="cpu", backend="torch")
+    if model is not None:
+        state = torch.load(model, map_location="cpu", weights_only=False)
+        # a trainer checkpoint holds {"network": ..., "optimizer": ...}; model.pt holds {"model": ...}
+        bundle.network.load_state_dict(state.get("network", state.get("model", state)))
+    out = {}
+    for k in slices:
+        data = bundle.preprocessing({"image": str(dataset_dir / _item(k)["image"])})
+        with torch.no_grad():
+            logits = bundle.inferer(data["image"][None].as_tensor(), bundle.network)
+        out[k] = torch.softmax(logits, 1)[0].numpy()  # (2, W, H): PILReader's axis order, kept for the rule
+        print(f"  p(cell) of slice {k} ({model or 'shipped model'})", flush=True)
+    return out
+
+
+def labels_of(slices, dataset_dir: Path) -> dict[int, np.ndarray]:
+    from PIL import Image
+
+    return {k: np.asarray(Image.open(dataset_dir / _item(k)["label"])) > 127 for k in slices}
+
+
+def score(
+    rule: Rule, probabilities: dict[int, np.ndarray], labels: dict[int, np.ndarray]
+) -> tuple[float, float]:
+    """Mean adapted Rand error and pixel error of ``rule`` over the slices."""
+    import torch
+
+    from app.evaluation.em import adapted_rand_error, pixel_error
+
+    transform = rule.transform()
+    rand, pixel = [], []
+    for k, p in probabilities.items():
+        cell = transform({"pred": torch.from_numpy(p)})["pred"][0].numpy().T > 0
+        rand.append(adapted_rand_error(cell, labels[k]))
+        pixel.append(pixel_error(cell, labels[k]))
+    return float(np.mean(rand)), float(np.mean(pixel))
+
+
+def choose(table: dict[Rule, tuple[float, float]]) -> Rule:
+    best_pixel = min(pixel for _, pixel in table.values())
+    allowed = [rule for rule, (_, pixel) in table.items() if pixel <= best_pixel + PIXEL_SLACK]
+    return min(allowed, key=lambda rule: table[rule][0])
+
+
+def calibration_probabilities(fold_dir: Path, dataset_dir: Path) -> dict[int, np.ndarray]:
+    """Out-of-fold and gap-slice probabilities, cached in ``fold_dir/calibration_probabilities.npz`` (delete it
+    after retraining a fold or changing the bundle's inferer)."""
+    cache = fold_dir / "calibration_probabilities.npz"
+    if cache.is_file():
+        with np.load(cache) as stored:
+            return {int(k): stored[k] for k in stored.files}
+    probabilities: dict[int, np.ndarray] = {}
+    for i, (_, predict) in enumerate(FOLDS):
+        probabilities |= cell_probabilities(_final_checkpoint(fold_dir / f"fold{i}"), predict, dataset_dir)
+    probabilities |= cell_probabilities(None, GAP, dataset_dir)
+    np.savez_compressed(cache, **{str(k): p for k, p in probabilities.items()})
+    return probabilities
+
+
+def sweep(fold_dir: Path, dataset_dir: Path, validation: bool) -> None:
+    probabilities = calibration_probabilities(fold_dir, dataset_dir)
+    labels = labels_of(probabilities, dataset_dir)
+    table = {rule: score(rule, probabilities, labels) for rule in rules()}
+    chosen = choose(table)
+    print(
+        f"\ncalibration: {len(probabilities)} slices {sorted(probabilities)}; mean adapted Rand error / pixel error"
+    )
+    print("| rule | Rand error | pixel error |\n|---|---|---|")
+    for rule, (rand, pixel) in table.items():
+        mark = "**" if rule == chosen else ""
+        print(f"| {mark}{rule}{mark} | {rand:.4f} | {pixel:.4f} |")
+    print(f"\nchosen: {chosen} (lowest Rand error with pixel error <= best + {PIXEL_SLACK})")
+    if validation:
+        val = cell_probabilities(None, VALIDATION, dataset_dir)
+        val_labels = labels_of(VALIDATION, dataset_dir)
+        baseline = Rule(0.15)
+        for rule in dict.fromkeys((chosen, baseline)):
+            rand, pixel = score(rule, val, val_labels)
+            print(f"validation {sorted(val)}, {rule}: Rand error {rand:.4f}, pixel error {pixel:.4f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("command", choices=("folds", "sweep"))
+    parser.add_argument(
+        "--dataset_dir", type=Path, default=BUNDLE.parents[2] / "shared" / "data" / "isbi2012-em"
+    )
+    parser.add_argument("--out_dir", "--fold_dir", dest="fold_dir", type=Path, default=Path("/tmp/em_folds"))
+    parser.add_argument("--validation", action="store_true", help="also score the chosen rule on validation")
+    args = parser.parse_args(argv)
+    if args.command == "folds":
+        write_folds(args.fold_dir, args.dataset_dir.resolve())
+    else:
+        sweep(args.fold_dir, args.dataset_dir, args.validation)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

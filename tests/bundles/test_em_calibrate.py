@@ -1,0 +1,60 @@
+"""scripts/em_calibrate.py: the calibration slices never touch a predicting network's training slices, nor
+validation, and the choice follows the stated rule."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "em_calibrate.py"
+
+
+@pytest.fixture(scope="module")
+def calibrate():
+    spec = importlib.util.spec_from_file_location("em_calibrate", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_out_of_fold_slices_are_not_trained_on_nor_next_to_the_training_block(calibrate):
+    datalist = json.loads((calibrate.BUNDLE / "configs" / "datalist.json").read_text())
+    shipped_training = {int(Path(i["image"]).stem) for i in datalist["training"]}
+    validation = {int(Path(i["image"]).stem) for i in datalist["validation"]}
+    assert set(calibrate.VALIDATION) == validation
+    predicted = set(calibrate.GAP)
+    assert not predicted & shipped_training  # the gap slices are predicted by the shipped network
+    for train, predict in calibrate.FOLDS:
+        train, predict = set(train), set(predict)
+        assert train <= shipped_training
+        assert not predict & train
+        assert not {k + d for k in train for d in (-1, 1)} & predict, (
+            "a predicted slice touches the training block"
+        )
+        predicted |= predict
+    assert not predicted & validation
+    assert len(predicted) == 18
+
+
+def test_choice_is_the_lowest_rand_error_within_the_pixel_slack(calibrate):
+    rule = calibrate.Rule
+    table = {
+        rule(0.15): (0.10, 0.0871),
+        rule(0.15, 0.9, 100): (0.075, 0.0873),
+        rule(0.1, 0.9, 100): (0.068, 0.0871 + calibrate.PIXEL_SLACK + 1e-4),
+    }
+    assert calibrate.choose(table) == rule(0.15, 0.9, 100)
+
+
+def test_folds_command_writes_the_datalists(calibrate, tmp_path, capsys):
+    calibrate.main(["folds", "--out_dir", str(tmp_path), "--dataset_dir", "/data/isbi2012-em"])
+    commands = capsys.readouterr().out.strip().splitlines()
+    assert len(commands) == 2 and all("--datalist_file" in c for c in commands)
+    fold0 = json.loads((tmp_path / "fold0" / "datalist.json").read_text())
+    assert [i["image"] for i in fold0["training"]] == [f"train/image/{k}.png" for k in range(9)]
+    assert [i["image"] for i in fold0["validation"]] == [f"train/image/{k}.png" for k in range(10, 18)]
