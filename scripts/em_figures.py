@@ -2,7 +2,7 @@
 prediction and label side by side.
 
 Both go through the bundle's own configs (train.json's cached transforms for the weight map; inference.json's
-preprocessing, network, shipped weights and overlap-tile inferer for the prediction), so the pictures show what
+preprocessing, network, shipped weights, overlap-tile inferer and postprocessing for the prediction), so the pictures show what
 the bundle does.
 
     python scripts/em_figures.py --dataset_dir ../shared/data/isbi2012-em [--slice 0] [--val_slice 20]
@@ -66,20 +66,16 @@ def weight_map_figure(dataset_dir: Path, index: int, out: Path) -> None:
 
 def validation_figure(dataset_dir: Path, index: int, out: Path) -> dict[str, float]:
     """Validation slice ``index``, the shipped model's prediction and the label; returns its metrics."""
-    parser = ConfigParser()
-    parser.read_config(str(BUNDLE / "configs" / "inference.json"))
-    parser.update({"bundle_root": str(BUNDLE), "device": "$torch.device('cpu')"})
-    network = parser.get_parsed_content("network")
-    state = torch.load(BUNDLE / "models" / "model.pt", map_location="cpu", weights_only=True)
-    network.load_state_dict(state.get("model", state))
-    network.eval()
+    from app.inference import load_bundle
+
+    bundle = load_bundle(BUNDLE, device="cpu", backend="torch")
     source = dataset_dir / "train" / "image" / f"{index}.png"
-    item = parser.get_parsed_content("preprocessing")({"image": str(source)})
+    item = bundle.preprocessing({"image": str(source)})
     with torch.no_grad():
-        logits = parser.get_parsed_content("inferer")(item["image"][None], network)
-    # the bundle's decision rule: p(cell) above inference.json's cell_threshold (0.5 would be the argmax)
-    threshold = float(parser.get_parsed_content("cell_threshold", default=0.5))
-    pred_cell = (torch.softmax(logits, 1)[0, 1].numpy() > threshold).T
+        logits = bundle.inferer(item["image"][None].as_tensor(), bundle.network)
+    # the bundle's decision rule: its own postprocessing (SaveImaged removed) on the logits
+    pred = bundle.postprocessing({"pred": logits[0]})["pred"]
+    pred_cell = pred[0].numpy().T > 0  # the PIL reader puts width first
     true_cell = np.asarray(Image.open(dataset_dir / "train" / "label" / f"{index}.png")) > 127
     metrics = {
         "pixel_error": pixel_error(pred_cell, true_cell),

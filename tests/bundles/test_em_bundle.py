@@ -222,6 +222,27 @@ def test_configs_pass_monai_property_checks(files, workflow_type, em_train_overr
         assert key in workflow.parser, key
 
 
+def test_inference_and_evaluation_apply_the_same_decision_rule():
+    """The label rule (seeded watershed on p(cell)) is the same in inference.json and evaluate.json, so the
+    evaluated numbers are those of what inference writes."""
+    from monai.bundle import ConfigParser
+
+    from app.transforms.watershed import SeededWatershedd
+
+    def rule(files: list[str], key: str) -> dict:
+        parser = ConfigParser()
+        parser.read_config([str(CONFIGS / f) for f in files])
+        parser.update({"bundle_root": str(EM)})
+        found = [t for t in parser.get_parsed_content(key).transforms if isinstance(t, SeededWatershedd)]
+        assert len(found) == 1, files
+        t = found[0]
+        return {"threshold": t.threshold, "seeds": t.seed_threshold, "min": t.min_seed_size, "ch": t.channel}
+
+    inference = rule(["inference.json"], "postprocessing")
+    assert inference == rule(["train.json", "evaluate.json"], "validate#postprocessing")
+    assert inference == {"threshold": 0.15, "seeds": 0.9, "min": 100, "ch": 1}
+
+
 def test_multi_gpu_overlay_parses_and_turns_the_time_budget_off():
     from monai.bundle import ConfigParser
 
