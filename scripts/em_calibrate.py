@@ -102,25 +102,40 @@ def _final_checkpoint(fold: Path) -> Path:
     return found[-1]
 
 
-def cell_probabilities(model: Path | None, slices: range, dataset_dir: Path) -> dict[int, np.ndarray]:
-    """p(cell) ``(H, W)`` of each slice by the bundle's preprocessing and inferer with ``model``'s weights."""
-    import torch
+class SlicePredictor:
+    """The bundle's preprocessing, network and inferer, loaded once (on first use); each call predicts slices
+    with the given weights (a trainer checkpoint or a ``model.pt``; ``None``: the shipped ``models/model.pt``)."""
 
-    from app.inference import load_bundle
+    def __init__(self, dataset_dir: Path) -> None:
+        self.dataset_dir = dataset_dir
+        self._bundle = None
+        self._shipped: dict | None = None
 
-    bundle = load_bundle(BUNDLE, device="cpu", backend="torch")
-    if model is not None:
-        state = torch.load(model, map_location="cpu", weights_only=False)
-        # a trainer checkpoint holds {"network": ..., "optimizer": ...}; model.pt holds {"model": ...}
-        bundle.network.load_state_dict(state.get("network", state.get("model", state)))
-    out = {}
-    for k in slices:
-        data = bundle.preprocessing({"image": str(dataset_dir / _item(k)["image"])})
-        with torch.no_grad():
-            logits = bundle.inferer(data["image"][None].as_tensor(), bundle.network)
-        out[k] = torch.softmax(logits, 1)[0].numpy()  # (2, W, H): PILReader's axis order, kept for the rule
-        print(f"  p(cell) of slice {k} ({model or 'shipped model'})", flush=True)
-    return out
+    def __call__(self, weights: Path | None, slices: range) -> dict[int, np.ndarray]:
+        """Softmax probabilities ``(2, W, H)`` of each slice (PILReader's axis order, kept for the rules)."""
+        import torch
+
+        from app.inference import load_bundle
+
+        if self._bundle is None:
+            self._bundle = load_bundle(BUNDLE, device="cpu", backend="torch")
+            self._shipped = {k: v.clone() for k, v in self._bundle.network.state_dict().items()}
+        bundle = self._bundle
+        if weights is None:
+            state = self._shipped
+        else:
+            checkpoint = torch.load(weights, map_location="cpu", weights_only=False)
+            # a trainer checkpoint holds {"network": ..., "optimizer": ...}; model.pt holds {"model": ...}
+            state = checkpoint.get("network", checkpoint.get("model", checkpoint))
+        bundle.network.load_state_dict(state)
+        out = {}
+        for k in slices:
+            data = bundle.preprocessing({"image": str(self.dataset_dir / _item(k)["image"])})
+            with torch.no_grad():
+                logits = bundle.inferer(data["image"][None].as_tensor(), bundle.network)
+            out[k] = torch.softmax(logits, 1)[0].numpy()
+            print(f"  p(cell) of slice {k} ({weights or 'shipped model'})", flush=True)
+        return out
 
 
 def labels_of(slices, dataset_dir: Path) -> dict[int, np.ndarray]:
@@ -152,7 +167,7 @@ def choose(table: dict[Rule, tuple[float, float]]) -> Rule:
     return min(allowed, key=lambda rule: table[rule][0])
 
 
-def calibration_probabilities(fold_dir: Path, dataset_dir: Path) -> dict[int, np.ndarray]:
+def calibration_probabilities(fold_dir: Path, predict: SlicePredictor) -> dict[int, np.ndarray]:
     """Out-of-fold and gap-slice probabilities, cached in ``fold_dir/calibration_probabilities.npz`` (delete it
     after retraining a fold or changing the bundle's inferer)."""
     cache = fold_dir / "calibration_probabilities.npz"
@@ -160,15 +175,16 @@ def calibration_probabilities(fold_dir: Path, dataset_dir: Path) -> dict[int, np
         with np.load(cache) as stored:
             return {int(k): stored[k] for k in stored.files}
     probabilities: dict[int, np.ndarray] = {}
-    for i, (_, predict) in enumerate(FOLDS):
-        probabilities |= cell_probabilities(_final_checkpoint(fold_dir / f"fold{i}"), predict, dataset_dir)
-    probabilities |= cell_probabilities(None, GAP, dataset_dir)
+    for i, (_, predicted) in enumerate(FOLDS):
+        probabilities |= predict(_final_checkpoint(fold_dir / f"fold{i}"), predicted)
+    probabilities |= predict(None, GAP)
     np.savez_compressed(cache, **{str(k): p for k, p in probabilities.items()})
     return probabilities
 
 
 def sweep(fold_dir: Path, dataset_dir: Path, validation: bool) -> None:
-    probabilities = calibration_probabilities(fold_dir, dataset_dir)
+    predict = SlicePredictor(dataset_dir)
+    probabilities = calibration_probabilities(fold_dir, predict)
     labels = labels_of(probabilities, dataset_dir)
     table = {rule: score(rule, probabilities, labels) for rule in rules()}
     chosen = choose(table)
@@ -181,7 +197,7 @@ def sweep(fold_dir: Path, dataset_dir: Path, validation: bool) -> None:
         print(f"| {mark}{rule}{mark} | {rand:.4f} | {pixel:.4f} |")
     print(f"\nchosen: {chosen} (lowest Rand error with pixel error <= best + {PIXEL_SLACK})")
     if validation:
-        val = cell_probabilities(None, VALIDATION, dataset_dir)
+        val = predict(None, VALIDATION)
         val_labels = labels_of(VALIDATION, dataset_dir)
         baseline = Rule(0.15)
         for rule in dict.fromkeys((chosen, baseline)):

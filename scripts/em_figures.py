@@ -2,8 +2,8 @@
 prediction and label side by side.
 
 Both go through the bundle's own configs (train.json's cached transforms for the weight map; inference.json's
-preprocessing, network, shipped weights, overlap-tile inferer and postprocessing for the prediction), so the pictures show what
-the bundle does.
+preprocessing, network, shipped weights, overlap-tile inferer and postprocessing for the prediction), so the
+pictures show what the bundle does.
 
     python scripts/em_figures.py --dataset_dir ../shared/data/isbi2012-em [--slice 0] [--val_slice 20]
 """

@@ -22,12 +22,12 @@ writes. The label MONAI Label writes has the values and dtype the bundle's ``Sav
 Training, :class:`UnetsegBundleTrainTask`, is MONAI Label's ``BundleTrainTask`` (which imports no torchvision).
 It overrides ``bundle_root``, ``device``, ``train#trainer#max_epochs`` (and the root ``max_epochs``, which the
 learning-rate schedule reads), ``train#dataset#data`` and ``validate#dataset#data`` (the datastore's labelled
-images split by the request's ``val_split``; this bypasses ``train_datalist`` and ``configs/datalist.json``) and ``train#handlers`` (a ``CheckpointLoader`` of the current
-``model.pt`` first, when ``pretrained``), then runs the ``run`` id after ``initialize``. Added here: strict
-weight loading, request checks, ``val_interval`` as a request option (default: the smaller of the bundle's value
-and ``max_epochs``, so a short run validates, and so writes ``model.pt``, at least once), only the datastore's
-labelled images of the bundle's dimension (2D slices or 3D volumes, by file ending), and ``stats()`` with the
-served weights' SHA-256 for ``/info``.
+images split by the request's ``val_split``; this bypasses ``train_datalist`` and ``configs/datalist.json``) and
+``train#handlers`` (a ``CheckpointLoader`` of the current ``model.pt`` first, when ``pretrained``), then runs
+the ``run`` id after ``initialize``. Added here: strict weight loading, request checks, ``val_interval`` as a
+request option (default: the smaller of the bundle's value and ``max_epochs``, so a short run validates, and so
+writes ``model.pt``, at least once), only the datastore's labelled images of the bundle's dimension (2D slices or
+3D volumes, by file ending), and ``stats()`` with the served weights' SHA-256 for ``/info``.
 """
 
 from __future__ import annotations

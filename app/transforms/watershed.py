@@ -30,13 +30,16 @@ import numpy as np
 import torch
 from monai.apps.pathology.transforms.post.array import Watershed
 from monai.config import KeysCollection
-from monai.transforms import MapTransform
 from monai.utils import convert_to_dst_type
 from scipy import ndimage
 
+from app.transforms.threshold import ForegroundThresholdd
 
-class SeededWatershedd(MapTransform):
-    """Foreground labels from two-class probabilities, split by a seeded watershed (contract in the module docstring).
+
+class SeededWatershedd(ForegroundThresholdd):
+    """Foreground labels from two-class probabilities, split by a seeded watershed (contract in the module
+    docstring): a :class:`ForegroundThresholdd` (``threshold`` and ``channel`` are validated there) whose
+    foreground is then split.
 
     Args:
         keys: the probability keys.
@@ -58,22 +61,16 @@ class SeededWatershedd(MapTransform):
         channel: int = 1,
         allow_missing_keys: bool = False,
     ) -> None:
-        super().__init__(keys, allow_missing_keys)
-        if not 0.0 < threshold < 1.0:
-            raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+        super().__init__(keys, threshold=threshold, channel=channel, allow_missing_keys=allow_missing_keys)
         if not threshold <= seed_threshold < 1.0:
             raise ValueError(
                 f"seed_threshold must be in [threshold, 1) = [{threshold}, 1), got {seed_threshold}"
             )
         if min_seed_size < 0 or sigma < 0:
             raise ValueError(f"min_seed_size and sigma must be >= 0, got {min_seed_size} and {sigma}")
-        if channel not in (0, 1):
-            raise ValueError(f"channel must be 0 or 1 of a two-class probability map, got {channel}")
-        self.threshold = float(threshold)
         self.seed_threshold = float(seed_threshold)
         self.min_seed_size = int(min_seed_size)
         self.sigma = float(sigma)
-        self.channel = channel
         self._flood = Watershed(connectivity=1, dtype=np.int64)
 
     def regions(self, probability: np.ndarray) -> np.ndarray:
