@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from monai.losses import DiceLoss
+from monai.losses import DiceLoss, SoftclDiceLoss
 from torch.nn import functional as F
 
 from app.losses.weighted_ce_dice import WeightedCEDiceLoss
@@ -138,3 +138,49 @@ def test_negative_lambdas_raise():
         WeightedCEDiceLoss(lambda_ce=-1.0)
     with pytest.raises(ValueError):
         WeightedCEDiceLoss(lambda_dice=-0.1)
+    with pytest.raises(ValueError):
+        WeightedCEDiceLoss(lambda_cldice=-0.1)
+    with pytest.raises(ValueError, match="cldice_channels"):
+        WeightedCEDiceLoss(lambda_cldice=1.0, cldice_channels=[])
+
+
+def _membrane_case():
+    """A 2-class 2D case: a vertical membrane (class 0) 3 px wide through cells (class 1), and the logits of a
+    prediction that is right everywhere except ``gap`` rows of the membrane, predicted as cell."""
+
+    def logits_for(gap: int) -> torch.Tensor:
+        membrane = label[:, 0] == 0
+        membrane[:, 20 : 20 + gap] = False
+        cell_logit = torch.where(membrane, -6.0, 6.0)
+        return torch.stack([torch.zeros_like(cell_logit), cell_logit], 1)
+
+    label = torch.ones(1, 1, 48, 48)
+    label[..., 22:25] = 0
+    return label, logits_for
+
+
+def test_cldice_term_is_monai_soft_cldice_on_the_chosen_classes():
+    logits, label, w = make_case(SHAPES["2d"], seed=3)
+    base = WeightedCEDiceLoss()(logits, target(label, w))
+    loss = WeightedCEDiceLoss(lambda_cldice=0.5, cldice_channels=[2, 0], cldice_iterations=4)(
+        logits, target(label, w)
+    )
+    onehot = F.one_hot(label[:, 0], 3).movedim(-1, 1).float()
+    expected = SoftclDiceLoss(iter_=4)(logits.softmax(1)[:, [2, 0]], onehot[:, [2, 0]])
+    torch.testing.assert_close(loss, base + 0.5 * expected)
+    with pytest.raises(ValueError, match="out of range"):
+        WeightedCEDiceLoss(lambda_cldice=1.0, cldice_channels=[3])(logits, target(label, w))
+
+
+def test_cldice_prices_a_gap_in_a_thin_membrane_by_its_skeleton():
+    label, logits_for = _membrane_case()
+    ones = torch.ones_like(label)
+    plain = WeightedCEDiceLoss(lambda_ce=0.0, lambda_dice=0.0, lambda_cldice=1.0, cldice_channels=[0])
+    assert float(plain(logits_for(0), target(label, ones))) < 0.01
+    # 6 of 48 rows missing: the membrane's skeleton loses 1/8 of its length, the sensitivity drops by about that
+    gap = float(plain(logits_for(6), target(label, ones)))
+    assert 0.04 < gap < 0.1
+    # the gradient pulls the missing membrane pixels towards class 0
+    logits = logits_for(6).requires_grad_(True)
+    plain(logits, target(label, ones)).backward()
+    assert float(logits.grad[0, 1, 20:26, 23].max()) > 0
