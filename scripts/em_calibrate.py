@@ -4,6 +4,8 @@
     python scripts/em_calibrate.py folds --out_dir /tmp/em_folds
     # 2. sweep on the out-of-fold slices and the unused gap slices; --validation adds the chosen rule's validation
     python scripts/em_calibrate.py sweep --fold_dir /tmp/em_folds [--validation]
+    # a candidate network not (yet) in the bundle: its weights predict the gap slices and validation
+    python scripts/em_calibrate.py sweep --fold_dir D --weights D/full/checkpoint_epoch=N.pt
 
 Why folds: the shipped network fits its training slices 0-17 (training Rand error 0.057 against 0.115 on
 validation), so a post-processing tuned on them learns nothing about the gaps an unseen slice has. As nnU-Net
@@ -167,9 +169,12 @@ def choose(table: dict[Rule, tuple[float, float]]) -> Rule:
     return min(allowed, key=lambda rule: table[rule][0])
 
 
-def calibration_probabilities(fold_dir: Path, predict: SlicePredictor) -> dict[int, np.ndarray]:
-    """Out-of-fold and gap-slice probabilities, cached in ``fold_dir/calibration_probabilities.npz`` (delete it
-    after retraining a fold or changing the bundle's inferer)."""
+def calibration_probabilities(
+    fold_dir: Path, predict: SlicePredictor, weights: Path | None = None
+) -> dict[int, np.ndarray]:
+    """Out-of-fold and gap-slice probabilities (the gap slices predicted with ``weights``, ``None``: the shipped
+    model), cached in ``fold_dir/calibration_probabilities.npz`` (delete it after retraining a fold, changing the
+    bundle's inferer or the gap-slice weights)."""
     cache = fold_dir / "calibration_probabilities.npz"
     if cache.is_file():
         with np.load(cache) as stored:
@@ -177,14 +182,14 @@ def calibration_probabilities(fold_dir: Path, predict: SlicePredictor) -> dict[i
     probabilities: dict[int, np.ndarray] = {}
     for i, (_, predicted) in enumerate(FOLDS):
         probabilities |= predict(_final_checkpoint(fold_dir / f"fold{i}"), predicted)
-    probabilities |= predict(None, GAP)
+    probabilities |= predict(weights, GAP)
     np.savez_compressed(cache, **{str(k): p for k, p in probabilities.items()})
     return probabilities
 
 
-def sweep(fold_dir: Path, dataset_dir: Path, validation: bool) -> None:
+def sweep(fold_dir: Path, dataset_dir: Path, validation: bool, weights: Path | None = None) -> None:
     predict = SlicePredictor(dataset_dir)
-    probabilities = calibration_probabilities(fold_dir, predict)
+    probabilities = calibration_probabilities(fold_dir, predict, weights)
     labels = labels_of(probabilities, dataset_dir)
     table = {rule: score(rule, probabilities, labels) for rule in rules()}
     chosen = choose(table)
@@ -197,7 +202,7 @@ def sweep(fold_dir: Path, dataset_dir: Path, validation: bool) -> None:
         print(f"| {mark}{rule}{mark} | {rand:.4f} | {pixel:.4f} |")
     print(f"\nchosen: {chosen} (lowest Rand error with pixel error <= best + {PIXEL_SLACK})")
     if validation:
-        val = predict(None, VALIDATION)
+        val = predict(weights, VALIDATION)
         val_labels = labels_of(VALIDATION, dataset_dir)
         baseline = Rule(0.15)
         for rule in dict.fromkeys((chosen, baseline)):
@@ -213,11 +218,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out_dir", "--fold_dir", dest="fold_dir", type=Path, default=Path("/tmp/em_folds"))
     parser.add_argument("--validation", action="store_true", help="also score the chosen rule on validation")
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="a candidate full-training checkpoint for the gap slices and validation (default: the shipped model)",
+    )
     args = parser.parse_args(argv)
     if args.command == "folds":
         write_folds(args.fold_dir, args.dataset_dir.resolve())
     else:
-        sweep(args.fold_dir, args.dataset_dir, args.validation)
+        sweep(args.fold_dir, args.dataset_dir, args.validation, args.weights)
     return 0
 
 

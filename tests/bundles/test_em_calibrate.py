@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "em_calibrate.py"
@@ -58,3 +59,28 @@ def test_folds_command_writes_the_datalists(calibrate, tmp_path, capsys):
     fold0 = json.loads((tmp_path / "fold0" / "datalist.json").read_text())
     assert [i["image"] for i in fold0["training"]] == [f"train/image/{k}.png" for k in range(9)]
     assert [i["image"] for i in fold0["validation"]] == [f"train/image/{k}.png" for k in range(10, 18)]
+
+
+def test_fold_networks_predict_their_held_out_slices_and_the_candidate_the_gap(calibrate, tmp_path):
+    """Each fold's last checkpoint predicts only its out-of-fold slices; the gap slices go to ``weights`` (the
+    shipped model when None); the result is cached and reused."""
+    for i in range(2):
+        (tmp_path / f"fold{i}").mkdir()
+        for epoch in (9, 160, 20):
+            (tmp_path / f"fold{i}" / f"checkpoint_epoch={epoch}.pt").touch()
+    calls = []
+
+    def predict(weights, slices):
+        calls.append((weights, list(slices)))
+        return {k: np.full((2, 3, 3), k, np.float32) for k in slices}
+
+    candidate = tmp_path / "candidate.pt"
+    probabilities = calibrate.calibration_probabilities(tmp_path, predict, candidate)
+    assert calls == [
+        (tmp_path / "fold0" / "checkpoint_epoch=160.pt", list(range(10, 18))),
+        (tmp_path / "fold1" / "checkpoint_epoch=160.pt", list(range(0, 8))),
+        (candidate, [18, 19]),
+    ]
+    assert sorted(probabilities) == [*range(0, 8), *range(10, 20)]
+    cached = calibrate.calibration_probabilities(tmp_path, predict, candidate)
+    assert len(calls) == 3 and all(np.array_equal(cached[k], probabilities[k]) for k in probabilities)
