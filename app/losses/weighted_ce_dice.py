@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import torch
 from monai.losses import DiceLoss, SoftclDiceLoss
+from monai.networks import one_hot
 from torch import nn
 from torch.nn import functional as F
 
@@ -95,8 +96,8 @@ class WeightedCEDiceLoss(nn.Module):
                 raise ValueError(
                     f"cldice_channels {self.cldice_channels} out of range for {input.shape[1]} classes"
                 )
-            classes = torch.tensor(self.cldice_channels, device=input.device)
+            classes = self.cldice_channels
             probabilities = torch.softmax(input, 1)[:, classes]
-            one_hot = (label.long() == classes.view(1, -1, *([1] * (input.ndim - 2)))).to(probabilities.dtype)
-            loss = loss + self.lambda_cldice * self.cldice(probabilities, one_hot)
+            reference = one_hot(label.long(), input.shape[1], dtype=probabilities.dtype)[:, classes]
+            loss = loss + self.lambda_cldice * self.cldice(probabilities, reference)
         return loss
