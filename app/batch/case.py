@@ -1,7 +1,9 @@
 """One case of a batch: load -> segment -> write NIfTI (and DICOM SEG) -> write ``case.json`` last.
 
 Contract of :func:`run_case`: fills the given :class:`~app.batch.records.CaseRecord` (timings, outputs, SEG
-UIDs, status ``"ok"``) or raises :class:`~app.errors.UnetsegError`; it never catches. Outputs go to
+UIDs, the loader's warnings, status ``"ok"``) or raises; it never catches (the batch's one error boundary is
+:func:`app.batch.isolation.run_isolated`). The input is checked against the bundle
+(:func:`app.inference.input_check.check_input`) after loading and before any engine starts. Outputs go to
 ``OUT/<case_id>/``: ``<case_id>_seg.nii.gz`` (label map in RAS, :func:`app.writing.nifti.write_nifti`; for a
 PNG/TIFF input, the ``nifti`` format is a label picture of the input's size and kind instead,
 ``<case_id>_seg.png`` or ``.tif``, a stack as a multi-page TIFF, label values times the bundle's
@@ -31,6 +33,7 @@ from app.batch.manifest import forget, write_manifest
 from app.batch.records import CaseRecord, OutputFile
 from app.errors import InputError, OutputError
 from app.inference.bundle import BundleInfo, LoadedBundle
+from app.inference.input_check import check_input
 from app.loading import Case
 
 logger = logging.getLogger(__name__)
@@ -85,10 +88,15 @@ def run_case(
         )
     forget(case_dir)
     record.outputs.clear()
+    record.warnings.clear()
 
     started = time.perf_counter()
     volume = case.load()
     record.timings_s["load"] = time.perf_counter() - started
+    record.warnings.extend(getattr(volume, "warnings", ()))
+    check_input(
+        bundle.info, volume, case.kind, required_modality=config.required_modality(bundle.info.modality)
+    )
 
     started = time.perf_counter()
     labels = segment(bundle, volume, workdir, name=case.case_id)

@@ -16,6 +16,9 @@ from app.inference.bundle import sha256_file
 from app.loading import Case
 
 Status = Literal["pending", "ok", "partial", "failed", "skipped"]
+#: why a case failed: ``"refused"`` (an input, bundle or output problem a user can fix; the reason says what) or
+#: ``"internal"`` (an unexpected exception: a bug, or the machine ran out of memory; the traceback is in the run log)
+Failure = Literal["", "refused", "internal"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,9 @@ class CaseRecord:
         outputs: files written for this case (for a skipped case: those of the earlier run, verified).
         seg: the SEG's new UIDs and segments (DICOM cases with SEG output).
         timings_s: seconds spent in ``load``, ``inference`` and ``write``.
+        failure: for a failed case, ``"refused"`` or ``"internal"`` (see :data:`Failure`); else empty.
+        warnings: things the user should know about an otherwise usable input (e.g. a NIfTI whose qform and
+            sform disagree), in the words of the stage that noticed them.
     """
 
     case_id: str
@@ -61,6 +67,8 @@ class CaseRecord:
     outputs: list[OutputFile] = field(default_factory=list)
     seg: dict[str, Any] | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
+    failure: Failure = ""
+    warnings: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, case: Case) -> CaseRecord:

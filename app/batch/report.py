@@ -5,11 +5,13 @@ provenance and the optional scoring summary; :func:`write_run_report` writes bot
 ``report.json`` holds:
 
 * ``status``: ``"failed"`` when a case failed, else ``"partial"`` when a case missed a requested output, else
-  ``"ok"``; ``counts`` per status;
+  ``"ok"``; ``counts`` per status (``pending``: not finished, while the run goes on or after it was stopped);
+* ``state`` (set by :class:`app.batch.live_report.LiveReport`): ``"running"``, ``"complete"``,
+  ``"interrupted"`` or ``"aborted"`` (then ``abort_reason``);
 * ``provenance``: versions (unetseg, MONAI, torch, numpy, ...), the bundle (path, name, version, weights
   SHA-256), device, command line, options, start and end time (UTC) and total seconds;
 * ``cases``: per case its id, input path(s), chosen series (UIDs, number, description, modality), status,
-  reason, outputs (path, bytes, SHA-256), SEG UIDs and timings (load, inference, write);
+  reason, failure (``refused`` or ``internal``), warnings, outputs (path, bytes, SHA-256), SEG UIDs and timings (load, inference, write);
 * ``discovery``: every decision of input discovery (taken/skipped, what, path, why);
 * ``evaluation``: the report files and per-case, per-label Dice when ``--ref`` was given, else ``null``.
 
@@ -40,10 +42,21 @@ REPORT_CSV = "report.csv"
 #: distributions whose versions the report records
 PACKAGES = ("monai", "torch", "numpy", "pytorch-ignite", "nibabel", "pydicom", "highdicom", "SimpleITK")
 
+#: the chosen DICOM series' fields, in CSV column order
+SERIES_COLUMNS = (
+    "study_instance_uid",
+    "series_instance_uid",
+    "series_number",
+    "series_description",
+    "modality",
+)
+
 CSV_COLUMNS = (
     "case_id",
     "status",
     "reason",
+    "failure",
+    "warnings",
     "kind",
     "input",
     "n_input_files",
@@ -70,6 +83,7 @@ def run_provenance(
     options: Mapping[str, Any],
     started: datetime,
     finished: datetime,
+    log: str | None = None,
 ) -> dict[str, Any]:
     """The provenance block of ``report.json`` (timestamps are given, so the function stays pure)."""
     return {
@@ -83,6 +97,7 @@ def run_provenance(
         "started": started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),
         "seconds": round((finished - started).total_seconds(), 3),
+        "log": log,
     }
 
 
@@ -94,7 +109,8 @@ def build_report(
 ) -> dict[str, Any]:
     """The ``report.json`` content (see the module docstring)."""
     counts = {
-        status: sum(r.status == status for r in records) for status in ("ok", "partial", "skipped", "failed")
+        status: sum(r.status == status for r in records)
+        for status in ("ok", "partial", "skipped", "failed", "pending")
     }
     return {
         "status": "failed" if counts["failed"] else "partial" if counts["partial"] else "ok",
@@ -119,10 +135,12 @@ def csv_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
             "case_id": case["case_id"],
             "status": case["status"],
             "reason": case["reason"],
+            "failure": case.get("failure", ""),
+            "warnings": " | ".join(case.get("warnings") or []),
             "kind": case["kind"],
             "input": case["input"],
             "n_input_files": len(case.get("input_files") or []),
-            **{k: series.get(k, "") for k in CSV_COLUMNS[6:11]},
+            **{k: series.get(k, "") for k in SERIES_COLUMNS},
             "nifti": outputs.get("nifti", ""),
             "picture": outputs.get("picture", ""),
             "seg": outputs.get("seg", ""),

@@ -1,19 +1,27 @@
-"""The batch runner: discover cases, load the bundle once, run every case in isolation, report.
+"""The batch runner: discover cases, load the bundle once, run every case in isolation, report as it goes.
 
 Contract of :func:`run_batch`:
 
-1. the bundle is validated and its metadata read (:func:`~app.inference.bundle.read_bundle_info`); inputs are
-   discovered with :func:`app.loading.discover_inputs` (default DICOM modality: the bundle's);
+1. the bundle is validated and its metadata read (:func:`~app.inference.bundle.read_bundle_info`); OUT is
+   created, the run log opened (:mod:`app.batch.run_log`: ``OUT/logs/run-*.log``) and the run journaled
+   (:mod:`app.batch.journal`: ``OUT/journal.jsonl``); inputs are discovered with
+   :func:`app.loading.discover_inputs` (a file whose header cannot be read is a recorded decision, not an
+   error), and ``report.json`` / ``report.csv`` are written at once with every case ``pending``;
 2. with ``resume``, complete cases (:mod:`app.batch.manifest`) are skipped before the model is loaded, so a
    fully complete batch loads nothing;
 3. the bundle is loaded once (:func:`~app.inference.bundle.load_bundle`) and each remaining case runs through
-   :func:`app.batch.case.run_case`, with a tqdm progress bar on stderr (off when stderr is not a terminal);
-4. **per-case isolation happens here and only here**: :class:`~app.errors.UnetsegError` (input, bundle and
-   output problems a user can cause), plus pydicom's and nibabel's decode errors (turned into
-   :class:`~app.errors.InputError` naming the case's input), are caught per case, recorded as ``failed`` with
-   the reason, and the batch goes on. Anything else is a bug and stops the run;
-5. ``OUT/report.json`` and ``OUT/report.csv`` are written (:mod:`app.batch.report`), then, with ``ref``, the
-   outputs are scored (:mod:`app.batch.scoring`) and the report is written again with the scores.
+   :func:`app.batch.case.run_case` inside :func:`app.batch.isolation.run_isolated`, **the one per-case error
+   boundary**: whatever a case raises (``MemoryError`` included) fails that case alone, as ``refused`` (a
+   user-fixable :class:`~app.errors.UnetsegError`) or ``internal`` (anything else; traceback in the run log);
+4. each finished case is journaled at once and the report rewritten on a throttle
+   (:class:`~app.batch.live_report.LiveReport`), so a killed process leaves a valid report of (nearly) all
+   finished cases and a journal of all of them; the ``observer`` hears of every case as it starts and ends;
+5. at the end the report is written with ``state: "complete"``; with ``ref``, the outputs are then scored
+   (:mod:`app.batch.scoring`) and the report written again with the scores. KeyboardInterrupt / SystemExit
+   (Ctrl-C; SIGTERM as the CLI maps it) end the batch: the report is written with ``state: "interrupted"``,
+   the interrupted case's files are removed, and the exception goes on to the caller. Any other error outside
+   the cases (a bundle that does not load, a bug in the runner) writes ``state: "aborted"`` with the reason,
+   then propagates.
 
 Errors raised (not per case): :class:`~app.errors.BundleError` for an unusable bundle,
 :class:`~app.errors.InputError` for a missing input or a malformed series rule, and
@@ -22,10 +30,9 @@ Errors raised (not per case): :class:`~app.errors.BundleError` for an unusable b
 
 from __future__ import annotations
 
+import functools
 import logging
-import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,11 +40,16 @@ from typing import Any
 
 from app.batch.case import fingerprint, run_case
 from app.batch.config import BatchConfig
+from app.batch.isolation import run_isolated
+from app.batch.journal import RunJournal
+from app.batch.live_report import LiveReport
 from app.batch.manifest import completed_record
+from app.batch.observer import BatchObserver
 from app.batch.records import CaseRecord
-from app.batch.report import build_report, run_provenance, write_run_report
+from app.batch.report import run_provenance
+from app.batch.run_log import run_log
 from app.bundle_metadata import scored_labels
-from app.errors import InputError, OutputError, UnetsegError
+from app.errors import OutputError
 from app.inference.bundle import BundleInfo, read_bundle_info
 from app.loading import Case, Decision, discover_inputs
 
@@ -46,13 +58,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What a batch did: the records (in discovery order), decisions, the report dict and its files."""
+    """What a batch did: the records (in discovery order), decisions, the report dict, its files and the log."""
 
     records: list[CaseRecord]
     decisions: list[Decision]
     report: dict[str, Any]
     report_json: Path
     report_csv: Path
+    log: Path | None = None
 
     @property
     def failed(self) -> list[CaseRecord]:
@@ -67,110 +80,125 @@ class BatchResult:
         return 0 if not self.failed and scored_ok else 1
 
 
-def run_batch(config: BatchConfig) -> BatchResult:
+def run_batch(config: BatchConfig, observer: BatchObserver | None = None) -> BatchResult:
     """Run the batch described by ``config`` (contract in the module docstring)."""
     started = datetime.now(timezone.utc)
     info = read_bundle_info(config.bundle)
     _prepare_out(config.out)
-    cases, decisions = discover_inputs(
-        config.inputs,
-        modality=config.required_modality(info.modality),
-        filters=config.series_filters,
-        pictures=info.spatial_dims == 2,
-    )
-    logger.info("%d case(s) discovered, %d discovery decision(s)", len(cases), len(decisions))
-    records = [CaseRecord.of(case) for case in cases]
-    todo = _resume(cases, records, info, config) if config.resume else list(zip(cases, records, strict=True))
-
-    device = "not loaded (nothing to run)"
-    runtime: dict[str, Any] | None = None
-    if todo:
-        from app.inference.bundle import load_bundle
-
-        bundle = load_bundle(
-            info.path,
-            device=config.device,
-            overlap=config.overlap,
-            sw_batch_size=config.sw_batch_size,
-            backend=config.backend,
-            skip_empty=config.skip_empty,
-            resample_float32=config.resample_float32,
-            num_threads=config.num_threads,
+    observer = observer or BatchObserver()
+    with run_log(config.out) as log_path, RunJournal(config.out) as journal:
+        journal.start(config.command_line)
+        cases, decisions = discover_inputs(
+            config.inputs,
+            modality=config.required_modality(info.modality),
+            filters=config.series_filters,
+            pictures=info.spatial_dims == 2,
         )
-        device = str(bundle.device)
-        runtime = asdict(bundle.runtime)
-        with tempfile.TemporaryDirectory(prefix="unetseg-infer-") as workdir:
-            for case, record in _progress(todo):
-                _run_isolated(case, record, bundle, config, Path(workdir))
+        logger.info("%d case(s) discovered, %d discovery decision(s)", len(cases), len(decisions))
+        records = [CaseRecord.of(case) for case in cases]
+        run = _RunInfo(info, config, started, log_path)
+        live = LiveReport(config.out, records, decisions, run.provenance, journal)
+        live.write("running")
+        try:
+            pairs = list(zip(cases, records, strict=True))
+            todo = _resume(cases, records, info, config) if config.resume else pairs
+            observer.started(records)
+            for record in records:
+                if record.status == "skipped":
+                    live.case_done(record)
+                    observer.case_done(record)
+            if todo:
+                _run_cases(todo, run, live, observer)
+        except (KeyboardInterrupt, SystemExit):
+            live.write("interrupted")
+            logger.warning("batch interrupted; report %s", config.out / "report.json")
+            raise
+        except BaseException as exc:
+            live.write("aborted", abort_reason=f"{type(exc).__name__}: {exc}")
+            raise
+        report_json, report_csv = live.write("complete")
+        if config.ref is not None:
+            from app.batch.scoring import score_outputs
 
-    provenance = run_provenance(
-        bundle={
-            "path": str(info.path),
-            "name": info.name,
-            "version": info.version,
-            "weights_sha256": info.weights_sha256,
-            "labels": {str(k): v for k, v in info.labels.items()},
-            "label_context": info.label_context,
-        },
-        device=device,
-        command_line=config.command_line,
-        options={**_options(config, info), "runtime": runtime},
-        started=started,
-        finished=datetime.now(timezone.utc),
-    )
-    report = build_report(records, decisions, provenance)
-    report_json, report_csv = write_run_report(report, config.out)
-    if config.ref is not None:
-        from app.batch.scoring import score_outputs
-
-        evaluation = score_outputs(
-            records,
-            config.ref,
-            config.out,
-            scored_labels(info.labels, info.picture_scale),
-            tolerance_mm=config.tolerance_mm,
-            inputs={"bundle": str(info.path)},
-        )
-        report = build_report(records, decisions, provenance, evaluation)
-        report_json, report_csv = write_run_report(report, config.out)
+            live.evaluation = score_outputs(
+                records,
+                config.ref,
+                config.out,
+                scored_labels(info.labels, info.picture_scale),
+                tolerance_mm=config.tolerance_mm,
+                inputs={"bundle": str(info.path)},
+            )
+            report_json, report_csv = live.write("complete")
+    report = live.report
     counts = report["counts"]
     logger.info(
-        "batch done: %d ok, %d partial, %d skipped, %d failed; report %s",
+        "batch done: %d ok, %d partial, %d skipped, %d failed; report %s (written %d times in %.2f s)",
         counts["ok"],
         counts["partial"],
         counts["skipped"],
         counts["failed"],
         report_json,
+        live.writes,
+        live.write_seconds,
     )
-    return BatchResult(records, decisions, report, report_json, report_csv)
+    observer.finished()
+    return BatchResult(records, decisions, report, report_json, report_csv, log_path)
 
 
-def _run_isolated(case: Case, record: CaseRecord, bundle: Any, config: BatchConfig, workdir: Path) -> None:
-    """The one place where a case's failure is caught, recorded, and the batch goes on."""
-    decode_errors = _decode_errors()
-    started = time.perf_counter()
-    try:
-        run_case(case, record, bundle, config, workdir)
-    except UnetsegError as exc:
-        _fail(record, exc)
-    except decode_errors as exc:
-        _fail(record, InputError(case.source, f"cannot decode {case.kind} data: {type(exc).__name__}: {exc}"))
-    record.timings_s.setdefault("total", time.perf_counter() - started)
-    if record.status == "ok":
-        logger.info("case %s: ok in %.1f s", case.case_id, record.timings_s["total"])
+class _RunInfo:
+    """What the provenance of this run needs; ``device`` and ``runtime`` are set once the bundle is loaded."""
+
+    def __init__(self, info: BundleInfo, config: BatchConfig, started: datetime, log_path: Path):
+        self.info, self.config, self.started, self.log_path = info, config, started, log_path
+        self.device = "not loaded (nothing to run)"
+        self.runtime: dict[str, Any] | None = None
+
+    def provenance(self) -> dict[str, Any]:
+        info = self.info
+        return run_provenance(
+            bundle={
+                "path": str(info.path),
+                "name": info.name,
+                "version": info.version,
+                "weights_sha256": info.weights_sha256,
+                "labels": {str(k): v for k, v in info.labels.items()},
+                "label_context": info.label_context,
+            },
+            device=self.device,
+            command_line=self.config.command_line,
+            options={**_options(self.config, info), "runtime": self.runtime},
+            started=self.started,
+            finished=datetime.now(timezone.utc),
+            log=str(self.log_path),
+        )
 
 
-def _fail(record: CaseRecord, exc: UnetsegError) -> None:
-    record.status, record.reason = "failed", f"{type(exc).__name__}: {exc}"
-    logger.warning("case %s failed: %s", record.case_id, record.reason)
+def _run_cases(
+    todo: list[tuple[Case, CaseRecord]], run: _RunInfo, live: LiveReport, observer: BatchObserver
+) -> None:
+    """Load the bundle once, then run each case inside the error boundary, reporting each as it finishes."""
+    from app.inference.bundle import load_bundle
 
-
-def _decode_errors() -> tuple[type[BaseException], ...]:
-    """pydicom's and nibabel's "this file is not what it claims" errors (readers normally convert them)."""
-    from nibabel.filebasedimages import ImageFileError
-    from pydicom.errors import InvalidDicomError
-
-    return (InvalidDicomError, ImageFileError)
+    config = run.config
+    bundle = load_bundle(
+        run.info.path,
+        device=config.device,
+        overlap=config.overlap,
+        sw_batch_size=config.sw_batch_size,
+        backend=config.backend,
+        skip_empty=config.skip_empty,
+        resample_float32=config.resample_float32,
+        num_threads=config.num_threads,
+    )
+    run.device = str(bundle.device)
+    run.runtime = asdict(bundle.runtime)
+    with tempfile.TemporaryDirectory(prefix="unetseg-infer-") as workdir:
+        for case, record in todo:
+            observer.case_started(record)
+            work = functools.partial(run_case, case, record, bundle, config, Path(workdir))
+            run_isolated(case, record, work, run_log=run.log_path)
+            live.case_done(record)
+            observer.case_done(record)
 
 
 def _resume(
@@ -189,12 +217,6 @@ def _resume(
         record.outputs, record.seg = list(done.outputs), done.seg
         logger.info("case %s: skipped, %s", case.case_id, record.reason)
     return todo
-
-
-def _progress(items: list[tuple[Case, CaseRecord]]) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(items, desc="unetseg infer", unit="case", file=sys.stderr, disable=None, dynamic_ncols=True)
 
 
 def _prepare_out(out: Path) -> None:

@@ -37,10 +37,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.cli.console import ConsoleObserver
     from app.demo.dicom_tree import DEMO_SERIES
-    from app.demo.run import run_demo
+    from app.demo.run import DICOM_TREE, run_demo
 
-    result = run_demo(args.out, bundle=args.bundle, device=args.device)
+    console = ConsoleObserver((DICOM_TREE,), desc="unetseg demo")
+    try:
+        result = run_demo(args.out, bundle=args.bundle, device=args.device, observer=console)
+    finally:
+        console.close()
     names = {s.case_id: s.case for s in DEMO_SERIES}
     provenance = result.report["provenance"]
     bundle = provenance["bundle"]

@@ -115,7 +115,13 @@ def run(args: argparse.Namespace) -> int:
         ref=args.ref,
         command_line=command_line(args),
     )
-    result = run_batch(config)
+    from app.cli.console import ConsoleObserver
+
+    console = ConsoleObserver(config.inputs)
+    try:
+        result = run_batch(config, console)
+    finally:
+        console.close()
     print_summary(result)
     return result.exit_code
 
@@ -146,23 +152,25 @@ def command_line(args: argparse.Namespace) -> tuple[str, ...]:
 
 
 def print_summary(result: BatchResult) -> None:
-    """One line per case (status, reason or Dice), then the report paths."""
+    """After the per-case lines: Dice per case (with ``--ref``), the counts, the report and log paths."""
     evaluation = result.report.get("evaluation") or {}
     dice = evaluation.get("dice") or {}
     for record in result.records:
-        detail = record.reason if record.status != "ok" else ""
         scores = dice.get(record.case_id)
         if scores:
-            detail = (detail + "; " if detail else "") + ", ".join(
-                f"Dice {name} {value:.3f}" for name, value in scores.items()
+            print(
+                f"{record.case_id}: "
+                + ", ".join(f"Dice {name} {value:.3f}" for name, value in scores.items())
             )
-        print(f"{record.case_id}: {record.status}" + (f" ({detail})" if detail else ""))
     counts = result.report["counts"]
     print(
         f"{counts['cases']} case(s): {counts['ok']} ok, {counts['partial']} partial, {counts['skipped']} skipped, "
         f"{counts['failed']} failed; "
         f"report {result.report_json}, {result.report_csv}"
     )
+    internal = [r for r in result.records if r.failure == "internal"]
+    if internal and result.log is not None:
+        print(f"{len(internal)} case(s) failed with an internal error; tracebacks in {result.log}")
     em = evaluation.get("mean_em")
     if em:
         print(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
 import warnings
 
@@ -49,6 +50,10 @@ def configure_logging(verbosity: int) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    # The console shows `level` and above whatever a library logger is set to (a batch's run log lowers the
+    # `app` logger to INFO for its file; those records must not reach the console unasked).
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
     if verbosity <= 0:
         for logger_name, warning_text in _QUIET:
             logging.getLogger(logger_name).setLevel(logging.ERROR)
@@ -62,14 +67,30 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     configure_logging(args.verbose)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.run(args) or 0)
     except UnetsegError as exc:
         print(f"unetseg {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("unetseg: interrupted", file=sys.stderr)
-        return 130
+        print(
+            f"unetseg {args.command}: interrupted ({EXIT_INTERRUPTED}); finished work is kept",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+#: exit code of a run stopped by Ctrl-C or SIGTERM (128 + SIGINT, the shell's convention)
+EXIT_INTERRUPTED = 130
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (``kill``, a scheduler's time limit) stops a run the way Ctrl-C does: reports written, no
+    half-written outputs, exit code 130."""
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.batch import BatchConfig, BatchResult, run_batch
+from app.batch.observer import BatchObserver
 from app.demo.dicom_tree import DICOM_TREE, references_by_case_id
 from app.errors import BundleError, InputError
 
@@ -34,7 +35,13 @@ def default_bundle() -> Path:
     return path
 
 
-def run_demo(out: str | Path, *, bundle: str | Path | None = None, device: str = "auto") -> BatchResult:
+def run_demo(
+    out: str | Path,
+    *,
+    bundle: str | Path | None = None,
+    device: str = "auto",
+    observer: BatchObserver | None = None,
+) -> BatchResult:
     """Run the demo into ``out`` (see the module docstring); return the batch result.
 
     Raises:
@@ -54,4 +61,4 @@ def run_demo(out: str | Path, *, bundle: str | Path | None = None, device: str =
         ref=reference,
         command_line=("unetseg", "demo", "--out", str(out), "--bundle", str(bundle_dir), "--device", device),
     )
-    return run_batch(config)
+    return run_batch(config, observer)

@@ -68,6 +68,7 @@ class BundleInfo:
         weights_sha256: SHA-256 of ``models/model.pt`` (provenance, and the --resume fingerprint).
         picture_scale: label value -> picture value factor of the bundle's own picture writer
             (:func:`app.bundle_metadata.picture_scale`; 255 for the EM bundle), ``None`` for none.
+        num_channels: input channels the network takes (``inputs.image.num_channels``; 1 when absent).
     """
 
     path: Path
@@ -79,6 +80,7 @@ class BundleInfo:
     label_context: str | None
     weights_sha256: str
     picture_scale: int | None = None
+    num_channels: int = 1
 
     @property
     def segments(self) -> dict[int, str]:
@@ -148,6 +150,9 @@ def read_bundle_info(path: str | Path) -> BundleInfo:
     modality = image.get("modality")
     shape = image.get("spatial_shape")
     spatial_dims = len(shape) if isinstance(shape, list) and len(shape) in (2, 3) else 3
+    channels = image.get("num_channels", 1)
+    if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
+        raise BundleError(meta_file, f"inputs.image.num_channels must be an integer >= 1, got {channels!r}")
     name = str(metadata.get("name") or root.name)
     return BundleInfo(
         path=root,
@@ -159,6 +164,7 @@ def read_bundle_info(path: str | Path) -> BundleInfo:
         label_context=derive_label_context(name, root.name),
         weights_sha256=sha256_file(root / "models" / "model.pt"),
         picture_scale=picture_scale(root),
+        num_channels=channels,
     )
 
 

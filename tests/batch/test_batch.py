@@ -43,7 +43,7 @@ def test_poisoned_cases_fail_alone_with_reasons(poisoned_run):
     assert result.exit_code == 1
     report = json.loads((out / "report.json").read_text())
     assert report["status"] == "failed"
-    assert report["counts"] == {"cases": 5, "ok": 2, "partial": 0, "skipped": 0, "failed": 3}
+    assert report["counts"] == {"cases": 5, "ok": 2, "partial": 0, "skipped": 0, "failed": 3, "pending": 0}
     by_input = {Path(c["input"]).name: c for c in report["cases"]}
     assert by_input["good_series"]["status"] == "ok"
     assert by_input["good.nii.gz"]["status"] == "ok"

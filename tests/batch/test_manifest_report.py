@@ -74,7 +74,7 @@ def test_report_counts_status_decisions_and_csv_rows():
     )
     report = build_report([ok, bad], [decision], provenance, {"dice": {"a": {"anterior": 0.9}}})
     assert report["status"] == "failed"
-    assert report["counts"] == {"cases": 2, "ok": 1, "partial": 0, "skipped": 0, "failed": 1}
+    assert report["counts"] == {"cases": 2, "ok": 1, "partial": 0, "skipped": 0, "failed": 1, "pending": 0}
     assert report["discovery"][0]["reason"] == "not an image"
     assert report["cases"][0]["timings_s"] == {"load": 0.123}
     rows = csv_rows(report)

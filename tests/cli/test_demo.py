@@ -63,7 +63,7 @@ def test_demo_dice_against_ground_truth(demo_run):
 def test_demo_report_has_series_decisions_and_no_patient_data(demo_run):
     _, _, out = demo_run
     report = json.loads((out / "report.json").read_text())
-    assert report["counts"] == {"cases": 3, "ok": 3, "partial": 0, "skipped": 0, "failed": 0}
+    assert report["counts"] == {"cases": 3, "ok": 3, "partial": 0, "skipped": 0, "failed": 0, "pending": 0}
     uids = {c["series"]["series_instance_uid"] for c in report["cases"]}
     assert uids == {s.series_instance_uid for s in DEMO_SERIES}
     assert all(c["seg"]["source_series_instance_uid"] in uids for c in report["cases"])

@@ -1,0 +1,62 @@
+"""Does this input fit this bundle? Checked per case, after loading and before any engine starts.
+
+Contract of :func:`check_input`: raises :class:`~app.errors.InputError` naming the input and the bundle when
+
+* **spatial dimensions** differ: a 3D bundle given a 2D image, or a 2D bundle given a 3D volume (NIfTI, NRRD,
+  DICOM). A 2D bundle accepts a 3D *picture stack* (a multi-page TIFF: pages are independent 2D slices, see
+  :func:`app.inference.predict.segment`), not a 3D volume, whose slices are a resampling of one object and
+  would be segmented by a 2D network trained on something else;
+* **channels** differ: the bundle declares ``num_channels`` input channels and every unetseg volume is one
+  scalar channel (the readers refuse RGB and vector images);
+* **modality** differs, when both are known: the bundle declares one (``inputs.image.modality``), the input
+  says its own (DICOM ``Modality``), and the run asked for the bundle's modality (``required`` is not
+  ``None``: ``--modality any`` is the user's explicit choice to run across modalities).
+
+Nothing is read or allocated here: the check uses the volume's shape and metadata only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from app.errors import InputError
+from app.inference.bundle import BundleInfo
+from app.volume import Volume
+
+
+def check_input(info: BundleInfo, volume: Volume, kind: str, *, required_modality: str | None) -> None:
+    """Refuse ``volume`` (a case of ``kind``) if ``info``'s bundle cannot segment it (module docstring)."""
+    where = volume.source or None
+    bundle = f"bundle {info.name!r} ({info.path.name})"
+    dims = volume.ndim
+    if info.spatial_dims == 3 and dims == 2:
+        raise InputError(
+            where,
+            f"a 2D image of shape {volume.shape}, but {bundle} segments 3D volumes (spatial_dims 3); "
+            "use a 2D bundle for pictures and single slices",
+        )
+    if info.spatial_dims == 2 and dims == 3 and kind != "picture":
+        raise InputError(
+            where,
+            f"a 3D {kind} volume of shape {volume.shape}, but {bundle} segments 2D images (spatial_dims 2); "
+            "give 2D pictures (PNG/TIFF, a multi-page TIFF for a stack) or use a 3D bundle",
+        )
+    if info.num_channels != 1:
+        raise InputError(
+            where,
+            f"one image channel, but {bundle} takes {info.num_channels} input channels "
+            "(inputs.image.num_channels); multi-channel input is not supported by unetseg infer",
+        )
+    modality = _modality(volume)
+    if required_modality and info.modality and modality and modality.upper() != info.modality.upper():
+        raise InputError(
+            where,
+            f"modality {modality}, but {bundle} was made for {info.modality} images "
+            "(--modality any runs it regardless)",
+        )
+
+
+def _modality(volume: Volume) -> str | None:
+    dicom = volume.meta.get("dicom")
+    value = dicom.get("modality") if isinstance(dicom, Mapping) else None
+    return str(value) if value else None
