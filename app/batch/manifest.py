@@ -26,7 +26,7 @@ from typing import Any
 from app.batch.records import CaseRecord
 from app.errors import OutputError
 from app.inference.bundle import sha256_file
-from app.writing.atomic import atomic_write
+from app.writing.atomic import TEMPORARY_PREFIX, atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +57,13 @@ def write_manifest(case_dir: Path, record: CaseRecord, fingerprint: Mapping[str,
 
 
 def forget(case_dir: Path) -> None:
-    """Remove ``case.json`` before a case (re)starts, so that it never vouches for outputs being rewritten."""
+    """Remove ``case.json`` before a case (re)starts, so that it never vouches for outputs being rewritten, and
+    the temporary files a killed writer left in the case folder (:func:`app.writing.atomic.temporary_sibling`)."""
     path = manifest_path(case_dir)
     try:
         path.unlink(missing_ok=True)
+        for stale in Path(case_dir).glob(f"{TEMPORARY_PREFIX}*"):
+            stale.unlink(missing_ok=True)
     except OSError as exc:
         raise OutputError(path, f"cannot remove the old completion record: {exc.strerror or exc}") from exc
 

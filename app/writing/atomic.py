@@ -24,12 +24,16 @@ from app.errors import OutputError
 logger = logging.getLogger(__name__)
 
 
+#: the name prefix of every temporary file (a process killed mid-write leaves one behind)
+TEMPORARY_PREFIX = ".tmp-"
+
+
 def temporary_sibling(path: Path) -> Path:
     """A fresh hidden name in ``path``'s folder that ends with ``path``'s own name.
 
     Keeping the full name as the suffix keeps extensions such as ``.nii.gz`` that writers use to pick a format.
     """
-    return path.parent / f".tmp-{secrets.token_hex(6)}-{path.name}"
+    return path.parent / f"{TEMPORARY_PREFIX}{secrets.token_hex(6)}-{path.name}"
 
 
 @contextlib.contextmanager
@@ -107,4 +111,4 @@ def _remove_quietly(path: Path) -> None:
         logger.warning("could not remove temporary file %s: %s", path, exc)
 
 
-__all__ = ["atomic_write", "temporary_sibling"]
+__all__ = ["TEMPORARY_PREFIX", "atomic_write", "temporary_sibling"]
