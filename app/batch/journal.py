@@ -9,7 +9,8 @@ the end, so the report on disk lags the journal by at most that interval.
 Format (one JSON object per line, appended across runs into the same OUT, e.g. a run and its ``--resume``):
 
 * ``{"type": "run", "started": ISO-8601 UTC, "command_line": [...], "pid": N}`` when a run starts;
-* ``{"type": "case", "record": {...}}`` for each finished case (:meth:`CaseRecord.to_dict`).
+* ``{"type": "case", "record": {...}}`` for each finished case (:meth:`CaseRecord.summary_dict`: the
+  input files counted, not listed; ``case.json`` lists them).
 
 A line cut short by a kill is skipped when read (it can only be the last line of a run). Flushing hands the
 line to the kernel, which keeps it when the process dies; it is not ``fsync``-ed per line (that costs a disk
@@ -66,7 +67,7 @@ class RunJournal:
 
     def case_done(self, record: CaseRecord) -> None:
         """Append one finished case (ok, partial, failed or skipped) and hand it to the kernel."""
-        self._append({"type": "case", "record": record.to_dict()})
+        self._append({"type": "case", "record": record.summary_dict()})
 
     def _append(self, entry: dict[str, Any]) -> None:
         if self._file is None:

@@ -55,7 +55,7 @@ class LiveReport:
         journal: RunJournal,
         *,
         interval_s: float = 5.0,
-        cost_factor: float = 20.0,
+        cost_factor: float = 50.0,
     ):
         self.out = Path(out)
         self.records = records
