@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from app.batch.shard import Shard
 from app.errors import InputError
 from app.inference.runtime.select import BACKEND_CHOICES
 
@@ -47,6 +48,7 @@ class BatchConfig:
         resume: skip cases whose ``case.json`` shows complete outputs (see :mod:`app.batch.manifest`).
         ref: folder of reference labels named by case id, for scoring after inference; ``None``: no scoring.
         tolerance_mm: NSD tolerance for the scoring.
+        shard: run only this shard of the case list (:mod:`app.batch.shard`); ``None``: every case.
         command_line: the command as typed, for the report.
     """
 
@@ -67,6 +69,7 @@ class BatchConfig:
     resume: bool = False
     ref: Path | None = None
     tolerance_mm: float = 1.0
+    shard: Shard | None = None
     command_line: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -92,8 +95,24 @@ class BatchConfig:
             raise InputError(None, f"threads must be >= 1, got {self.num_threads}")
         if self.tolerance_mm < 0:
             raise InputError(None, f"tolerance must be >= 0 mm, got {self.tolerance_mm}")
+        if self.ref is not None and self.shard is not None:
+            raise InputError(
+                self.ref,
+                "--ref scores a whole run; with --shard, join the shards with `unetseg report OUT`, then score "
+                "with `unetseg evaluate`",
+            )
         if self.ref is not None and not Path(self.ref).is_dir():
             raise InputError(self.ref, "reference folder not found")
+
+    @property
+    def report_stem(self) -> str:
+        """``report`` (or ``report-shard-K-of-N``): the run report's file name without suffix."""
+        return "report" + (self.shard.suffix if self.shard else "")
+
+    @property
+    def journal_name(self) -> str:
+        """``journal.jsonl`` (or ``journal-shard-K-of-N.jsonl``)."""
+        return "journal" + (self.shard.suffix if self.shard else "") + ".jsonl"
 
     def required_modality(self, bundle_modality: str | None) -> str | None:
         """The Modality rule for discovery: the bundle's (``"auto"``), none (``"any"``) or the one given."""

@@ -8,7 +8,8 @@ the end, so the report on disk lags the journal by at most that interval.
 
 Format (one JSON object per line, appended across runs into the same OUT, e.g. a run and its ``--resume``):
 
-* ``{"type": "run", "started": ISO-8601 UTC, "command_line": [...], "pid": N}`` when a run starts;
+* ``{"type": "run", "started": ISO-8601 UTC, "command_line": [...], "pid": N, "case_ids": [...],
+  "discovery": [...]}`` when a run starts (the cases it will try, its discovery decisions);
 * ``{"type": "case", "record": {...}}`` for each finished case (:meth:`CaseRecord.summary_dict`: the
   input files counted, not listed; ``case.json`` lists them).
 
@@ -23,6 +24,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
@@ -38,8 +40,8 @@ JOURNAL_NAME = "journal.jsonl"
 class RunJournal:
     """Append-only writer of ``OUT/journal.jsonl`` (module docstring). Use as a context manager."""
 
-    def __init__(self, out: str | Path):
-        self.path = Path(out) / JOURNAL_NAME
+    def __init__(self, out: str | Path, name: str = JOURNAL_NAME):
+        self.path = Path(out) / name
         self._file: IO[str] | None = None
 
     def __enter__(self) -> RunJournal:
@@ -54,14 +56,17 @@ class RunJournal:
             self._file.close()
             self._file = None
 
-    def start(self, command_line: Sequence[str]) -> None:
-        """Record that a run starts (so a reader can tell runs apart)."""
+    def start(self, command_line: Sequence[str], case_ids: Sequence[str], decisions: Sequence[Any]) -> None:
+        """Record that a run starts, with the case ids it will try and its discovery decisions (so that a
+        report rebuilt from journals alone lists the cases that never finished, and how they were found)."""
         self._append(
             {
                 "type": "run",
                 "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "command_line": list(command_line),
                 "pid": os.getpid(),
+                "case_ids": list(case_ids),
+                "discovery": [asdict(d) for d in decisions],
             }
         )
 
@@ -79,17 +84,30 @@ class RunJournal:
             raise OutputError(self.path, f"cannot append to the run journal: {exc.strerror or exc}") from exc
 
 
-def read_journal(out: str | Path) -> dict[str, CaseRecord]:
-    """The last journaled record of each case id in ``OUT/journal.jsonl`` (empty when there is none).
+def read_journal(out: str | Path, name: str = JOURNAL_NAME) -> dict[str, CaseRecord]:
+    """The last journaled record of each case id in ``OUT/<name>`` (empty when there is none).
 
     Lines that do not parse (a line cut short by a kill) are skipped with a log message.
     """
-    path = Path(out) / JOURNAL_NAME
-    records: dict[str, CaseRecord] = {}
+    return read_journal_file(Path(out) / name).records
+
+
+@dataclass
+class JournalContent:
+    """What a journal holds: the last record of each case id, and the ``run`` entries in order."""
+
+    records: dict[str, CaseRecord] = field(default_factory=dict)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def read_journal_file(path: Path) -> JournalContent:
+    """Read one journal file (see :func:`read_journal`)."""
+    content = JournalContent()
+    records = content.records
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except FileNotFoundError:
-        return records
+        return content
     except OSError as exc:
         raise OutputError(path, f"cannot read the run journal: {exc.strerror or exc}") from exc
     for number, line in enumerate(lines, start=1):
@@ -100,6 +118,8 @@ def read_journal(out: str | Path) -> dict[str, CaseRecord]:
             if entry.get("type") == "case":
                 record = CaseRecord.from_dict(entry["record"])
                 records[record.case_id] = record
+            elif entry.get("type") == "run":
+                content.runs.append(entry)
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
             logger.info("%s:%d: skipped an unreadable journal line (%s)", path, number, type(exc).__name__)
-    return records
+    return content

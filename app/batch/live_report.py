@@ -44,6 +44,7 @@ class LiveReport:
         journal: an open :class:`~app.batch.journal.RunJournal` of ``out``.
         interval_s: the least time between two rewrites while cases finish.
         cost_factor: the least pause between two rewrites, in units of the last rewrite's duration.
+        stem: the report's file name without suffix (``report``; a shard's ``report-shard-K-of-N``).
     """
 
     def __init__(
@@ -56,6 +57,7 @@ class LiveReport:
         *,
         interval_s: float = 5.0,
         cost_factor: float = 50.0,
+        stem: str = "report",
     ):
         self.out = Path(out)
         self.records = records
@@ -64,6 +66,7 @@ class LiveReport:
         self.journal = journal
         self.interval_s = interval_s
         self.cost_factor = cost_factor
+        self.stem = stem
         self.evaluation: Mapping[str, Any] | None = None
         self.report: dict[str, Any] = {}
         self.write_seconds = 0.0
@@ -82,7 +85,7 @@ class LiveReport:
         self.report = build_report(self.records, self.decisions, self.provenance(), self.evaluation)
         self.report["state"] = state
         self.report.update(extra)
-        paths = write_run_report(self.report, self.out)
+        paths = write_run_report(self.report, self.out, self.stem)
         elapsed = time.monotonic() - started
         self.write_seconds += elapsed
         self.writes += 1

@@ -157,14 +157,15 @@ def csv_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def write_run_report(report: Mapping[str, Any], out: str | Path) -> tuple[Path, Path]:
-    """Write ``report.json`` and ``report.csv`` into ``out`` atomically; return their paths.
+def write_run_report(report: Mapping[str, Any], out: str | Path, stem: str = "report") -> tuple[Path, Path]:
+    """Write ``<stem>.json`` and ``<stem>.csv`` (default ``report.json``, ``report.csv``) into ``out``
+    atomically; return their paths.
 
     Raises:
         OutputError: a file cannot be written.
     """
     out = Path(out)
-    json_path, csv_path = out / REPORT_JSON, out / REPORT_CSV
+    json_path, csv_path = out / f"{stem}.json", out / f"{stem}.csv"
     with atomic_write(json_path) as tmp:
         tmp.write_text(dumps_report(report), encoding="utf-8")
     rows = csv_rows(report)

@@ -86,8 +86,7 @@ def run_batch(config: BatchConfig, observer: BatchObserver | None = None) -> Bat
     info = read_bundle_info(config.bundle)
     _prepare_out(config.out)
     observer = observer or BatchObserver()
-    with run_log(config.out) as log_path, RunJournal(config.out) as journal:
-        journal.start(config.command_line)
+    with run_log(config.out) as log_path, RunJournal(config.out, config.journal_name) as journal:
         cases, decisions = discover_inputs(
             config.inputs,
             modality=config.required_modality(info.modality),
@@ -95,9 +94,14 @@ def run_batch(config: BatchConfig, observer: BatchObserver | None = None) -> Bat
             pictures=info.spatial_dims == 2,
         )
         logger.info("%d case(s) discovered, %d discovery decision(s)", len(cases), len(decisions))
+        if config.shard is not None:
+            shard = config.shard
+            cases = [case for case in cases if shard.takes(case.case_id)]
+            logger.info("shard %s: %d case(s) of this shard", shard, len(cases))
+        journal.start(config.command_line, [case.case_id for case in cases], decisions)
         records = [CaseRecord.of(case) for case in cases]
         run = _RunInfo(info, config, started, log_path)
-        live = LiveReport(config.out, records, decisions, run.provenance, journal)
+        live = LiveReport(config.out, records, decisions, run.provenance, journal, stem=config.report_stem)
         live.write("running")
         try:
             pairs = list(zip(cases, records, strict=True))
@@ -111,7 +115,7 @@ def run_batch(config: BatchConfig, observer: BatchObserver | None = None) -> Bat
                 _run_cases(todo, run, live, observer)
         except (KeyboardInterrupt, SystemExit):
             live.write("interrupted")
-            logger.warning("batch interrupted; report %s", config.out / "report.json")
+            logger.warning("batch interrupted; report %s", config.out / f"{config.report_stem}.json")
             raise
         except BaseException as exc:
             live.write("aborted", abort_reason=f"{type(exc).__name__}: {exc}")
@@ -244,4 +248,5 @@ def _options(config: BatchConfig, info: BundleInfo) -> dict[str, Any]:
         "resume": config.resume,
         "ref": str(config.ref) if config.ref else None,
         "tolerance_mm": config.tolerance_mm,
+        "shard": str(config.shard) if config.shard else None,
     }

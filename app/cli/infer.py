@@ -89,12 +89,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--ref", type=Path, default=None, metavar="DIR", help="reference labels named <case_id>.nii.gz: score"
     )
+    parser.add_argument(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="run only the K-th of N deterministic parts of the case list (for SLURM arrays and other "
+        "schedulers); each part writes report-shard-K-of-N.json, `unetseg report OUT` joins them",
+    )
     parser.set_defaults(run=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     from app.batch import BatchConfig, parse_formats, run_batch
+    from app.batch.shard import Shard
 
     config = BatchConfig(
         inputs=tuple(args.inputs),
@@ -113,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         modality=args.modality,
         resume=args.resume,
         ref=args.ref,
+        shard=Shard.parse(args.shard) if args.shard else None,
         command_line=command_line(args),
     )
     from app.cli.console import ConsoleObserver
@@ -143,6 +152,7 @@ def command_line(args: argparse.Namespace) -> tuple[str, ...]:
         ("--overlap", args.overlap),
         ("--sw-batch-size", args.sw_batch_size),
         ("--ref", args.ref),
+        ("--shard", args.shard),
     ):
         if value is not None:
             words += [option, str(value)]

@@ -18,7 +18,7 @@ from app import __version__
 from app.errors import UnetsegError
 
 #: sub-command modules, in the order ``--help`` lists them
-COMMANDS = ("infer", "evaluate", "convert", "demo", "serve")
+COMMANDS = ("infer", "report", "evaluate", "convert", "demo", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,108 @@
+"""``unetseg report OUT``: one run report rebuilt from what the runs left in OUT.
+
+After ``--shard`` runs (each wrote its own report and journal), after a crash, or after runs on several
+machines into one shared OUT, the files on disk are the truth:
+
+* every ``OUT/<case_id>/case.json`` (:mod:`app.batch.manifest`) is a completed case (ok or partial), with
+  its outputs; these win over anything a journal says about the same case;
+* every ``OUT/journal*.jsonl`` (:mod:`app.batch.journal`) gives the last record of each case it saw (failed
+  cases have no ``case.json``; they are known from here), and its ``run`` entries give the case ids each run
+  meant to try and its discovery decisions;
+* a case id a run meant to try but with neither is ``pending`` (never finished).
+
+The report keeps the cases in the order the runs listed them; ``state`` is ``"complete"`` when nothing is
+pending, else ``"incomplete"``. Written atomically as ``OUT/report.json`` and ``OUT/report.csv``, like a run's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from app.batch.journal import read_journal_file
+from app.batch.manifest import MANIFEST_NAME
+from app.batch.records import CaseRecord
+from app.batch.report import PACKAGES, build_report, write_run_report
+from app.errors import InputError
+from app.loading import Decision
+from app.reporting.provenance import package_versions
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RebuiltReport:
+    """The rebuilt report, its files, and what it was rebuilt from."""
+
+    report: dict[str, Any]
+    report_json: Path
+    report_csv: Path
+    journals: tuple[Path, ...]
+    manifests: int
+
+
+def rebuild_report(out: str | Path) -> RebuiltReport:
+    """Rebuild ``OUT/report.json`` and ``OUT/report.csv`` (module docstring).
+
+    Raises:
+        InputError: OUT is not a folder, or holds neither journals nor ``case.json`` files.
+        OutputError: a report file cannot be written.
+    """
+    out = Path(out)
+    if not out.is_dir():
+        raise InputError(out, "not a folder; give the OUT folder of earlier unetseg infer runs")
+    journals = tuple(sorted(out.glob("journal*.jsonl")))
+    order: dict[str, None] = {}
+    records: dict[str, CaseRecord] = {}
+    decisions: dict[tuple[str, str, str], Decision] = {}
+    runs: list[dict[str, Any]] = []
+    for path in journals:
+        content = read_journal_file(path)
+        for run in content.runs:
+            runs.append(
+                {"journal": path.name, "started": run.get("started"), "command_line": run.get("command_line")}
+            )
+            order.update(dict.fromkeys(run.get("case_ids") or []))
+        if content.runs:
+            for item in content.runs[-1].get("discovery") or []:
+                decision = Decision(**item)
+                decisions[(decision.action, decision.subject, decision.path)] = decision
+        for case_id, record in content.records.items():
+            order.setdefault(case_id, None)
+            records[case_id] = record
+    manifests = 0
+    for manifest in sorted(out.glob(f"*/{MANIFEST_NAME}")):
+        try:
+            record = CaseRecord.from_dict(json.loads(manifest.read_text(encoding="utf-8"))["record"])
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+            logger.warning("%s: unreadable, not used (%s: %s)", manifest, type(exc).__name__, exc)
+            continue
+        manifests += 1
+        order.setdefault(record.case_id, None)
+        records[record.case_id] = record
+    if not order:
+        raise InputError(out, "holds no journal*.jsonl and no */case.json: nothing to rebuild a report from")
+    cases = [
+        records.get(case_id) or CaseRecord(case_id, "", "", [], reason="never finished (no record in OUT)")
+        for case_id in order
+    ]
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    provenance = {
+        "tool": "unetseg report",
+        "versions": package_versions(PACKAGES),
+        "rebuilt": now,
+        "journals": [p.name for p in journals],
+        "case_json_files": manifests,
+        "runs": runs,
+    }
+    report = build_report(cases, list(decisions.values()), provenance)
+    report["state"] = "complete" if report["counts"]["pending"] == 0 else "incomplete"
+    report_json, report_csv = write_run_report(report, out)
+    logger.info(
+        "rebuilt %s from %d journal(s) and %d case.json file(s)", report_json, len(journals), manifests
+    )
+    return RebuiltReport(report, report_json, report_csv, journals, manifests)
