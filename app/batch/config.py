@@ -16,6 +16,7 @@ from app.errors import InputError
 from app.inference.runtime.select import BACKEND_CHOICES
 
 Format = Literal["nifti", "seg"]
+Cluster = Literal["local", "ray"]
 SegType = Literal["BINARY", "LABELMAP"]
 
 FORMATS: tuple[Format, ...] = ("nifti", "seg")
@@ -49,6 +50,12 @@ class BatchConfig:
         ref: folder of reference labels named by case id, for scoring after inference; ``None``: no scoring.
         tolerance_mm: NSD tolerance for the scoring.
         shard: run only this shard of the case list (:mod:`app.batch.shard`); ``None``: every case.
+        cluster: ``"local"`` (this process) or ``"ray"`` (Ray actors, :mod:`app.batch.cluster`).
+        address: with ``cluster="ray"``, the cluster to join (``"auto"``, ``HOST:PORT``, ``ray://HOST:PORT``);
+            ``None``: start a local Ray runtime for the run and stop it after.
+        workers: with ``cluster="ray"``, the number of worker actors (``None``: as many as the cluster's CPUs
+            allow at ``threads_per_worker`` each).
+        threads_per_worker: with ``cluster="ray"``, CPU threads (and Ray CPUs) per worker (``None``: 1).
         command_line: the command as typed, for the report.
     """
 
@@ -70,6 +77,10 @@ class BatchConfig:
     ref: Path | None = None
     tolerance_mm: float = 1.0
     shard: Shard | None = None
+    cluster: Cluster = "local"
+    address: str | None = None
+    workers: int | None = None
+    threads_per_worker: int | None = None
     command_line: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -95,6 +106,14 @@ class BatchConfig:
             raise InputError(None, f"threads must be >= 1, got {self.num_threads}")
         if self.tolerance_mm < 0:
             raise InputError(None, f"tolerance must be >= 0 mm, got {self.tolerance_mm}")
+        if self.cluster not in ("local", "ray"):
+            raise InputError(None, f"cluster must be local or ray, got {self.cluster!r}")
+        if self.cluster != "ray" and (self.address or self.workers or self.threads_per_worker):
+            raise InputError(None, "--address, --workers and --threads-per-worker need --cluster ray")
+        for name in ("workers", "threads_per_worker"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise InputError(None, f"{name.replace('_', '-')} must be >= 1, got {value}")
         if self.ref is not None and self.shard is not None:
             raise InputError(
                 self.ref,

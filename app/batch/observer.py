@@ -21,8 +21,8 @@ class BatchObserver:
     def started(self, records: Sequence[CaseRecord]) -> None:
         """The batch has its case list (in discovery order)."""
 
-    def case_started(self, record: CaseRecord) -> None:
-        """A case starts running."""
+    def case_started(self, record: CaseRecord, where: str = "local") -> None:
+        """A case starts running on ``where`` (``"local"``, or a cluster worker's host and number)."""
 
     def case_done(self, record: CaseRecord) -> None:
         """A case finished (ok, partial, failed) or was skipped as complete."""

@@ -85,6 +85,7 @@ def run_provenance(
     started: datetime,
     finished: datetime,
     log: str | None = None,
+    worker_logs: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The provenance block of ``report.json`` (timestamps are given, so the function stays pure)."""
     return {
@@ -99,6 +100,7 @@ def run_provenance(
         "finished": finished.isoformat(timespec="seconds"),
         "seconds": round((finished - started).total_seconds(), 3),
         "log": log,
+        "worker_logs": list(worker_logs),
     }
 
 

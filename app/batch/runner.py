@@ -30,17 +30,14 @@ Errors raised (not per case): :class:`~app.errors.BundleError` for an unusable b
 
 from __future__ import annotations
 
-import functools
 import logging
-import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from app.batch.case import fingerprint, run_case
+from app.batch.case import fingerprint
 from app.batch.config import BatchConfig
-from app.batch.isolation import run_isolated
 from app.batch.journal import RunJournal
 from app.batch.live_report import LiveReport
 from app.batch.manifest import completed_record
@@ -48,6 +45,7 @@ from app.batch.observer import BatchObserver
 from app.batch.records import CaseRecord
 from app.batch.report import run_provenance
 from app.batch.run_log import run_log
+from app.batch.worker import CaseWorker
 from app.bundle_metadata import scored_labels
 from app.errors import OutputError
 from app.inference.bundle import BundleInfo, read_bundle_info
@@ -156,6 +154,7 @@ class _RunInfo:
         self.info, self.config, self.started, self.log_path = info, config, started, log_path
         self.device = "not loaded (nothing to run)"
         self.runtime: dict[str, Any] | None = None
+        self.worker_logs: list[str] = []
 
     def provenance(self) -> dict[str, Any]:
         info = self.info
@@ -174,35 +173,42 @@ class _RunInfo:
             started=self.started,
             finished=datetime.now(timezone.utc),
             log=str(self.log_path),
+            worker_logs=self.worker_logs,
         )
 
 
 def _run_cases(
     todo: list[tuple[Case, CaseRecord]], run: _RunInfo, live: LiveReport, observer: BatchObserver
 ) -> None:
-    """Load the bundle once, then run each case inside the error boundary, reporting each as it finishes."""
-    from app.inference.bundle import load_bundle
-
+    """Run each case inside the error boundary, here or on Ray workers, reporting each as it finishes."""
     config = run.config
-    bundle = load_bundle(
-        run.info.path,
-        device=config.device,
-        overlap=config.overlap,
-        sw_batch_size=config.sw_batch_size,
-        backend=config.backend,
-        skip_empty=config.skip_empty,
-        resample_float32=config.resample_float32,
-        num_threads=config.num_threads,
-    )
-    run.device = str(bundle.device)
-    run.runtime = asdict(bundle.runtime)
-    with tempfile.TemporaryDirectory(prefix="unetseg-infer-") as workdir:
+
+    def started(record: CaseRecord, where: str) -> None:
+        observer.case_started(record, where)
+
+    def finished(record: CaseRecord) -> None:
+        live.case_done(record)
+        observer.case_done(record)
+
+    if config.cluster == "ray":
+        from app.batch.cluster import run_on_ray
+
+        infos = run_on_ray(todo, config, started=started, finished=finished)
+        run.device = ", ".join(sorted({f"{i.device} on {i.host}" for i in infos}))
+        run.runtime = infos[0].runtime if infos else None
+        run.worker_logs = [i.log for i in infos]
+        return
+    worker = CaseWorker(config, config.num_threads, log=run.log_path)
+    try:
+        info = worker.describe()
+        info.raise_error()
+        run.device, run.runtime = info.device, info.runtime
         for case, record in todo:
-            observer.case_started(record)
-            work = functools.partial(run_case, case, record, bundle, config, Path(workdir))
-            run_isolated(case, record, work, run_log=run.log_path)
-            live.case_done(record)
-            observer.case_done(record)
+            started(record, "local")
+            worker.run(case, record)
+            finished(record)
+    finally:
+        worker.close()
 
 
 def _resume(
@@ -249,4 +255,8 @@ def _options(config: BatchConfig, info: BundleInfo) -> dict[str, Any]:
         "ref": str(config.ref) if config.ref else None,
         "tolerance_mm": config.tolerance_mm,
         "shard": str(config.shard) if config.shard else None,
+        "cluster": config.cluster,
+        "address": config.address,
+        "workers": config.workers,
+        "threads_per_worker": config.threads_per_worker,
     }

@@ -96,6 +96,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="run only the K-th of N deterministic parts of the case list (for SLURM arrays and other "
         "schedulers); each part writes report-shard-K-of-N.json, `unetseg report OUT` joins them",
     )
+    cluster = parser.add_argument_group("scale-out (docs/scale_out.md)")
+    cluster.add_argument(
+        "--cluster",
+        default="local",
+        choices=("local", "ray"),
+        help="local: this process (default); ray: Ray actors, each loading the bundle once (unetseg[ray])",
+    )
+    cluster.add_argument(
+        "--address",
+        default=None,
+        metavar="ADDR",
+        help="the Ray cluster to join: auto, HOST:PORT or ray://HOST:PORT (default: start a local Ray runtime "
+        "for this run and stop it after)",
+    )
+    cluster.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Ray workers (default: cluster CPUs // threads)",
+    )
+    cluster.add_argument(
+        "--threads-per-worker",
+        type=int,
+        default=None,
+        metavar="T",
+        help="CPU threads per Ray worker (default 1)",
+    )
     parser.set_defaults(run=run)
     return parser
 
@@ -122,6 +150,10 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         ref=args.ref,
         shard=Shard.parse(args.shard) if args.shard else None,
+        cluster=args.cluster,
+        address=args.address,
+        workers=args.workers,
+        threads_per_worker=args.threads_per_worker,
         command_line=command_line(args),
     )
     from app.cli.console import ConsoleObserver
@@ -140,6 +172,8 @@ def command_line(args: argparse.Namespace) -> tuple[str, ...]:
     words = ["unetseg", "infer", *map(str, args.inputs), "--bundle", str(args.bundle), "--out", str(args.out)]
     words += ["--device", args.device, "--formats", args.formats, "--seg-type", args.seg_type]
     words += ["--modality", args.modality, "--backend", args.backend]
+    if args.cluster != "local":
+        words += ["--cluster", args.cluster]
     if args.threads is not None:
         words += ["--threads", str(args.threads)]
     if not args.skip_empty:
@@ -153,6 +187,9 @@ def command_line(args: argparse.Namespace) -> tuple[str, ...]:
         ("--sw-batch-size", args.sw_batch_size),
         ("--ref", args.ref),
         ("--shard", args.shard),
+        ("--address", args.address),
+        ("--workers", args.workers),
+        ("--threads-per-worker", args.threads_per_worker),
     ):
         if value is not None:
             words += [option, str(value)]
