@@ -155,6 +155,7 @@ class _RunInfo:
         self.device = "not loaded (nothing to run)"
         self.runtime: dict[str, Any] | None = None
         self.worker_logs: list[str] = []
+        self.nodes: list[str] = []
 
     def provenance(self) -> dict[str, Any]:
         info = self.info
@@ -169,7 +170,7 @@ class _RunInfo:
             },
             device=self.device,
             command_line=self.config.command_line,
-            options={**_options(self.config, info), "runtime": self.runtime},
+            options={**_options(self.config, info), "runtime": self.runtime, "ray_nodes": self.nodes},
             started=self.started,
             finished=datetime.now(timezone.utc),
             log=str(self.log_path),
@@ -197,6 +198,7 @@ def _run_cases(
         run.device = ", ".join(sorted({f"{i.device} on {i.host}" for i in infos}))
         run.runtime = infos[0].runtime if infos else None
         run.worker_logs = [i.log for i in infos]
+        run.nodes = sorted({i.node for i in infos})
         return
     worker = CaseWorker(config, config.num_threads, log=run.log_path)
     try:

@@ -21,6 +21,7 @@ import logging
 import os
 import resource
 import socket
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -51,6 +52,7 @@ class WorkerInfo:
     runtime: dict[str, Any] | None
     log: str
     error: tuple[str, str | None, str] | None = None  # (UnetsegError subclass name, path, reason)
+    node: str = ""  # the Ray node id when the worker is a Ray actor
 
     def raise_error(self) -> None:
         """Raise the bundle-loading error this worker met, as the local runner would have raised it."""
@@ -95,6 +97,7 @@ class CaseWorker:
             runtime=asdict(bundle.runtime) if bundle is not None and bundle.runtime is not None else None,
             log=str(self.log),
             error=self.error,
+            node=_ray_node_id(),
         )
 
     def run(self, case: Case, record: CaseRecord) -> CaseRecord:
@@ -110,3 +113,11 @@ class CaseWorker:
 
     def close(self) -> None:
         self._stack.close()
+
+
+def _ray_node_id() -> str:
+    """The Ray node this process runs on, when it is a Ray worker (Ray already imported), else empty."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return ""
+    return str(ray.get_runtime_context().get_node_id())

@@ -48,7 +48,9 @@ def _comparable(out, case_id):
     record.pop("timings_s")
     for output in record["outputs"]:
         output["path"] = output["path"].replace(str(out), "OUT")
-        if output["kind"] == "seg":  # a SEG carries its creation time (ContentDate/Time): pixels compared below
+        if (
+            output["kind"] == "seg"
+        ):  # a SEG carries its creation time (ContentDate/Time): pixels compared below
             del output["sha256"], output["bytes"]
     if record.get("seg"):
         record["seg"]["path"] = record["seg"]["path"].replace(str(out), "OUT")
