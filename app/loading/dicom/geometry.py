@@ -29,6 +29,9 @@ from app.errors import InputError
 from app.loading.dicom.header import FrameGeometry, InstanceHeader
 from app.loading.dicom.options import DicomReadOptions
 
+#: a position or spacing beyond this (1 km) is a corrupt header, not a patient
+MAX_COORDINATE_MM = 1e6
+
 
 @dataclass(frozen=True)
 class SliceRef:
@@ -99,6 +102,12 @@ def check_uniform(slices: Sequence[SliceRef], options: DicomReadOptions) -> None
                 )
             if not all(math.isfinite(v) for v in values):
                 raise InputError(where, f"{s.label}: non-finite geometry, {name} {_fmt(values)}")
+            if not all(abs(v) <= MAX_COORDINATE_MM for v in values):
+                raise InputError(
+                    where,
+                    f"{s.label}: {name} {_fmt(values)} is out of range (more than {MAX_COORDINATE_MM:g} mm); "
+                    "the header is corrupt",
+                )
         if not all(v > 0 for v in g.pixel_spacing or ()):
             raise InputError(where, f"{s.label}: PixelSpacing {_fmt(g.pixel_spacing)} must be positive")
 
