@@ -78,6 +78,8 @@ class Volume:
         if self.space not in ("RAS", "LPS"):
             raise ValueError(f"{self.source or 'volume'}: unknown space {self.space!r}")
         object.__setattr__(self, "affine", affine)
+        if isinstance(self.warnings, str):
+            raise TypeError(f"{self.source or 'volume'}: warnings must be a tuple of strings, not one str")
         object.__setattr__(self, "warnings", tuple(str(w) for w in self.warnings))
 
     @property

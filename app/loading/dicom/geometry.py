@@ -248,8 +248,15 @@ def _tilt_problem(slices: Sequence[SliceRef], along: np.ndarray, across: np.ndar
 
 def _spacing_problem(slices: Sequence[SliceRef], along: np.ndarray, tol: float) -> str:
     gaps = np.diff(along)
-    typical = float(np.median(gaps))
-    detail = f"gaps between consecutive slices range {gaps.min():.4g}-{gaps.max():.4g} mm (median {typical:.4g} mm)"
+    median = typical = float(np.median(gaps))
+    smallest = float(gaps.min())
+    if 0 < smallest < typical and all(abs(g - round(g / smallest) * smallest) <= tol for g in gaps):
+        typical = (
+            smallest  # every gap a multiple of the smallest (few slices left): a regular stack with holes
+        )
+    detail = (
+        f"gaps between consecutive slices range {gaps.min():.4g}-{gaps.max():.4g} mm (median {median:.4g} mm)"
+    )
     missing = [
         f"between {slices[i].label} and {slices[i + 1].label} ({gap:.4g} mm, ~{round(gap / typical) - 1} missing)"
         for i, gap in enumerate(gaps)

@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 _IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 _NATIVE_LITTLE_ENDIAN = frozenset({_IMPLICIT_VR_LITTLE_ENDIAN, "1.2.840.10008.1.2.1"})
+#: Pixel Data's tag as stored in a little-endian file
+_PIXEL_DATA_TAG = struct.pack("<HH", 0x7FE0, 0x0010)
 #: a Part 10 file has at least the preamble, "DICM" and the file meta group before Pixel Data
 _MIN_HEADER_BYTES = 132
 
@@ -97,20 +99,25 @@ def decode(header: InstanceHeader) -> np.ndarray:
 def _decode_with_pydicom(header: InstanceHeader) -> np.ndarray:
     """Decode ``header.path`` with pydicom's backends, after checking that encapsulated data are complete.
 
-    pydicom's decoders accept a truncated JPEG Lossless or JPEG-LS stream and return an image whose missing part
-    is garbage, without a warning (measured with pydicom 3.0: a file cut at 20 % decodes with 82 % of its pixels
-    wrong), so the item structure of encapsulated Pixel Data is checked first (:func:`_check_encapsulated`).
+    pydicom's ``pixel_array(path)`` (used here before) decodes a truncated JPEG Lossless or JPEG-LS file into an
+    image whose missing part is garbage, without a warning (pydicom 3.0: a file cut at 20 % gave 82 % of its
+    pixels wrong). ``dcmread`` instead drops a Pixel Data element that ends before its end marker, which is
+    refused here as a truncated file; the item structure of what it keeps is checked too
+    (:func:`_check_encapsulated`), so no decoder ever sees a short fragment.
     """
     path = header.path
     syntax = UID(header.transfer_syntax_uid).name if header.transfer_syntax_uid else "unknown"
     try:
         ds = pydicom.dcmread(path)
         if "PixelData" not in ds:
-            raise InputError(
-                path, "no Pixel Data element (7FE0,0010): the file holds no image, or is truncated before it"
-            )
+            if _PIXEL_DATA_TAG in path.read_bytes():
+                raise InputError(
+                    path,
+                    "the Pixel Data element (7FE0,0010) ends before its end marker: the file is truncated",
+                )
+            raise InputError(path, "no Pixel Data element (7FE0,0010): the file holds no image")
         if ds.file_meta.TransferSyntaxUID.is_encapsulated:
-            _check_encapsulated(path, ds.PixelData)
+            _check_encapsulated(path, ds.PixelData, syntax)
         return np.asarray(ds.pixel_array)
     except (InputError, MemoryError):
         raise
@@ -123,31 +130,37 @@ def _decode_with_pydicom(header: InstanceHeader) -> np.ndarray:
         ) from exc
 
 
-def _check_encapsulated(path: Path, value: bytes) -> None:
+def _check_encapsulated(path: Path, value: bytes, syntax: str) -> None:
     """Refuse encapsulated Pixel Data whose items do not exactly fill the value (a truncated file).
 
     Hand-written because pydicom's fragment parser returns a short last fragment without complaint. ``value`` is
     the element's value as pydicom read it: the Basic Offset Table item and the fragment items, each a tag
     (FFFE,E000) and a 4-byte length, little endian (encapsulated syntaxes are all little endian).
     """
-    offset, n_items = 0, 0
+    offset, index = 0, 0
     while offset < len(value):
         if offset + 8 > len(value):
-            break
+            raise InputError(
+                path, f"encapsulated pixel data: item {index} is cut in its header: the file is truncated"
+            )
         group, element, length = struct.unpack_from("<HHL", value, offset)
         if (group, element) != (0xFFFE, 0xE000):
             raise InputError(
                 path,
-                f"encapsulated pixel data: item {n_items} has tag ({group:04X},{element:04X}), not an item",
+                f"the pixel data are not encapsulated as transfer syntax {syntax!r} requires: item {index} has "
+                f"tag ({group:04X},{element:04X}) instead of (FFFE,E000); the file is corrupt or its transfer "
+                "syntax is wrong",
+            )
+        if offset + 8 + length > len(value):
+            raise InputError(
+                path,
+                f"encapsulated pixel data: item {index} declares {length} bytes but only "
+                f"{len(value) - offset - 8} follow: the file is truncated or corrupt",
             )
         offset += 8 + length
-        n_items += 1
-    if offset != len(value) or n_items < 2:
-        raise InputError(
-            path,
-            f"encapsulated pixel data end inside item {n_items} ({len(value)} bytes for {offset} declared): "
-            "the file is truncated or corrupt",
-        )
+        index += 1
+    if index < 2:
+        raise InputError(path, f"encapsulated pixel data hold {index} item(s), no image fragment")
 
 
 def read_native(header: InstanceHeader) -> np.ndarray | None:
