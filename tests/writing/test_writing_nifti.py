@@ -118,7 +118,9 @@ def test_label_of_an_ambiguous_input_has_one_orientation_for_every_reader(tmp_pa
     path = write_nifti(label, tmp_path / "label.nii.gz", xform_code=xform_code)
 
     written = nib.load(path).header
-    assert int(written["qform_code"]) == int(written["sform_code"]) == {"scanner": 1, "aligned": 2}[xform_code]
+    assert (
+        int(written["qform_code"]) == int(written["sform_code"]) == {"scanner": 1, "aligned": 2}[xform_code]
+    )
     itk = sitk.ReadImage(str(path))
     lps = np.eye(4)
     lps[:3, :3] = np.asarray(itk.GetDirection()).reshape(3, 3) @ np.diag(itk.GetSpacing())
