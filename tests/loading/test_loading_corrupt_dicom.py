@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from fuzz import _replace_transfer_syntax, _set_raw
+from fuzz_inputs import replace_transfer_syntax, set_raw_value
 
 from app.errors import InputError
 from app.loading import discover_inputs, load_volume
@@ -100,7 +100,7 @@ def test_encapsulated_items_must_fill_the_pixel_data(tmp_path: Path) -> None:
 
 
 def test_a_transfer_syntax_that_lies_is_refused(series: Path) -> None:
-    _replace_transfer_syntax(series / "002.dcm", "1.2.840.10008.1.2.4.50")  # JPEG Baseline over raw pixels
+    replace_transfer_syntax(series / "002.dcm", "1.2.840.10008.1.2.4.50")  # JPEG Baseline over raw pixels
     with pytest.raises(InputError) as error:
         load_volume(series)
     assert error.value.path == series / "002.dcm"
@@ -132,7 +132,7 @@ def test_mixed_pixel_formats_name_the_files(series: Path) -> None:
 )
 def test_contradicting_pixel_format_is_refused(series: Path, keyword: str, value: int, reason: str) -> None:
     for path in series.iterdir():  # all files, so that it is not refused as a mixed format first
-        _set_raw(path, keyword, value)
+        set_raw_value(path, keyword, value)
     with pytest.raises(InputError) as error:
         load_volume(series)
     assert error.value.reason == reason and error.value.path == series / "001.dcm"
@@ -167,7 +167,7 @@ def test_contradicting_pixel_format_is_refused(series: Path, keyword: str, value
 def test_absurd_values_are_refused_naming_the_file(
     series: Path, keyword: str, value: str, reason: str
 ) -> None:
-    _set_raw(series / "003.dcm", keyword, value)
+    set_raw_value(series / "003.dcm", keyword, value)
     with pytest.raises(InputError) as error:
         load_volume(series)
     assert error.value.reason.startswith(reason)

@@ -2,7 +2,7 @@
 
 The loader's contract for bad input: discovery never raises for a bad file (it records a skipped-file decision),
 and ``Case.load()`` returns a correct Volume or raises :class:`InputError` whose message names a file, never
-ValueError, KeyError, NotImplementedError, struct.error, ... The generator is :mod:`fuzz` (reusable).
+ValueError, KeyError, NotImplementedError, struct.error, ... The generator is ``tests/fuzz_inputs.py`` (reusable).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fuzz import DICOM_KINDS, Mutation, fuzz_dicom_copies, nifti_bytes, nifti_mutants
+from fuzz_inputs import DICOM_KINDS, Mutation, fuzz_dicom_copies, nifti_bytes, nifti_mutants
 
 from app.errors import InputError
 from app.loading import ReadOptions, discover_inputs, load_volume

@@ -17,9 +17,12 @@ Each copy of a series gets exactly ONE mutation of ONE file, of these kinds (:da
 
 The preamble and ``DICM`` are never touched: a file that no longer looks like DICOM is ignored by discovery by
 design, which is not what these tests are about. Pure functions of ``(source, destination, rng)``: the same seed
-gives the same copies. Reuse::
+gives the same copies. NIfTI failure classes: :func:`nifti_mutants`.
 
-    from fuzz import fuzz_dicom_copies          # tests/loading is on sys.path for its test modules
+Any test module can import it (``tests/`` is on ``sys.path`` through the root conftest, pytest's default
+``prepend`` import mode)::
+
+    from fuzz_inputs import fuzz_dicom_copies
     copies = fuzz_dicom_copies(series_folder, tmp_path / "fuzz", n=40, seed=0)   # [(folder, Mutation), ...]
 """
 
@@ -162,7 +165,8 @@ def _raw_value(keyword: str, value: str | int) -> tuple[str, bytes]:
     return vr, raw + (b" " if len(raw) % 2 else b"")
 
 
-def _set_raw(path: Path, keyword: str, value: str | int) -> None:
+def set_raw_value(path: Path, keyword: str, value: str | int) -> None:
+    """Give ``keyword`` in the DICOM file ``path`` the raw ``value`` (text, or an int packed as US), unvalidated."""
     ds = pydicom.dcmread(path)
     vr, raw = _raw_value(keyword, value)
     tag = Tag(keyword)
@@ -179,7 +183,7 @@ def _delete(path: Path, keyword: str) -> bool:
     return True
 
 
-def _replace_transfer_syntax(path: Path, uid: str) -> str:
+def replace_transfer_syntax(path: Path, uid: str) -> str:
     """Rewrite the file meta with TransferSyntaxUID ``uid`` (``"swap"``: implicit <-> explicit); dataset bytes as is."""
     data = path.read_bytes()
     with open(path, "rb") as fh:
@@ -208,7 +212,7 @@ def _mutate_delete(folder: Path, rng: random.Random) -> Mutation:
 def _mutate_value(folder: Path, rng: random.Random) -> Mutation:
     path = rng.choice(_dicom_files(folder))
     keyword, value = rng.choice(ABSURD_VALUES)
-    _set_raw(path, keyword, value)
+    set_raw_value(path, keyword, value)
     return Mutation(
         "value", path.name, f"{keyword} = {value!r}", same_pixels=not keyword.startswith("Rescale")
     )
@@ -266,7 +270,7 @@ def _mutate_duplicate_position(folder: Path, rng: random.Random) -> Mutation:
 
 def _mutate_transfer_syntax(folder: Path, rng: random.Random) -> Mutation:
     path = rng.choice(_dicom_files(folder))
-    uid = _replace_transfer_syntax(path, rng.choice(LYING_SYNTAXES))
+    uid = replace_transfer_syntax(path, rng.choice(LYING_SYNTAXES))
     return Mutation("transfer_syntax", path.name, f"TransferSyntaxUID {uid}", same_pixels=False)
 
 
