@@ -53,6 +53,9 @@ class Volume:
         space: ``"RAS"`` or ``"LPS"``.
         source: where it came from (a path or a description), for messages and reports.
         meta: free-form provenance (e.g. DICOM UIDs, the SOP instance UID of each slice in ``k`` order).
+        warnings: what a reader accepted but a user should know (e.g. a NIfTI whose qform and sform disagree),
+            one sentence each, for the log and the case's report entry. Kept by :meth:`with_array` and
+            :meth:`in_space`, so a label map made from this volume carries them too.
     """
 
     array: np.ndarray
@@ -60,6 +63,7 @@ class Volume:
     space: Space = "RAS"
     source: str = ""
     meta: Mapping[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         affine = np.asarray(self.affine, dtype=np.float64)
@@ -74,6 +78,9 @@ class Volume:
         if self.space not in ("RAS", "LPS"):
             raise ValueError(f"{self.source or 'volume'}: unknown space {self.space!r}")
         object.__setattr__(self, "affine", affine)
+        if isinstance(self.warnings, str):
+            raise TypeError(f"{self.source or 'volume'}: warnings must be a tuple of strings, not one str")
+        object.__setattr__(self, "warnings", tuple(str(w) for w in self.warnings))
 
     @property
     def shape(self) -> tuple[int, ...]:

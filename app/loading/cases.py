@@ -23,7 +23,7 @@ from app.volume import Volume
 
 if TYPE_CHECKING:
     from app.loading.dicom.discover import DicomSeries
-    from app.loading.dicom.options import DicomReadOptions
+    from app.loading.options import ReadOptions
 
 CaseKind = Literal["dicom", "nifti", "nrrd", "picture"]
 
@@ -84,26 +84,31 @@ class Case:
     source: Path
     series: DicomSeries | None = None
 
-    def load(self, dicom_options: DicomReadOptions | None = None) -> Volume:
+    def load(self, options: ReadOptions | None = None) -> Volume:
         """Read the volume now: DICOM in ``"LPS"``, NIfTI/NRRD/pictures in ``"RAS"`` (use ``Volume.in_space``).
 
+        Args:
+            options: size limit and orientation policy of every reader
+                (:class:`~app.loading.options.ReadOptions`); for DICOM also a
+                :class:`~app.loading.dicom.options.DicomReadOptions` with its tolerances. ``None``: the defaults.
+
         Raises:
-            InputError: the input cannot be read into a correct volume.
+            InputError: the input cannot be read into a correct volume (the only exception bad input causes).
         """
         if self.kind == "dicom":
             from app.loading.dicom.reader import read_series
 
             if self.series is None:
                 raise ValueError(f"case {self.case_id}: a DICOM case needs its series")
-            return read_series(self.series.instances, dicom_options)
+            return read_series(self.series.instances, options)
         if self.kind == "nifti":
             from app.loading.nifti import read_nifti
 
-            return read_nifti(self.source)
+            return read_nifti(self.source, options)
         if self.kind == "picture":
             from app.loading.picture import read_picture
 
-            return read_picture(self.source)
+            return read_picture(self.source, options=options)
         from app.loading.nrrd import read_nrrd
 
-        return read_nrrd(self.source)
+        return read_nrrd(self.source, options)

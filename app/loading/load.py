@@ -23,7 +23,7 @@ from app.volume import Volume
 
 if TYPE_CHECKING:
     from app.loading.dicom.filters import SeriesFilter
-    from app.loading.dicom.options import DicomReadOptions
+    from app.loading.options import ReadOptions
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def load_volume(
     *,
     modality: str | None = None,
     filters: Sequence[str | SeriesFilter] = (),
-    dicom_options: DicomReadOptions | None = None,
+    options: ReadOptions | None = None,
 ) -> Volume:
     """Read one volume.
 
@@ -41,7 +41,8 @@ def load_volume(
         path: ``.nii``/``.nii.gz``/``.nrrd``/``.nhdr`` file, a DICOM file, or a folder with one DICOM image series
             (after the ``modality``/``filters`` rules; non-image objects and localizers do not count).
         modality, filters: series selection rules, see :func:`app.loading.dicom.discover.discover_series`.
-        dicom_options: tolerances and size limit of the DICOM reader.
+        options: size limit and orientation policy (:class:`~app.loading.options.ReadOptions`), or for DICOM a
+            :class:`~app.loading.dicom.options.DicomReadOptions` with the stack tolerances too.
 
     Returns:
         NIfTI/NRRD in ``"RAS"``, DICOM in ``"LPS"`` (``volume.in_space("RAS")`` to convert).
@@ -54,7 +55,7 @@ def load_volume(
         raise InputError(path, "does not exist")
     kind = volume_kind(path) if path.is_file() else None
     if kind is not None:
-        return Case(file_case_id(path), kind, path).load()
+        return Case(file_case_id(path), kind, path).load(options)
     from app.loading.dicom.discover import discover_series
     from app.loading.dicom.header import has_dicom_preamble
     from app.loading.walk import walk_files
@@ -63,7 +64,7 @@ def load_volume(
         raise InputError(path, "not a NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), PNG/TIFF or DICOM file")
     series, decisions = discover_series(walk_files([path]), modality=modality, filters=filters)
     if len(series) == 1:
-        return Case(series[0].case_id, "dicom", series[0].folder, series[0]).load(dicom_options)
+        return Case(series[0].case_id, "dicom", series[0].folder, series[0]).load(options)
     if not series:
         reasons = list(dict.fromkeys(d.reason for d in decisions if d.action == "skipped"))
         detail = f": {'; '.join(reasons[:5])}" if reasons else " (no DICOM files found)"

@@ -1,73 +1,242 @@
 """NIfTI-1/2 file -> :class:`~app.volume.Volume` in RAS (nibabel).
 
-Contract: ``space="RAS"`` (NIfTI's world convention); ``affine`` is nibabel's ``img.affine`` (sform if its code
-is set, else qform, else the pixdim-only fallback, which is logged as a warning because the orientation is then
-unknown); ``array`` is ``(i, j, k)`` (or ``(i, j)`` for a 2D image) in the stored dtype, scaled by
-``scl_slope``/``scl_inter`` when set (then float32). Trailing singleton dimensions (``(x, y, z, 1)``) are
-dropped; true 4D+ images and RGB/vector voxels are refused. ``meta``: ``format``, ``sform_code``,
-``qform_code``.
+Contract: ``space="RAS"`` (NIfTI's world convention); ``array`` is ``(i, j, k)`` (or ``(i, j)`` for a 2D image)
+in the stored dtype, scaled by ``scl_slope``/``scl_inter`` when set (then float32, float64 for float64 files).
+Trailing singleton dimensions (``(x, y, z, 1)``) are dropped; true 4D+ images and RGB/vector voxels are refused.
+``meta``: ``format``, ``sform_code``, ``qform_code``. Bad input raises :class:`~app.errors.InputError` only.
+
+Size, checked before any voxel is read: the header alone (348 bytes, 540 for NIfTI-2; of a ``.nii.gz`` only
+those bytes are decompressed) gives dims x bytes per voxel (the stored type, or the float32 that scaling
+produces if wider), which must fit in :attr:`ReadOptions.max_bytes`, and so must the extensions up to
+``vox_offset``. nibabel then fills a buffer of exactly the declared size, so decompression of a ``.nii.gz`` is
+bounded by the declared size: a gzip bomb inflates no further than that, data longer than declared are not
+read, and a stream that ends early is refused as truncated.
+
+Orientation (which affine): the sform if its code is set, else the qform, else pixdim only (orientation unknown:
+a warning). This is nibabel's ``img.affine`` and what MONAI's readers use. When both codes are set and the two
+transforms place some voxel of the image more than :data:`QFORM_SFORM_TOLERANCE_MM` apart (checked at the eight
+corners of the grid, where the difference of two affine maps is largest; dcm2niix output differs by ~1e-5 mm
+from float32 rounding), the file is ambiguous: other readers may put it elsewhere. ITK (SimpleITK, 3D Slicer,
+ITK-SNAP) reads the qform unless the sform code is 1 (scanner) and the sform has no shear (ITK releases since
+about 2020; older ones always read the qform, measured with SimpleITK 2.5). Then the sform is followed, a
+warning is logged and added to ``Volume.warnings`` (for the case's report entry), or, with
+:attr:`ReadOptions.strict_orientation`, the file is refused. unetseg's label NIfTI always carries one orientation
+(:mod:`app.writing.nifti`).
 """
 
 from __future__ import annotations
 
-import gzip
+import itertools
 import logging
-import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
-from nibabel.filebasedimages import ImageFileError
 
 from app.errors import InputError
+from app.loading.options import ReadOptions, check_declared_size, format_bytes
 from app.volume import Volume
 
 logger = logging.getLogger(__name__)
 
-_READ_ERRORS = (ImageFileError, OSError, EOFError, ValueError, zlib.error, gzip.BadGzipFile)
+#: qform and sform farther apart than this (mm, anywhere on the grid) disagree
+QFORM_SFORM_TOLERANCE_MM = 1e-3
+#: sform column cosines (after removing scale) farther from orthogonal than this count as shear (as ITK)
+_SHEAR_TOLERANCE = 1e-4
+#: the largest NIfTI header (NIfTI-2); NIfTI-1 is 348 bytes
+_HEADER_BYTES = 540
 
 
-def read_nifti(path: str | Path) -> Volume:
+def read_nifti(path: str | Path, options: ReadOptions | None = None) -> Volume:
     """Read ``path`` (``.nii`` or ``.nii.gz``) as a RAS volume (contract in the module docstring).
 
+    Args:
+        path: the file.
+        options: size limit and orientation policy; ``None`` for the defaults.
+
     Raises:
-        InputError: unreadable or truncated file, 4D/vector/RGB image, or a non-finite affine.
+        InputError: unreadable, truncated or corrupt file, a declared size over the limit, 4D/vector/RGB image,
+            a non-finite affine, or (strict orientation) qform and sform that disagree.
     """
+    import nibabel as nib
+
     path = Path(path)
+    options = options or ReadOptions()
+    shape, stored_dtype, scaled = _check_header(path, options)
     try:
         img = nib.load(path)
-    except _READ_ERRORS as exc:
-        raise InputError(path, f"cannot read as NIfTI: {exc}") from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - nibabel's errors have no common base; all mean "not readable"
+        raise InputError(path, f"cannot read as NIfTI ({type(exc).__name__}: {exc})") from exc
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise InputError(path, f"not a NIfTI image ({type(img).__name__})")
-    shape = tuple(img.shape)
-    while len(shape) > 3 and shape[-1] == 1:
-        shape = shape[:-1]
-    if len(shape) not in (2, 3):
-        raise InputError(
-            path, f"image of shape {img.shape} is not 2D or 3D (4D/time series are not supported)"
-        )
-    if img.get_data_dtype().fields is not None:
-        raise InputError(
-            path, f"RGB/vector voxels ({img.get_data_dtype()}) are not supported for segmentation"
-        )
-    try:
-        array = np.asanyarray(img.dataobj).reshape(shape, order="A")
-    except _READ_ERRORS as exc:
-        raise InputError(path, f"cannot read the voxel data (truncated or corrupt file?): {exc}") from exc
-    if array.dtype == np.float64 and img.get_data_dtype() != np.float64:
-        array = array.astype(np.float32)  # scl_slope/scl_inter scaling of an integer or float32 file
-    header = img.header
-    sform_code, qform_code = int(header["sform_code"]), int(header["qform_code"])
-    if sform_code == 0 and qform_code == 0:
-        logger.warning("%s: neither sform nor qform is set; using pixdim only (orientation unknown)", path)
+    sform_code, qform_code = int(img.header["sform_code"]), int(img.header["qform_code"])
     affine = np.asarray(img.affine, dtype=np.float64)
     if not np.all(np.isfinite(affine)):
         raise InputError(path, "the affine (sform/qform) has non-finite values")
+    warnings = _orientation_warnings(path, img, shape, options)
+
+    try:
+        if scaled:
+            array = img.get_fdata(
+                caching="unchanged", dtype=np.float64 if stored_dtype == np.float64 else np.float32
+            )
+        else:
+            array = np.asanyarray(img.dataobj)
+        array = array.reshape(shape, order="A")
+        if scaled and not np.all(np.isfinite(array)):
+            raise InputError(
+                path,
+                f"scl_slope {img.dataobj.slope:g} / scl_inter {img.dataobj.inter:g} scale voxels beyond the "
+                f"range of {array.dtype} (non-finite values); the header is corrupt",
+            )
+    except (InputError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - gzip, zlib, OSError, ValueError...: the data cannot be read
+        raise InputError(
+            path,
+            f"cannot read the voxel data; the file is truncated or corrupt ({type(exc).__name__}: {exc})",
+        ) from exc
     return Volume(
         array=array,
         affine=affine,
         space="RAS",
         source=str(path),
         meta={"format": "nifti", "sform_code": sform_code, "qform_code": qform_code},
+        warnings=warnings,
     )
+
+
+def _check_header(path: Path, options: ReadOptions) -> tuple[tuple[int, ...], np.dtype, bool]:
+    """``(shape, stored dtype, scaled)`` from the header alone, after checking them and the declared size.
+
+    Reads at most :data:`_HEADER_BYTES` bytes (decompressed) and lets nibabel parse only the fixed header, not
+    its extensions, so nothing larger than the header is read before the size check.
+    """
+    from nibabel import Nifti1Header, Nifti2Header
+    from nibabel.openers import ImageOpener
+
+    try:
+        with ImageOpener(path) as fh:
+            block = fh.read(_HEADER_BYTES)
+        header = _parse_header(block, (Nifti1Header, Nifti2Header))
+        dims = tuple(int(n) for n in header.get_data_shape())
+        stored_dtype = header.get_data_dtype()
+        slope, inter = header.get_slope_inter()
+        vox_offset = float(header["vox_offset"])
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - gzip/zlib/OSError/nibabel header errors: not a readable header
+        raise InputError(
+            path,
+            f"cannot read the NIfTI header; the file is corrupt or not NIfTI ({type(exc).__name__}: {exc})",
+        ) from exc
+    shape = dims
+    while len(shape) > 3 and shape[-1] == 1:
+        shape = shape[:-1]
+    if len(shape) not in (2, 3):
+        raise InputError(path, f"image of shape {dims} is not 2D or 3D (4D/time series are not supported)")
+    if min(shape) < 1:
+        raise InputError(path, f"image of shape {dims} has no voxels")
+    if stored_dtype.fields is not None or stored_dtype.kind not in "biuf":
+        raise InputError(
+            path, f"RGB/vector/complex voxels ({stored_dtype}) are not supported for segmentation"
+        )
+    scaled = slope is not None and (slope != 1 or (inter or 0) != 0)
+    out_itemsize = 8 if stored_dtype == np.float64 else 4 if scaled else stored_dtype.itemsize
+    check_declared_size(path, shape, max(stored_dtype.itemsize, out_itemsize), options)
+    if not np.isfinite(vox_offset) or vox_offset > options.max_bytes:
+        raise InputError(
+            path,
+            f"vox_offset {vox_offset:g} puts the voxel data after {format_bytes(int(min(vox_offset, 2**62)))} of "
+            f"header extensions, over the limit of {format_bytes(options.max_bytes)} (ReadOptions.max_bytes); "
+            "the header is corrupt",
+        )
+    return shape, stored_dtype, bool(scaled)
+
+
+def _parse_header(block: bytes, classes: Sequence[type]) -> object:
+    """The NIfTI-1 or NIfTI-2 header in ``block``, chosen by its ``sizeof_hdr`` (either byte order)."""
+    for klass in classes:
+        size = int(klass.sizeof_hdr)  # type: ignore[attr-defined]
+        if len(block) < size:
+            continue
+        first = block[:4]
+        if int.from_bytes(first, "little") == size or int.from_bytes(first, "big") == size:
+            return klass(block[:size], check=False)
+    raise ValueError(
+        f"sizeof_hdr {int.from_bytes(block[:4], 'little')} is neither 348 (NIfTI-1) nor 540 (NIfTI-2)"
+    )
+
+
+def _orientation_warnings(
+    path: Path, img: object, shape: tuple[int, ...], options: ReadOptions
+) -> tuple[str, ...]:
+    """Warnings about the orientation of ``img`` (module docstring); refuses a qform/sform conflict when strict."""
+    header = img.header  # type: ignore[attr-defined]
+    sform_code, qform_code = int(header["sform_code"]), int(header["qform_code"])
+    if sform_code == 0 and qform_code == 0:
+        message = "neither sform nor qform is set; using pixdim only, so the orientation is unknown"
+        logger.warning("%s: %s", path, message)
+        return (message,)
+    if sform_code == 0 or qform_code == 0:
+        return ()
+    sform = np.asarray(header.get_sform(), dtype=np.float64)
+    try:
+        qform = np.asarray(header.get_qform(), dtype=np.float64)
+    except ValueError:  # nibabel: quaternion b, c, d of norm > 1, no rotation
+        qform = np.full((4, 4), np.nan)
+    if np.all(np.isfinite(qform)):
+        distance = affine_distance(sform, qform, shape)
+        if distance <= QFORM_SFORM_TOLERANCE_MM:
+            return ()
+        what = (
+            f"qform and sform disagree: they place voxels up to {distance:.3g} mm apart (sform_code {sform_code}, "
+            f"qform_code {qform_code})"
+        )
+    else:
+        what = f"the qform (code {qform_code}) is not a valid rotation while the sform (code {sform_code}) is set"
+    fix = "make them agree, e.g. `fslorient -copysform2qform FILE` or nibabel's `img.set_qform(img.get_sform())`"
+    if options.strict_orientation:
+        raise InputError(
+            path,
+            f"{what}; refused because strict orientation is on (ReadOptions.strict_orientation): viewers that follow "
+            f"the qform and those that follow the sform would put this image in different places. To use it, {fix}, "
+            "or turn strict orientation off to follow the sform",
+        )
+    if itk_reads_qform(sform, sform_code):
+        itk = (
+            "ITK-based viewers (SimpleITK, 3D Slicer, ITK-SNAP) place this image by its qform, so they will show "
+            "it (and its label) elsewhere than unetseg segmented it"
+        )
+    else:
+        itk = (
+            "current ITK-based viewers (SimpleITK, 3D Slicer, ITK-SNAP) follow this sform too (code 1, no shear), "
+            "but older ITK releases and other qform readers place the image by its qform, elsewhere than unetseg "
+            "segmented it"
+        )
+    message = f"{what}. unetseg follows the sform, as nibabel and MONAI do; {itk}. To avoid this, {fix}"
+    logger.warning("%s: %s", path, message)
+    return (message,)
+
+
+def affine_distance(a: np.ndarray, b: np.ndarray, shape: Sequence[int]) -> float:
+    """Largest distance (mm) between where affines ``a`` and ``b`` put a voxel of a grid of ``shape``.
+
+    The difference of two affine maps is affine, so its norm is largest at a corner of the grid's box.
+    """
+    extent = [max(int(n) - 1, 0) for n in shape[:3]] + [0] * (3 - min(len(shape), 3))
+    corners = np.array([[*c, 1.0] for c in itertools.product(*[(0, n) for n in extent])]).T
+    return float(np.max(np.linalg.norm(((np.asarray(a) - np.asarray(b)) @ corners)[:3], axis=0)))
+
+
+def itk_reads_qform(sform: np.ndarray, sform_code: int) -> bool:
+    """Whether ITK (5.x, as SimpleITK 2.5 measured) places an image with both codes set by its qform.
+
+    ITK follows the sform only when its code is 1 (scanner) and its columns are orthogonal (no shear).
+    """
+    if sform_code != 1:
+        return True
+    columns = sform[:3, :3] / np.linalg.norm(sform[:3, :3], axis=0)
+    return bool(np.any(np.abs(columns.T @ columns - np.eye(3)) > _SHEAR_TOLERANCE))

@@ -6,10 +6,14 @@ Contract:
     * dtype on disk: booleans and non-negative integers (label maps) as the smallest of uint8 / uint16 /
       uint32 that holds the maximum; integers with negative values as int16 / int32; floats as float32
       (float64 stays float64). No intensity scaling (``scl_slope`` unset).
-    * header: sform and qform both carry the affine with the given code (``scanner`` = 1 by default, right
-      for anything that came from DICOM patient coordinates; ``aligned`` = 2 for images registered to another
-      one). A qform cannot hold a sheared affine (e.g. CT with gantry tilt): then only the sform is set and
-      the qform code is 0, so readers use the exact sform. Spatial units: mm.
+    * header: one unambiguous orientation. sform and qform both carry the affine with the given code
+      (``scanner`` = 1 by default, right for anything that came from DICOM patient coordinates; ``aligned`` = 2
+      for images registered to another one), and the qform as stored (a quaternion, pixdim and offset in float32)
+      is checked to place every voxel within :data:`app.loading.nifti.QFORM_SFORM_TOLERANCE_MM` of the sform as
+      stored, the tolerance the reader warns beyond; readers that follow the qform (ITK: SimpleITK, 3D Slicer,
+      ITK-SNAP) and those that follow the sform (nibabel, MONAI, FSL) therefore put the label in the same place.
+      A qform cannot hold a sheared affine (e.g. a NIfTI input with a sheared sform): then only the sform is set
+      and the qform code is 0, so every reader uses the exact sform. Spatial units: mm.
 """
 
 from __future__ import annotations
@@ -21,15 +25,13 @@ from typing import Literal
 import numpy as np
 
 from app.errors import OutputError
+from app.loading.nifti import QFORM_SFORM_TOLERANCE_MM, affine_distance
 from app.volume import Volume
 from app.writing.atomic import atomic_write
 
 logger = logging.getLogger(__name__)
 
 XformCode = Literal["scanner", "aligned", "talairach", "mni"]
-
-#: a qform is a rotation; columns of the affine whose cosines differ from 0 by more than this are "sheared"
-_ORTHOGONALITY_TOL = 1e-4
 
 
 def write_nifti(volume: Volume, path: str | Path, *, xform_code: XformCode = "scanner") -> Path:
@@ -57,11 +59,13 @@ def write_nifti(volume: Volume, path: str | Path, *, xform_code: XformCode = "sc
     image = nib.Nifti1Image(data, ras.affine)
     image.set_data_dtype(data.dtype)
     image.set_sform(ras.affine, code=xform_code)
-    if _is_orthogonal(ras.affine):
-        image.set_qform(ras.affine, code=xform_code)
-    else:
+    image.set_qform(ras.affine, code=xform_code)
+    header = image.header
+    if affine_distance(header.get_qform(), header.get_sform(), data.shape) > QFORM_SFORM_TOLERANCE_MM:
         image.set_qform(None, code=0)
-        logger.warning("%s: affine is sheared; only the sform carries it (qform code 0)", path)
+        logger.warning(
+            "%s: a qform cannot carry this (sheared) affine; only the sform does (qform code 0)", path
+        )
     image.header.set_xyzt_units(xyz="mm")
 
     with atomic_write(path) as tmp:
@@ -90,9 +94,3 @@ def nifti_array(array: np.ndarray) -> np.ndarray:
     if np.issubdtype(array.dtype, np.floating):
         return array if array.dtype == np.float64 else array.astype(np.float32, copy=False)
     raise ValueError(f"cannot write dtype {array.dtype} to NIfTI; expected bool, integer or float")
-
-
-def _is_orthogonal(affine: np.ndarray) -> bool:
-    columns = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
-    gram = columns.T @ columns
-    return bool(np.all(np.abs(gram - np.eye(3)) < _ORTHOGONALITY_TOL))

@@ -95,3 +95,45 @@ def test_failing_save_leaves_no_partial_file(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="simulated crash"):
         write_nifti(Volume(np.zeros((2, 2, 2), np.uint8), np.eye(4)), tmp_path / "out" / "labels.nii.gz")
     assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize("xform_code", ["scanner", "aligned"])
+def test_label_of_an_ambiguous_input_has_one_orientation_for_every_reader(tmp_path, xform_code):
+    """Input: qform 12 mm from the sform. The label carries the sform in both, so SimpleITK (which reads the qform
+    of an ``aligned`` file and the sform of a ``scanner`` one) puts it exactly where the prediction was made."""
+    import SimpleITK as sitk
+
+    from app.loading.nifti import read_nifti
+
+    sform = _oblique_lps_affine()
+    qform = sform.copy()
+    qform[:3, 3] += (0.0, 12.0, 0.0)
+    source = nib.Nifti1Image(np.zeros((7, 5, 4), np.int16), sform)
+    source.set_sform(sform, code=1)
+    source.set_qform(qform, code=1)
+    nib.save(source, tmp_path / "input.nii.gz")
+    image = read_nifti(tmp_path / "input.nii.gz")
+    assert len(image.warnings) == 1
+    label = image.with_array(np.ones(image.shape, np.uint8))
+    path = write_nifti(label, tmp_path / "label.nii.gz", xform_code=xform_code)
+
+    written = nib.load(path).header
+    assert (
+        int(written["qform_code"]) == int(written["sform_code"]) == {"scanner": 1, "aligned": 2}[xform_code]
+    )
+    itk = sitk.ReadImage(str(path))
+    lps = np.eye(4)
+    lps[:3, :3] = np.asarray(itk.GetDirection()).reshape(3, 3) @ np.diag(itk.GetSpacing())
+    lps[:3, 3] = itk.GetOrigin()
+    np.testing.assert_allclose(convert_affine(lps, "LPS", "RAS"), sform, atol=1e-4)
+    assert read_nifti(path).warnings == ()  # no reader of ours would flag it
+
+
+def test_qform_is_kept_for_a_nearly_orthogonal_affine_of_a_large_grid(tmp_path):
+    """DICOM direction cosines rounded to 6 decimals: the qform (a rotation) still agrees with the sform."""
+    affine = _oblique_lps_affine()
+    affine[:3, 0] += 1e-6  # not exactly orthogonal any more
+    volume = Volume(np.zeros((512, 512, 3), dtype=np.uint8), affine, space="LPS")
+    header = nib.load(write_nifti(volume, tmp_path / "big.nii.gz")).header
+    assert int(header["qform_code"]) == 1
+    np.testing.assert_allclose(header.get_qform(), header.get_sform(), atol=1e-3)

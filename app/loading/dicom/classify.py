@@ -92,3 +92,13 @@ def unsupported_image_reason(header: InstanceHeader) -> str | None:
 def is_localizer(header: InstanceHeader) -> bool:
     """True when ImageType says LOCALIZER (scout/topogram images)."""
     return "LOCALIZER" in header.image_type
+
+
+def invalid_pixel_format_reason(header: InstanceHeader) -> str | None:
+    """Why the pixel format attributes of ``header`` contradict each other (a corrupt header), or ``None``."""
+    allocated, stored = header.bits_allocated or 0, header.bits_stored
+    if stored is not None and not 1 <= stored <= allocated:
+        return f"BitsStored {stored} is outside 1..BitsAllocated ({allocated}): the header is corrupt"
+    if header.pixel_representation not in (0, 1):
+        return f"PixelRepresentation {header.pixel_representation} is neither 0 (unsigned) nor 1 (signed)"
+    return None

@@ -29,6 +29,9 @@ from app.errors import InputError
 from app.loading.dicom.header import FrameGeometry, InstanceHeader
 from app.loading.dicom.options import DicomReadOptions
 
+#: a position or spacing beyond this (1 km) is a corrupt header, not a patient
+MAX_COORDINATE_MM = 1e6
+
 
 @dataclass(frozen=True)
 class SliceRef:
@@ -99,6 +102,12 @@ def check_uniform(slices: Sequence[SliceRef], options: DicomReadOptions) -> None
                 )
             if not all(math.isfinite(v) for v in values):
                 raise InputError(where, f"{s.label}: non-finite geometry, {name} {_fmt(values)}")
+            if not all(abs(v) <= MAX_COORDINATE_MM for v in values):
+                raise InputError(
+                    where,
+                    f"{s.label}: {name} {_fmt(values)} is out of range (more than {MAX_COORDINATE_MM:g} mm); "
+                    "the header is corrupt",
+                )
         if not all(v > 0 for v in g.pixel_spacing or ()):
             raise InputError(where, f"{s.label}: PixelSpacing {_fmt(g.pixel_spacing)} must be positive")
 
@@ -239,8 +248,15 @@ def _tilt_problem(slices: Sequence[SliceRef], along: np.ndarray, across: np.ndar
 
 def _spacing_problem(slices: Sequence[SliceRef], along: np.ndarray, tol: float) -> str:
     gaps = np.diff(along)
-    typical = float(np.median(gaps))
-    detail = f"gaps between consecutive slices range {gaps.min():.4g}-{gaps.max():.4g} mm (median {typical:.4g} mm)"
+    median = typical = float(np.median(gaps))
+    smallest = float(gaps.min())
+    if 0 < smallest < typical and all(abs(g - round(g / smallest) * smallest) <= tol for g in gaps):
+        typical = (
+            smallest  # every gap a multiple of the smallest (few slices left): a regular stack with holes
+        )
+    detail = (
+        f"gaps between consecutive slices range {gaps.min():.4g}-{gaps.max():.4g} mm (median {median:.4g} mm)"
+    )
     missing = [
         f"between {slices[i].label} and {slices[i + 1].label} ({gap:.4g} mm, ~{round(gap / typical) - 1} missing)"
         for i, gap in enumerate(gaps)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,7 +21,6 @@ from typing import Any
 
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 
 from app.errors import InputError
 
@@ -143,27 +141,46 @@ def has_dicom_preamble(path: Path) -> bool:
 def read_header(path: str | Path, extra_keywords: Sequence[str] = ()) -> InstanceHeader:
     """Parse the header of the DICOM file ``path`` (no pixel data).
 
+    Any exception pydicom raises while parsing (``InvalidDicomError``, ``NotImplementedError`` for a VR that bit
+    rot made unknown, ``BytesLengthException``, ``zlib.error`` from a deflated file that is not, ``MemoryError``
+    from an absurd element length, ...) makes the file unreadable: pydicom's own errors have no common base
+    class, and a header that cannot be parsed is an input problem whatever the parser trips over. Values are
+    converted inside that guard (pydicom converts elements lazily, on first access), so building the record
+    afterwards works on plain values.
+
     Args:
         path: a DICOM Part 10 file.
         extra_keywords: further DICOM keywords whose values to keep in ``attributes`` (as strings).
 
     Raises:
-        InputError: the file is not DICOM or its header cannot be parsed.
+        InputError: the file is not DICOM or its header cannot be parsed; the reason names the exception.
     """
     path = Path(path)
     keywords = list(dict.fromkeys((*HEADER_KEYWORDS, *extra_keywords)))
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=keywords)
-    except (InvalidDicomError, OSError, EOFError, ValueError, struct.error) as exc:
-        raise InputError(path, f"cannot read the DICOM header: {exc}") from exc
+        for dataset in (getattr(ds, "file_meta", None), ds):
+            if dataset is not None:  # convert every element (and sequence item) now
+                dataset.walk(lambda _, element: element.value)
+    except Exception as exc:  # noqa: BLE001 - any parser failure is an unreadable header (docstring)
+        logger.debug("%s: header parse failed", path, exc_info=True)
+        text = (str(exc).strip().splitlines() or [""])[0]  # pydicom appends whole tracebacks to some messages
+        raise InputError(
+            path,
+            f"cannot read the DICOM header ({type(exc).__name__}: {text}); the file is corrupt or not DICOM",
+        ) from exc
     return header_from_dataset(ds, path, extra_keywords)
 
 
 def header_from_dataset(ds: Dataset, path: Path, extra_keywords: Sequence[str] = ()) -> InstanceHeader:
-    """Build an :class:`InstanceHeader` from an already parsed dataset (see :func:`read_header`)."""
+    """Build an :class:`InstanceHeader` from an already parsed dataset (see :func:`read_header`).
+
+    Raises:
+        InputError: NumberOfFrames out of range, or a functional groups attribute that is not a sequence.
+    """
     meta = getattr(ds, "file_meta", None) or Dataset()
     n_frames = _int(ds.get("NumberOfFrames")) or 1
-    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    per_frame = _sequence(ds, "PerFrameFunctionalGroupsSequence", path)
     if not 0 < n_frames <= MAX_FRAMES:
         raise InputError(path, f"NumberOfFrames {n_frames} is outside 1..{MAX_FRAMES}")
     if per_frame is not None and len(per_frame) != n_frames:
@@ -194,32 +211,45 @@ def header_from_dataset(ds: Dataset, path: Path, extra_keywords: Sequence[str] =
         pixel_representation=_int(ds.get("PixelRepresentation")) or 0,
         number_of_frames=n_frames,
         gantry_tilt=_float(ds.get("GantryDetectorTilt")),
-        frames=_frames(ds, n_frames),
+        frames=_frames(ds, n_frames, path),
         attributes={kw: _attribute_text(ds.get(kw)) for kw in extra_keywords},
     )
 
 
-def _frames(ds: Dataset, n_frames: int) -> tuple[FrameGeometry, ...]:
-    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
-    shared_seq = ds.get("SharedFunctionalGroupsSequence")
+def _sequence(ds: Dataset, keyword: str, path: Path) -> Sequence[Dataset] | None:
+    """The sequence ``keyword`` of ``ds`` (``None`` if absent); refused when its value is not a sequence of items."""
+    value = ds.get(keyword)
+    if value is None:
+        return None
+    if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
+        raise InputError(path, f"{keyword} is not a sequence (VR {ds[keyword].VR}); the header is corrupt")
+    if not all(isinstance(item, Dataset) for item in value):
+        raise InputError(path, f"{keyword} holds items that are not datasets; the header is corrupt")
+    return value
+
+
+def _frames(ds: Dataset, n_frames: int, path: Path) -> tuple[FrameGeometry, ...]:
+    per_frame = _sequence(ds, "PerFrameFunctionalGroupsSequence", path)
+    shared_seq = _sequence(ds, "SharedFunctionalGroupsSequence", path)
     shared = shared_seq[0] if shared_seq else None
     if per_frame is None and shared is None:
         # classic image; a classic multi-frame image has no per-frame geometry: its frames have no position
-        top = _frame_from(None, None, ds, frame_number=None)
+        top = _frame_from(None, None, ds, frame_number=None, path=path)
         if n_frames == 1:
             return (top,)
         return tuple(replace(top, frame_number=i + 1, position=None) for i in range(n_frames))
     items = list(per_frame) if per_frame is not None else [None] * n_frames
-    return tuple(_frame_from(item, shared, ds, frame_number=i + 1) for i, item in enumerate(items))
+    return tuple(_frame_from(item, shared, ds, frame_number=i + 1, path=path) for i, item in enumerate(items))
 
 
 def _frame_from(
-    item: Dataset | None, shared: Dataset | None, top: Dataset, frame_number: int | None
+    item: Dataset | None, shared: Dataset | None, top: Dataset, frame_number: int | None, path: Path
 ) -> FrameGeometry:
     def lookup(sequence: str, keyword: str) -> Any:
         for group in (item, shared):
-            if group is not None and sequence in group and len(group[sequence].value) > 0:
-                value = group[sequence].value[0].get(keyword)
+            items = _sequence(group, sequence, path) if group is not None else None
+            if items:
+                value = items[0].get(keyword)
                 if value is not None:
                     return value
         return top.get(keyword)

@@ -18,10 +18,10 @@ import logging
 import os
 import struct
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
-from pydicom.errors import InvalidDicomError
-from pydicom.pixels import pixel_array
+import pydicom
 from pydicom.uid import UID
 
 from app.errors import InputError
@@ -31,21 +31,10 @@ logger = logging.getLogger(__name__)
 
 _IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 _NATIVE_LITTLE_ENDIAN = frozenset({_IMPLICIT_VR_LITTLE_ENDIAN, "1.2.840.10008.1.2.1"})
+#: Pixel Data's tag as stored in a little-endian file
+_PIXEL_DATA_TAG = struct.pack("<HH", 0x7FE0, 0x0010)
 #: a Part 10 file has at least the preamble, "DICM" and the file meta group before Pixel Data
 _MIN_HEADER_BYTES = 132
-
-#: what pydicom and its decoder plugins raise for corrupt, truncated or undecodable pixel data
-_DECODE_ERRORS = (
-    ValueError,
-    AttributeError,
-    KeyError,
-    OSError,
-    EOFError,
-    RuntimeError,
-    NotImplementedError,
-    InvalidDicomError,
-    struct.error,
-)
 
 
 def stored_dtype(header: InstanceHeader) -> np.dtype:
@@ -79,7 +68,7 @@ def output_dtype(header: InstanceHeader, frames: Sequence[FrameGeometry]) -> np.
         info = np.iinfo(candidate)
         if info.min <= lo and hi <= info.max:
             return candidate
-    raise InputError(header.path.parent, f"rescaled range [{lo}, {hi}] does not fit in int64")
+    raise InputError(header.path, f"rescaled range [{lo}, {hi}] does not fit in int64")
 
 
 def decode(header: InstanceHeader) -> np.ndarray:
@@ -94,18 +83,7 @@ def decode(header: InstanceHeader) -> np.ndarray:
     path = header.path
     array = read_native(header)
     if array is None:
-        try:
-            array = pixel_array(path)
-        except _DECODE_ERRORS as exc:
-            text = str(exc) or type(exc).__name__
-            if "no 'pixel data'" in text.lower():
-                raise InputError(path, "no Pixel Data element (7FE0,0010): the file holds no image") from exc
-            syntax = UID(header.transfer_syntax_uid).name if header.transfer_syntax_uid else "unknown"
-            raise InputError(
-                path,
-                f"cannot decode the pixel data (file truncated or corrupt, or transfer syntax "
-                f"{syntax!r} not supported by the installed decoders): {text}",
-            ) from exc
+        array = _decode_with_pydicom(header)
     expected = (header.number_of_frames, header.rows, header.columns)
     if array.ndim == 2:
         array = array[np.newaxis]
@@ -116,6 +94,73 @@ def decode(header: InstanceHeader) -> np.ndarray:
             f"(NumberOfFrames, Rows, Columns) = {expected}",
         )
     return array.astype(stored_dtype(header), copy=False)
+
+
+def _decode_with_pydicom(header: InstanceHeader) -> np.ndarray:
+    """Decode ``header.path`` with pydicom's backends, after checking that encapsulated data are complete.
+
+    pydicom's ``pixel_array(path)`` (used here before) decodes a truncated JPEG Lossless or JPEG-LS file into an
+    image whose missing part is garbage, without a warning (pydicom 3.0: a file cut at 20 % gave 82 % of its
+    pixels wrong). ``dcmread`` instead drops a Pixel Data element that ends before its end marker, which is
+    refused here as a truncated file; the item structure of what it keeps is checked too
+    (:func:`_check_encapsulated`), so no decoder ever sees a short fragment.
+    """
+    path = header.path
+    syntax = UID(header.transfer_syntax_uid).name if header.transfer_syntax_uid else "unknown"
+    try:
+        ds = pydicom.dcmread(path)
+        if "PixelData" not in ds:
+            if _PIXEL_DATA_TAG in path.read_bytes():
+                raise InputError(
+                    path,
+                    "the Pixel Data element (7FE0,0010) ends before its end marker: the file is truncated",
+                )
+            raise InputError(path, "no Pixel Data element (7FE0,0010): the file holds no image")
+        if ds.file_meta.TransferSyntaxUID.is_encapsulated:
+            _check_encapsulated(path, ds.PixelData, syntax)
+        return np.asarray(ds.pixel_array)
+    except (InputError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - pydicom and its decoder plugins raise anything for corrupt data
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(
+            path,
+            f"cannot decode the pixel data (file truncated or corrupt, or transfer syntax {syntax!r} not "
+            f"supported by the installed decoders): {type(exc).__name__}: {text}",
+        ) from exc
+
+
+def _check_encapsulated(path: Path, value: bytes, syntax: str) -> None:
+    """Refuse encapsulated Pixel Data whose items do not exactly fill the value (a truncated file).
+
+    Hand-written because pydicom's fragment parser returns a short last fragment without complaint. ``value`` is
+    the element's value as pydicom read it: the Basic Offset Table item and the fragment items, each a tag
+    (FFFE,E000) and a 4-byte length, little endian (encapsulated syntaxes are all little endian).
+    """
+    offset, index = 0, 0
+    while offset < len(value):
+        if offset + 8 > len(value):
+            raise InputError(
+                path, f"encapsulated pixel data: item {index} is cut in its header: the file is truncated"
+            )
+        group, element, length = struct.unpack_from("<HHL", value, offset)
+        if (group, element) != (0xFFFE, 0xE000):
+            raise InputError(
+                path,
+                f"the pixel data are not encapsulated as transfer syntax {syntax!r} requires: item {index} has "
+                f"tag ({group:04X},{element:04X}) instead of (FFFE,E000); the file is corrupt or its transfer "
+                "syntax is wrong",
+            )
+        if offset + 8 + length > len(value):
+            raise InputError(
+                path,
+                f"encapsulated pixel data: item {index} declares {length} bytes but only "
+                f"{len(value) - offset - 8} follow: the file is truncated or corrupt",
+            )
+        offset += 8 + length
+        index += 1
+    if index < 2:
+        raise InputError(path, f"encapsulated pixel data hold {index} item(s), no image fragment")
 
 
 def read_native(header: InstanceHeader) -> np.ndarray | None:

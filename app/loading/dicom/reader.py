@@ -20,19 +20,24 @@ Policies: duplicate positions with identical pixels are dropped with a warning; 
 refused; the same number (>1) of images at every position is a 4D series and refused. Gantry tilt is refused
 (see geometry). A single slice needs SpacingBetweenSlices or SliceThickness (or
 ``DicomReadOptions.single_slice_spacing_mm``); two slices are read with their one gap as spacing.
-The declared size is checked against ``DicomReadOptions.max_bytes`` before any pixel is decoded.
+The declared size is checked against ``ReadOptions.max_bytes`` before any pixel is decoded.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from app.errors import InputError
-from app.loading.dicom.classify import non_image_reason, unsupported_image_reason
+from app.loading.dicom.classify import (
+    invalid_pixel_format_reason,
+    non_image_reason,
+    unsupported_image_reason,
+)
 from app.loading.dicom.geometry import (
     SliceRef,
     check_uniform,
@@ -43,6 +48,7 @@ from app.loading.dicom.geometry import (
 from app.loading.dicom.header import InstanceHeader, read_header
 from app.loading.dicom.options import DicomReadOptions
 from app.loading.dicom.pixels import decode, output_dtype, rescale_into
+from app.loading.options import ReadOptions, check_declared_size
 from app.volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -50,18 +56,19 @@ logger = logging.getLogger(__name__)
 
 def read_series(
     source: Sequence[InstanceHeader] | Sequence[str | Path],
-    options: DicomReadOptions | None = None,
+    options: ReadOptions | None = None,
 ) -> Volume:
     """Read one series into an LPS :class:`Volume` (contract in the module docstring).
 
     Args:
         source: the series' files, or their headers already read by discovery (saves a second header pass).
-        options: tolerances and the size limit; defaults to :class:`DicomReadOptions`.
+        options: tolerances and the size limit: :class:`DicomReadOptions`, or shared :class:`ReadOptions` (then
+            with the default tolerances); ``None`` for the defaults.
 
     Raises:
         InputError: the series cannot be read into a correct volume; the message names the file(s) and why.
     """
-    options = options or DicomReadOptions()
+    options = DicomReadOptions.from_options(options)
     if not source:
         raise InputError(None, "empty DICOM series: no files given")
     headers = [h if isinstance(h, InstanceHeader) else read_header(h) for h in source]
@@ -70,6 +77,7 @@ def read_series(
     slices = [SliceRef(h, i) for h in headers for i in range(len(h.frames))]
     where = series_folder(slices)
     check_uniform(slices, options)
+    _check_rescale(slices, where)
     dtype = output_dtype(headers[0], [s.geometry for s in slices])
     _check_size(headers[0], len(slices), dtype, options, where)
 
@@ -99,31 +107,45 @@ def read_series(
 
 def _check_images(headers: Sequence[InstanceHeader]) -> None:
     for h in headers:
-        reason = non_image_reason(h) or unsupported_image_reason(h)
+        reason = non_image_reason(h) or unsupported_image_reason(h) or invalid_pixel_format_reason(h)
         if reason:
             raise InputError(h.path, reason)
-    formats = {(h.bits_allocated, h.bits_stored, h.pixel_representation) for h in headers}
+    formats: dict[tuple[int | None, int | None, int], list[str]] = {}
+    for h in headers:
+        formats.setdefault((h.bits_allocated, h.bits_stored, h.pixel_representation), []).append(h.path.name)
     if len(formats) > 1:
+        parts = "; ".join(
+            f"{len(names)} with {fmt} (e.g. {', '.join(names[:2])})"
+            for fmt, names in sorted(formats.items(), key=lambda item: -len(item[1]))
+        )
         raise InputError(
             headers[0].path.parent,
-            "mixed pixel formats (BitsAllocated, BitsStored, "
-            f"PixelRepresentation) in one series: {sorted(formats)}",
+            f"mixed pixel formats (BitsAllocated, BitsStored, PixelRepresentation) in one series: {parts}",
         )
+
+
+def _check_rescale(slices: Sequence[SliceRef], where: Path) -> None:
+    """Refuse a RescaleSlope/RescaleIntercept that is not a finite number, or a slope of 0, naming the image."""
+    for s in slices:
+        slope, intercept = s.geometry.rescale_slope, s.geometry.rescale_intercept
+        if not (math.isfinite(slope) and math.isfinite(intercept)):
+            raise InputError(
+                where,
+                f"{s.label}: RescaleSlope {slope:g} / RescaleIntercept {intercept:g} is not a finite number; "
+                "the header is corrupt",
+            )
+        if slope == 0:
+            raise InputError(
+                where, f"{s.label}: RescaleSlope 0 maps every pixel to the intercept; the header is corrupt"
+            )
 
 
 def _check_size(
     header: InstanceHeader, n_slices: int, dtype: np.dtype, options: DicomReadOptions, where: Path
 ) -> None:
     """Refuse before allocating: the output, or the stored frames if wider, must fit in ``max_bytes``."""
-    rows, columns = header.rows or 0, header.columns or 0
     per_voxel = max(dtype.itemsize, (header.bits_allocated or 8) // 8)
-    declared = rows * columns * n_slices * per_voxel
-    if declared > options.max_bytes:
-        raise InputError(
-            where,
-            f"declared size {columns}x{rows}x{n_slices} voxels x {per_voxel} bytes = {declared / 2**20:.0f} MiB "
-            f"exceeds the limit of {options.max_bytes / 2**20:.0f} MiB (DicomReadOptions.max_bytes)",
-        )
+    check_declared_size(where, (header.columns or 0, header.rows or 0, n_slices), per_voxel, options)
 
 
 def _resolve_duplicates(groups: list[list[SliceRef]], where: Path) -> tuple[list[SliceRef], list[SliceRef]]:
