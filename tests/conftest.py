@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -96,3 +97,18 @@ def toy_bundle(tmp_path_factory) -> Path:
     (dst / "models").mkdir()
     torch.save(parser.get_parsed_content("network_def").state_dict(), dst / "models" / "model.pt")
     return dst
+
+
+@pytest.fixture(scope="session")
+def no_network_prefix() -> list[str]:
+    """``unshare --net`` (a fresh network namespace: only a loopback that is down) to put before a command whose
+    network use a test watches for, so that a regression is seen but its traffic cannot leave the machine;
+    ``[]`` where namespaces are not permitted."""
+    exe = shutil.which("unshare")
+    for prefix in ([exe, "--net"], [exe, "--map-root-user", "--net"]) if exe else ():
+        try:
+            if subprocess.run([*prefix, "true"], capture_output=True, timeout=30).returncode == 0:
+                return prefix
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+    return []

@@ -15,7 +15,9 @@ it, in the server and again in every training process. Settings come from ``--co
 ``preload``
     ``true`` to load the networks at start-up rather than on the first request.
 
-Every inference request's image, label tag and model file name are checked (:mod:`app.label_server.safety`),
+HTTP requests pass :mod:`app.label_server.guard` first (Host, Origin, and a token for anything but GET; the app
+refuses to start without it, see :meth:`UnetsegLabelApp.on_init_complete`). Every inference request's image,
+label tag and model file name are checked (:mod:`app.label_server.safety`),
 and the local datastore refuses ids and tags that are paths (:mod:`app.label_server.datastore`). 2D and 3D
 bundles share the datastore: an image of the other dimension than the model's (by file ending, see
 :func:`app.label_server.bundles.image_dimension`) is refused with ``400``, and each trainer trains only on the
@@ -49,6 +51,7 @@ from app.label_server.bundles import (
     prepare_served_copy,
 )
 from app.label_server.datastore import GuardedLocalDatastore, refuse
+from app.label_server.guard import guard_active
 from app.label_server.safety import UnsafeNameError, check_infer_request
 from app.label_server.tasks import UnetsegBundleInferTask, UnetsegBundleTrainTask
 
@@ -128,6 +131,17 @@ class UnetsegLabelApp(MONAILabelApp):
             return None
         logger.info("bundle %s: %s task ready from %s", name, what, path)
         return task
+
+    def on_init_complete(self):
+        """Refuse to serve HTTP without the request guard (:mod:`app.label_server.guard`): started as
+        ``monailabel start_server --app app/label_server`` alone, MONAI Label would answer every web page and let
+        anyone train, upload and delete. Called only in the server, not in training processes."""
+        if not guard_active():
+            raise RuntimeError(
+                "app/label_server must be served behind its request guard: start it with `unetseg serve`, or add "
+                "`--uvicorn_app app.label_server.asgi:app` to `monailabel start_server` (docs/monai_label.md)"
+            )
+        super().on_init_complete()
 
     def infer(self, request, datastore=None):
         """MONAI Label's ``infer`` after refusing an image, label tag or model file name that is a path."""

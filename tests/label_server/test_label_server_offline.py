@@ -5,7 +5,7 @@
 * label names come from ``channel_def`` the way MONAI Label reads them;
 * served copies: configs and weights copied, refreshed while untouched, kept once trained, repository untouched;
 * ids, tags, file names and paths a client sends are refused when they could leave their folder;
-* ``unetseg serve`` builds a loopback-bound ``monailabel start_server`` command.
+* ``unetseg serve`` builds a loopback-bound ``monailabel start_server`` command behind the request guard.
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ def test_bundle_modules_import_without_dicom_stack_or_monailabel():
     names = _names_in_configs()
     assert "app.networks.unet.ClassicUNet" in names  # the scan sees the hippocampus configs
     names += ["app.label_server.bundles", "app.label_server.safety", "app.cli.serve"]
+    names += ["app.label_server.guard", "app.label_server.server_token", "app.label_server.process"]
     control = "app.loading.dicom.header"  # imports pydicom: shows the block works
     result = subprocess.run(
         [sys.executable, "-c", IMPORT_CHECK, json.dumps(BLOCKED), json.dumps([*names, control])],
@@ -284,18 +285,26 @@ def test_train_request_checks_model_filename_and_run_id():
         check_train_request({"run_id": "validate#evaluator/../x"})
 
 
-def test_serve_builds_a_loopback_command(tmp_path):
+def test_serve_builds_a_loopback_guarded_command_that_names_the_token_file_only(tmp_path, monkeypatch):
     from app.cli.main import build_parser
-    from app.cli.serve import APP_DIR, server_command
+    from app.cli.serve import APP_DIR, GUARDED_APP, server_command
 
+    monkeypatch.setenv("UNETSEG_SERVE_TOKEN", "operator-secret-123456")
     args = build_parser().parse_args(
         ["serve", "--studies", str(tmp_path), "--model-dir", str(tmp_path / "m")]
+        + ["--allow-origin", "http://viewer.local:3000", "--allow-host", "lab.example"]
     )
     cmd = server_command(args, "/py")
     assert cmd[:4] == ["/py", "-m", "monailabel.main", "start_server"]
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
     assert cmd[cmd.index("--app") + 1] == str(APP_DIR) and (APP_DIR / "main.py").is_file()
-    assert ["--conf", "model_dir", str((tmp_path / "m").resolve())] == cmd[-3:]
+    assert cmd[cmd.index("--uvicorn_app") + 1] == GUARDED_APP == "app.label_server.asgi:app"
+    conf = {cmd[i + 1]: cmd[i + 2] for i, part in enumerate(cmd) if part == "--conf"}
+    assert conf["model_dir"] == str((tmp_path / "m").resolve())
+    assert conf["token_file"] == str((tmp_path / "m").resolve() / "server_token")
+    assert conf["allow_origins"] == "http://viewer.local:3000"
+    assert conf["allow_hosts"] == "lab.example,127.0.0.1"
+    assert not any("operator-secret" in part for part in cmd)  # a command line is visible to every user
 
 
 def test_serve_without_monailabel_names_the_install_command(tmp_path, monkeypatch):

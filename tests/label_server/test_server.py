@@ -12,7 +12,10 @@ bundle's inference on those new weights, and the repository's weights are not th
 The EM tests skip while the repository's EM bundle has no ``models/model.pt`` (it is written only when a
 training run's validation improves), since the server then does not serve it for inference.
 
-Skipped when the label environment is absent (CI); run by hand with ``pytest -m slow tests/label_server``.
+Requests other than GET carry the server's token (``<model_dir>/server_token``, made by ``unetseg serve``); what
+the server refuses without it is checked in ``test_server_security.py``.
+
+Skipped when the label environment is absent; ``.ci/run`` builds it and runs ``pytest -m slow tests/label_server``.
 """
 
 from __future__ import annotations
@@ -179,6 +182,7 @@ def server(shared_data, tmp_path_factory):
             time.sleep(2)
         yield {
             "url": url,
+            "token": (model_dir / "server_token").read_text().strip(),  # made by `unetseg serve`
             "studies": studies,
             "served": model_dir / MODEL,
             "served_em": model_dir / EM_MODEL,
@@ -195,6 +199,11 @@ def server(shared_data, tmp_path_factory):
                 proc.wait(timeout=30)
 
 
+def _auth(server, headers: dict | None = None) -> dict:
+    """``headers`` plus the server's token: every request but a GET needs it (app/label_server/guard.py)."""
+    return {**(headers or {}), "Authorization": f"Bearer {server['token']}"}
+
+
 def _info(server) -> dict:
     status, body = _request(f"{server['url']}/info/")
     assert status == 200
@@ -203,7 +212,10 @@ def _info(server) -> dict:
 
 def _infer(server, image_id: str, dest: Path, model: str = MODEL) -> Path:
     status, body = _request(
-        f"{server['url']}/infer/{model}?image={image_id}&output=image", method="POST", body=b""
+        f"{server['url']}/infer/{model}?image={image_id}&output=image",
+        method="POST",
+        body=b"",
+        headers=_auth(server),
     )
     assert status == 200, body[:500]
     dest.write_bytes(body)
@@ -233,7 +245,7 @@ def _upload(server, model: str, image: Path, dest: Path) -> Path:
         f"{server['url']}/infer/{model}?output=image",
         method="POST",
         body=body,
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        headers=_auth(server, {"Content-Type": f"multipart/form-data; boundary={boundary}"}),
     )
     assert status == 200, reply[:500]
     dest.write_bytes(reply)
@@ -290,7 +302,7 @@ def test_ids_and_tags_with_dotdot_are_refused(server, method, path, field):
             + f"\r\n--{boundary}--\r\n".encode()
         )
         headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-    status, reply = _request(server["url"] + path, method=method, body=body, headers=headers)
+    status, reply = _request(server["url"] + path, method=method, body=body, headers=_auth(server, headers))
     assert status == 400, reply[:300]
     assert b"refused" in reply
     assert not list(server["work"].rglob("outside*"))
@@ -301,7 +313,10 @@ def test_an_image_of_the_other_dimension_is_refused(server, model, image):
     if model == EM_MODEL:
         _em_served(server)
     status, reply = _request(
-        f"{server['url']}/infer/{model}?image={image}&output=image", method="POST", body=b""
+        f"{server['url']}/infer/{model}?image={image}&output=image",
+        method="POST",
+        body=b"",
+        headers=_auth(server),
     )
     assert status == 400, reply[:300]
     assert b"segments" in reply and image.encode() in reply
@@ -313,7 +328,7 @@ def _train(server, model: str) -> dict:
         f"{server['url']}/train/{model}",
         method="POST",
         body=json.dumps({"max_epochs": 2, "val_split": 0.34}).encode(),
-        headers={"Content-Type": "application/json"},
+        headers=_auth(server, {"Content-Type": "application/json"}),
     )
     assert status == 200, body[:500]
     deadline = time.monotonic() + TRAIN_S

@@ -11,10 +11,11 @@ shape, so that happens once.
 * OpenVINO: ``f32`` inference precision is forced (on CPUs with bf16 support OpenVINO defaults to bf16, which
   changed this network's logits by 0.2 in our check), ``LATENCY`` hint, ``INFERENCE_NUM_THREADS`` from the
   settings. Models are compiled for a static batch (OpenVINO is fastest on static shapes): a shorter last batch
-  is padded with copies of its first window and the padding dropped. OpenVINO's telemetry lives in its model
-  conversion tools (``openvino.tools.ovc``: ``convert_model``/``ovc``); the ONNX file is read with
-  ``Core.read_model`` instead, so neither those tools nor ``openvino_telemetry`` are ever imported (a test checks
-  it) and nothing can leave the machine.
+  is padded with copies of its first window and the padding dropped. The ONNX file is read with
+  ``Core.read_model`` (no model conversion tools are called). ``import openvino`` itself sends a usage event
+  unless its telemetry is declined first: OpenVINO is imported only through
+  :func:`~app.inference.runtime.openvino_import.import_openvino`, which declines it by the switch OpenVINO
+  documents, so nothing leaves the machine (``tests/cli/test_no_network.py`` watches a whole run for it).
 """
 
 from __future__ import annotations
@@ -85,8 +86,9 @@ class OpenVINOModule(_OnnxModule):
         self.cache_dir = cache_dir
 
     def _compile(self, onnx_file: Path, shape: tuple[int, ...]) -> object:
-        import openvino as ov
+        from app.inference.runtime.openvino_import import import_openvino
 
+        ov = import_openvino()
         core = ov.Core()
         model = core.read_model(str(onnx_file))
         model.reshape({0: [self.batch_size, *shape[1:]]})
