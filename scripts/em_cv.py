@@ -97,7 +97,10 @@ def train(
             command = train_command(fold_dir, dataset_dir, max_epochs, num_workers, num_threads)
             log = (fold_dir / "train.log").open("a")
             env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-            running[i] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env), time.time())
+            running[i] = (
+                subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env),
+                time.time(),
+            )
             print(f"fold {i}: started ({' '.join(command)})", flush=True)
         time.sleep(2)
         for i, (process, started) in list(running.items()):
@@ -168,8 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max_epochs", type=int, default=160)
     parser.add_argument("--parallel", type=int, default=1, help="folds trained at the same time")
     parser.add_argument("--num_workers", type=int, default=0, help="data-loading workers per fold")
-    parser.add_argument("--num_threads", type=int, default=max(1, os.cpu_count() or 1), help="torch threads per fold")
-    parser.add_argument("--ensemble", type=Path, default=None, help="export: also write the ensemble state dict")
+    parser.add_argument(
+        "--num_threads", type=int, default=max(1, os.cpu_count() or 1), help="torch threads per fold"
+    )
+    parser.add_argument(
+        "--ensemble", type=Path, default=None, help="export: also write the ensemble state dict"
+    )
     args = parser.parse_args(argv)
     dataset_dir = args.dataset_dir.resolve()
     out_dir = args.out_dir.resolve()

@@ -40,7 +40,9 @@ def shipped():
 
 
 def test_shipped_folds_are_the_seeded_split(make_split, shipped):
-    assert shipped["folds"] == make_split.em_folds(shipped["n_slices"], len(shipped["folds"]), shipped["seed"])
+    assert shipped["folds"] == make_split.em_folds(
+        shipped["n_slices"], len(shipped["folds"]), shipped["seed"]
+    )
     assert shipped["n_slices"] == 24 and len(shipped["folds"]) == 5
 
 
@@ -56,7 +58,9 @@ def test_no_training_slice_is_held_out_or_next_to_the_held_out_block(shipped):
     for fold in shipped["folds"]:
         training, held = set(fold["training"]), set(fold["held_out"])
         assert not training & held
-        assert all(abs(t - h) >= 2 for t in training for h in held), "a training slice touches the held-out block"
+        assert all(abs(t - h) >= 2 for t in training for h in held), (
+            "a training slice touches the held-out block"
+        )
         # every other slice trains: only the one-slice gap on each side is left out
         neighbours = {h + d for h in held for d in (-1, 1)} - held
         assert set(fold["gap"]) == {s for s in neighbours if 0 <= s < 24}
@@ -85,7 +89,9 @@ def test_fold_datalist_and_training_command(em_cv, shipped, tmp_path):
     datalist = json.loads(path.read_text())
     assert [i["label"] for i in datalist["training"]] == [f"train/label/{k}.png" for k in fold["training"]]
     assert [i["image"] for i in datalist["validation"]] == [f"train/image/{k}.png" for k in fold["held_out"]]
-    command = em_cv.train_command(tmp_path / "fold1", Path("/data"), max_epochs=7, num_workers=3, num_threads=2)
+    command = em_cv.train_command(
+        tmp_path / "fold1", Path("/data"), max_epochs=7, num_workers=3, num_threads=2
+    )
     options = dict(zip(command[4::2], command[5::2], strict=True))
     assert options["--datalist_file"] == str(path)
     assert options["--ckpt_dir"] == str(tmp_path / "fold1")
