@@ -9,7 +9,8 @@ their weights for the ensemble.
     # 3. the fold networks' last epochs as fp16 state dicts, and as one ensemble state dict for the bundle
     python scripts/em_cv.py export --out_dir D [--ensemble bundles/em_membrane_segmentation/models/model.pt]
 
-The same recipe for every fold: ``train.json`` with the fold's datalist, no time budget, and its validation run
+The same recipe for every fold: ``train.json`` with the fold's datalist, no time budget unless one is given
+(``--time_budget_s``, for a shared CPU: a fold then stops at an epoch boundary before it), and its validation run
 only once, after the last epoch, on the held-out block (a record, not a selection: the fold's weights are its
 last epoch, so nothing is chosen on the slices it predicts). The device is ``train.json``'s own (CUDA when
 present). Each fold's output (``checkpoint_epoch=N.pt``, ``train.log``, TensorBoard events) goes to ``D/fold<i>``.
@@ -55,7 +56,12 @@ def write_fold_datalist(fold_dir: Path, fold: dict[str, list[int]]) -> Path:
 
 
 def train_command(
-    fold_dir: Path, dataset_dir: Path, max_epochs: int, num_workers: int, num_threads: int
+    fold_dir: Path,
+    dataset_dir: Path,
+    max_epochs: int,
+    num_workers: int,
+    num_threads: int,
+    time_budget_s: float | None = None,
 ) -> list[str]:
     """The ``monai.bundle run`` command line of one fold (``train.json`` plus overrides by key name)."""
     return [
@@ -68,7 +74,7 @@ def train_command(
         "--output_dir", str(fold_dir),
         "--max_epochs", str(max_epochs),
         "--val_interval", str(max_epochs),
-        "--time_budget_s", "None",
+        "--time_budget_s", str(time_budget_s),
         "--num_workers", str(num_workers),
         "--num_threads", str(num_threads),
         "--resume", "true",
@@ -83,6 +89,7 @@ def train(
     parallel: int,
     num_workers: int,
     num_threads: int,
+    time_budget_s: float | None = None,
 ) -> int:
     """Train the folds, ``parallel`` at a time, each logging to ``fold<i>/train.log``; returns the worst exit code."""
     all_folds = load_folds()
@@ -94,7 +101,9 @@ def train(
             i = pending.pop(0)
             fold_dir = out_dir / f"fold{i}"
             write_fold_datalist(fold_dir, all_folds[i])
-            command = train_command(fold_dir, dataset_dir, max_epochs, num_workers, num_threads)
+            command = train_command(
+                fold_dir, dataset_dir, max_epochs, num_workers, num_threads, time_budget_s
+            )
             log = (fold_dir / "train.log").open("a")
             env = {**os.environ, "PYTHONUNBUFFERED": "1"}
             running[i] = (
@@ -175,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         "--num_threads", type=int, default=max(1, os.cpu_count() or 1), help="torch threads per fold"
     )
     parser.add_argument(
+        "--time_budget_s",
+        type=float,
+        default=None,
+        help="stop each fold at the epoch boundary before this many seconds (default: none, the full schedule)",
+    )
+    parser.add_argument(
         "--ensemble", type=Path, default=None, help="export: also write the ensemble state dict"
     )
     args = parser.parse_args(argv)
@@ -183,7 +198,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train":
         folds = args.folds if args.folds is not None else list(range(len(load_folds())))
         return train(
-            out_dir, folds, dataset_dir, args.max_epochs, args.parallel, args.num_workers, args.num_threads
+            out_dir,
+            folds,
+            dataset_dir,
+            args.max_epochs,
+            args.parallel,
+            args.num_workers,
+            args.num_threads,
+            args.time_budget_s,
         )
     if args.command == "predict":
         predict(out_dir, dataset_dir)
