@@ -97,3 +97,51 @@ def test_fold_datalist_and_training_command(em_cv, shipped, tmp_path):
     assert options["--ckpt_dir"] == str(tmp_path / "fold1")
     assert options["--val_interval"] == options["--max_epochs"] == "7"  # validated once, after the last epoch
     assert options["--time_budget_s"] == "None"
+
+
+def test_export_packs_the_fold_networks_as_one_fp16_ensemble_state_dict(em_cv, tmp_path):
+    import torch
+
+    from app.networks.ensemble import EnsembleNetwork
+    from app.networks.unet import ClassicUNet
+
+    tiny = (4, 8, 8, 16, 16, 4)
+    torch.manual_seed(0)
+    folds = [ClassicUNet(2, 1, 2, features=tiny) for _ in range(5)]
+    for i, net in enumerate(folds):
+        (tmp_path / f"fold{i}").mkdir()
+        for epoch in (3, 12):  # the last epoch is exported, whatever else is there
+            state = net.state_dict() if epoch == 12 else {}
+            torch.save(
+                {"network": state, "optimizer": {}}, tmp_path / f"fold{i}" / f"checkpoint_epoch={epoch}.pt"
+            )
+    em_cv.export(tmp_path, tmp_path / "model.pt")
+    packed = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert all(v.dtype == torch.float16 for v in packed.values() if v.is_floating_point())
+    ensemble = EnsembleNetwork(ClassicUNet(2, 1, 2, features=tiny), 5)
+    ensemble.load_state_dict(packed, strict=True)
+    for i, net in enumerate(folds):
+        for name, value in net.state_dict().items():
+            loaded = ensemble.members[i].state_dict()[name]
+            assert loaded.dtype == value.dtype
+            assert torch.equal(loaded, value.half().to(value.dtype)), name
+        single = torch.load(tmp_path / f"fold{i}_fp16.pt", weights_only=True)
+        assert single.keys() == net.state_dict().keys()
+
+
+def test_ensemble_overlay_wraps_the_shipped_architecture():
+    from monai.bundle import ConfigParser
+
+    from app.networks.ensemble import EnsembleNetwork
+
+    configs = ROOT / "bundles" / "em_membrane_segmentation" / "configs"
+    inference = json.loads((configs / "inference.json").read_text())["network_def"]
+    overlay = json.loads((configs / "ensemble.json").read_text())["network_def"]
+    assert overlay["member"] == inference and overlay["n_members"] == len(
+        json.loads(FOLDS_FILE.read_text())["folds"]
+    )
+    for files in (["inference.json", "ensemble.json"], ["train.json", "evaluate.json", "ensemble.json"]):
+        parser = ConfigParser()
+        parser.read_config([str(configs / f) for f in files])
+        network = parser.get_parsed_content("network_def")
+        assert isinstance(network, EnsembleNetwork) and len(network.members) == 5, files
