@@ -111,8 +111,9 @@ class SlicePredictor:
     """The bundle's preprocessing, network and inferer, loaded once (on first use); each call predicts slices
     with the given weights (a trainer checkpoint or a ``model.pt``; ``None``: the shipped ``models/model.pt``)."""
 
-    def __init__(self, dataset_dir: Path) -> None:
+    def __init__(self, dataset_dir: Path, device: str = "cpu") -> None:
         self.dataset_dir = dataset_dir
+        self.device = device
         self._bundle = None
         self._shipped: dict | None = None
 
@@ -123,7 +124,7 @@ class SlicePredictor:
         from app.inference import load_bundle
 
         if self._bundle is None:
-            self._bundle = load_bundle(BUNDLE, device="cpu", backend="torch")
+            self._bundle = load_bundle(BUNDLE, device=self.device, backend="torch")
             self._shipped = {k: v.clone() for k, v in self._bundle.network.state_dict().items()}
         bundle = self._bundle
         if weights is None:
@@ -137,8 +138,8 @@ class SlicePredictor:
         for k in slices:
             data = bundle.preprocessing({"image": str(self.dataset_dir / _item(k)["image"])})
             with torch.no_grad():
-                logits = bundle.inferer(data["image"][None].as_tensor(), bundle.network)
-            out[k] = torch.softmax(logits, 1)[0].numpy()
+                logits = bundle.inferer(data["image"][None].as_tensor().to(bundle.device), bundle.network)
+            out[k] = torch.softmax(logits, 1)[0].cpu().numpy()
             print(f"  p(cell) of slice {k} ({weights or 'shipped model'})", flush=True)
         return out
 

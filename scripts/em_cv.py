@@ -135,12 +135,12 @@ def network_state(checkpoint: Path) -> dict:
     return state.get("network", state.get("model", state))
 
 
-def predict(out_dir: Path, dataset_dir: Path) -> Path:
+def predict(out_dir: Path, dataset_dir: Path, device: str = "cpu") -> Path:
     """Each fold's last epoch predicts its held-out block; p(cell) of all held-out slices -> oof_probabilities.npz
     (float16, key = slice index, ``(W, H)`` in PILReader's axis order as ``em_calibrate`` caches it)."""
     from em_calibrate import SlicePredictor
 
-    predictor = SlicePredictor(dataset_dir)
+    predictor = SlicePredictor(dataset_dir, device)
     probabilities: dict[str, np.ndarray] = {}
     for i, fold in enumerate(load_folds()):
         checkpoint = final_checkpoint(out_dir / f"fold{i}")
@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="stop each fold at the epoch boundary before this many seconds (default: none, the full schedule)",
     )
+    parser.add_argument("--device", default="cpu", help="predict: auto, cpu or cuda[:N]")
     parser.add_argument(
         "--ensemble", type=Path, default=None, help="export: also write the ensemble state dict"
     )
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             args.time_budget_s,
         )
     if args.command == "predict":
-        predict(out_dir, dataset_dir)
+        predict(out_dir, dataset_dir, args.device)
     else:
         export(out_dir, args.ensemble)
     return 0
