@@ -6,6 +6,9 @@
     python scripts/em_calibrate.py sweep --fold_dir /tmp/em_folds [--validation]
     # a candidate network not (yet) in the bundle: its weights predict the gap slices and validation
     python scripts/em_calibrate.py sweep --fold_dir D --weights D/full/checkpoint_epoch=N.pt
+    # 5-fold cross-validation over all 24 labelled slices (scripts/em_cv.py train + predict first): the rule
+    # chosen on the 24 out-of-fold slices, and the nested cross-validated scores (rule chosen without the fold)
+    python scripts/em_calibrate.py cv --cv_dir D
 
 Why folds: the shipped network fits its training slices 0-17 (training Rand error 0.057 against 0.115 on
 validation), so a post-processing tuned on them learns nothing about the gaps an unseen slice has. As nnU-Net
@@ -108,8 +111,9 @@ class SlicePredictor:
     """The bundle's preprocessing, network and inferer, loaded once (on first use); each call predicts slices
     with the given weights (a trainer checkpoint or a ``model.pt``; ``None``: the shipped ``models/model.pt``)."""
 
-    def __init__(self, dataset_dir: Path) -> None:
+    def __init__(self, dataset_dir: Path, device: str = "cpu") -> None:
         self.dataset_dir = dataset_dir
+        self.device = device
         self._bundle = None
         self._shipped: dict | None = None
 
@@ -120,7 +124,7 @@ class SlicePredictor:
         from app.inference import load_bundle
 
         if self._bundle is None:
-            self._bundle = load_bundle(BUNDLE, device="cpu", backend="torch")
+            self._bundle = load_bundle(BUNDLE, device=self.device, backend="torch")
             self._shipped = {k: v.clone() for k, v in self._bundle.network.state_dict().items()}
         bundle = self._bundle
         if weights is None:
@@ -134,8 +138,8 @@ class SlicePredictor:
         for k in slices:
             data = bundle.preprocessing({"image": str(self.dataset_dir / _item(k)["image"])})
             with torch.no_grad():
-                logits = bundle.inferer(data["image"][None].as_tensor(), bundle.network)
-            out[k] = torch.softmax(logits, 1)[0].numpy()
+                logits = bundle.inferer(data["image"][None].as_tensor().to(bundle.device), bundle.network)
+            out[k] = torch.softmax(logits, 1)[0].cpu().numpy()
             print(f"  p(cell) of slice {k} ({weights or 'shipped model'})", flush=True)
         return out
 
@@ -210,13 +214,103 @@ def sweep(fold_dir: Path, dataset_dir: Path, validation: bool, weights: Path | N
             print(f"validation {sorted(val)}, {rule}: Rand error {rand:.4f}, pixel error {pixel:.4f}")
 
 
+def slice_scores(
+    rule: Rule, probabilities: dict[int, np.ndarray], labels: dict[int, np.ndarray], *, v_scores: bool = False
+) -> dict[int, tuple[float, ...]]:
+    """Per slice: (adapted Rand error, pixel error), plus (V_rand, V_info) with ``v_scores``."""
+    import torch
+
+    from app.evaluation.em import adapted_rand_error, pixel_error
+    from app.evaluation.em_thinned import v_info, v_rand
+
+    transform = rule.transform()
+    out = {}
+    for k, p in probabilities.items():
+        cell = transform({"pred": torch.from_numpy(p)})["pred"][0].numpy().T > 0
+        values = [adapted_rand_error(cell, labels[k]), pixel_error(cell, labels[k])]
+        if v_scores:
+            values += [v_rand(cell, labels[k]), v_info(cell, labels[k])]
+        out[k] = tuple(values)
+    return out
+
+
+def _mean_table(
+    per_slice: dict[Rule, dict[int, tuple[float, ...]]], slices
+) -> dict[Rule, tuple[float, float]]:
+    return {
+        rule: (float(np.mean([v[k][0] for k in slices])), float(np.mean([v[k][1] for k in slices])))
+        for rule, v in per_slice.items()
+    }
+
+
+def nested_choices(per_slice: dict[Rule, dict[int, tuple[float, ...]]], folds: list[list[int]]) -> list[Rule]:
+    """For each fold, the rule :func:`choose` picks on the other folds' slices only."""
+    choices = []
+    for held_out in folds:
+        others = [k for fold in folds if fold is not held_out for k in fold]
+        choices.append(choose(_mean_table(per_slice, others)))
+    return choices
+
+
+def oof_probabilities(cv_dir: Path) -> dict[int, np.ndarray]:
+    """``cv_dir/oof_probabilities.npz`` (p(cell) per slice, from ``scripts/em_cv.py predict``) as the ``(2, W, H)``
+    float32 probabilities the rules take."""
+    path = cv_dir / "oof_probabilities.npz"
+    if not path.is_file():
+        raise SystemExit(f"{path}: missing; run scripts/em_cv.py train and predict first")
+    with np.load(path) as stored:
+        cells = {int(k): stored[k].astype(np.float32) for k in stored.files}
+    return {k: np.stack([1.0 - p, p]) for k, p in sorted(cells.items())}
+
+
+def cross_validate(cv_dir: Path, dataset_dir: Path) -> None:
+    """The rule chosen on all out-of-fold slices (the one to ship), and the nested cross-validated scores."""
+    folds = [f["held_out"] for f in json.loads((BUNDLE / "configs" / "folds.json").read_text())["folds"]]
+    probabilities = oof_probabilities(cv_dir)
+    if sorted(probabilities) != sorted(k for fold in folds for k in fold):
+        raise SystemExit(
+            f"{cv_dir}: out-of-fold slices {sorted(probabilities)} do not cover the folds {folds}"
+        )
+    labels = labels_of(probabilities, dataset_dir)
+    per_slice = {rule: slice_scores(rule, probabilities, labels) for rule in rules()}
+    table = _mean_table(per_slice, list(probabilities))
+    chosen = choose(table)
+    print(f"\nout-of-fold: {len(probabilities)} slices; mean adapted Rand error / pixel error per rule")
+    print("| rule | Rand error | pixel error |\n|---|---|---|")
+    for rule, (rand, pixel) in table.items():
+        mark = "**" if rule == chosen else ""
+        print(f"| {mark}{rule}{mark} | {rand:.4f} | {pixel:.4f} |")
+    print(f"\nchosen on all {len(probabilities)} slices (the rule to ship): {chosen}")
+    shipped = Rule(0.15, 0.9, 100)
+    rows = []
+    print("\nnested: per fold, the rule chosen on the other folds, scored on the fold's held-out block")
+    print("| fold | slices | rule (chosen without the fold) | Rand error | pixel error | V_rand | V_info |")
+    print("|---|---|---|---|---|---|---|")
+    for i, (held_out, rule) in enumerate(zip(folds, nested_choices(per_slice, folds), strict=True)):
+        scores = slice_scores(rule, {k: probabilities[k] for k in held_out}, labels, v_scores=True)
+        rows += list(scores.values())
+        mean = np.mean(list(scores.values()), axis=0)
+        print(
+            f"| {i} | {held_out[0]}-{held_out[-1]} | {rule} | " + " | ".join(f"{v:.4f}" for v in mean) + " |"
+        )
+    overall = np.mean(rows, axis=0)
+    print("| **all** | 0-23 | | " + " | ".join(f"**{v:.4f}**" for v in overall) + " |")
+    for name, rule in (("chosen on all slices", chosen), ("0.4.x rule", shipped)):
+        pooled = np.mean(list(slice_scores(rule, probabilities, labels, v_scores=True).values()), axis=0)
+        print(
+            f"{name} ({rule}), all 24 slices: Rand error {pooled[0]:.4f}, pixel error {pooled[1]:.4f}, "
+            f"V_rand {pooled[2]:.4f}, V_info {pooled[3]:.4f}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument("command", choices=("folds", "sweep"))
+    parser.add_argument("command", choices=("folds", "sweep", "cv"))
     parser.add_argument(
         "--dataset_dir", type=Path, default=BUNDLE.parents[2] / "shared" / "data" / "isbi2012-em"
     )
     parser.add_argument("--out_dir", "--fold_dir", dest="fold_dir", type=Path, default=Path("/tmp/em_folds"))
+    parser.add_argument("--cv_dir", type=Path, default=None, help="cv: the scripts/em_cv.py output folder")
     parser.add_argument("--validation", action="store_true", help="also score the chosen rule on validation")
     parser.add_argument(
         "--weights",
@@ -227,6 +321,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "folds":
         write_folds(args.fold_dir, args.dataset_dir.resolve())
+    elif args.command == "cv":
+        if args.cv_dir is None:
+            parser.error("cv needs --cv_dir")
+        cross_validate(args.cv_dir, args.dataset_dir)
     else:
         sweep(args.fold_dir, args.dataset_dir, args.validation, args.weights)
     return 0

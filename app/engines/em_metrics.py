@@ -29,9 +29,12 @@ def _cell_masks(batch: torch.Tensor, cell_class: int) -> np.ndarray:
 
 class EMSegmentationMetric(CumulativeIterationMetric):
     """One of the EM scores per image: ``"pixel_error"``, ``"rand_error"`` (the challenge's adapted Rand error),
-    ``"rand_error_membrane_segment"`` or ``"rand_error_thinned"`` (its variants, :mod:`app.evaluation.em`).
+    ``"rand_error_membrane_segment"`` or ``"rand_error_thinned"`` (its variants), ``"v_rand"`` or ``"v_info"`` (the
+    leaderboard's F-scores after border thinning; :mod:`app.evaluation.em`).
 
-    Lower is better for all four. ``aggregate`` reduces the per-image values (mean by default).
+    Lower is better for the errors, higher for the V scores (:data:`app.evaluation.em.HIGHER_IS_BETTER`; a key
+    metric among them needs ``metric_cmp_fn`` accordingly). ``aggregate`` reduces the per-image values (mean by
+    default).
 
     Args:
         score: which score (see :mod:`app.evaluation.em`).

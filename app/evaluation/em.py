@@ -26,6 +26,11 @@ interior and falsy on membrane (the challenge's PNG convention is 255 cell, 0 me
     and merges count. This approximates the challenge's "V_Rand after border thinning", where the proposal's
     borders are thinned to one pixel before scoring.
 
+* :func:`~app.evaluation.em_thinned.v_rand` and :func:`~app.evaluation.em_thinned.v_info`: the leaderboard's
+  current scores, the foreground-restricted Rand and information-theoretic F-scores after thinning the
+  proposal's borders to one pixel (V_rand and V_info "thinned"; :mod:`app.evaluation.em_thinned`). Unlike the
+  errors above, **higher is better** (:data:`HIGHER_IS_BETTER`).
+
 Hand-written wrappers because scikit-image has the Rand error but neither the component labelling nor the
 thinning step; no MONAI metric covers either score.
 """
@@ -41,8 +46,11 @@ from scipy import ndimage
 from skimage.metrics import adapted_rand_error as _skimage_adapted_rand_error
 from skimage.segmentation import expand_labels
 
+from app.evaluation.em_thinned import v_info, v_rand
+
 __all__ = [
     "EM_SCORES",
+    "HIGHER_IS_BETTER",
     "MEMBRANE_MODES",
     "SCORES",
     "adapted_rand_error",
@@ -112,13 +120,18 @@ def adapted_rand_error(
     return float(error)
 
 
-#: every score of one slice by name, in report order (lower is better for all): ``(pred_cell, true_cell) -> score``
+#: every score of one slice by name, in report order: ``(pred_cell, true_cell) -> score``; lower is better except
+#: for the F-scores in :data:`HIGHER_IS_BETTER`
 SCORES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "rand_error": adapted_rand_error,
     "rand_error_membrane_segment": partial(adapted_rand_error, membrane="segment"),
     "rand_error_thinned": partial(adapted_rand_error, membrane="thinned"),
     "pixel_error": pixel_error,
+    "v_rand": v_rand,
+    "v_info": v_info,
 }
+#: the scores of :data:`SCORES` where 1 is best and 0 worst (the challenge's F-scores)
+HIGHER_IS_BETTER: frozenset[str] = frozenset({"v_rand", "v_info"})
 #: the per-case scores of :func:`em_scores`, in report order
 EM_SCORES: tuple[str, ...] = tuple(SCORES)
 
@@ -141,8 +154,10 @@ def em_cell_value(labels: Mapping[int, str] | None) -> int | None:
 
 
 def em_worst_case(case_id: str, flag: str) -> dict[str, Any]:
-    """The EM row of a case without a usable prediction: every score at its worst, 1.0."""
-    return {"case_id": case_id, "flag": flag, **dict.fromkeys(EM_SCORES, 1.0)}
+    """The EM row of a case without a usable prediction: every score at its worst (1.0 for the errors, 0.0 for
+    the F-scores)."""
+    worst = {name: 0.0 if name in HIGHER_IS_BETTER else 1.0 for name in EM_SCORES}
+    return {"case_id": case_id, "flag": flag, **worst}
 
 
 def em_scores(pred_labels: np.ndarray, ref_labels: np.ndarray, cell_value: int) -> dict[str, float]:

@@ -164,6 +164,8 @@ EM_COLUMNS = (
     ("rand_error_membrane_segment", "Adapted Rand error, predicted membrane as one segment"),
     ("rand_error_thinned", "Adapted Rand error, thinned borders"),
     ("pixel_error", "Pixel error"),
+    ("v_rand", "V_rand, thinned borders (ISBI leaderboard; higher is better)"),
+    ("v_info", "V_info, thinned borders (ISBI leaderboard; higher is better)"),
 )
 
 
@@ -172,9 +174,10 @@ def _em_table(em: Mapping[str, Any]) -> str:
     flags = ", ".join(f"{int(n)} {escape(str(f))}" for f, n in em.get("flags", {}).items() if n)
     rows = [
         f'<p class="meta">Cell interior = label {int(em["cell_label"])}, every other value membrane; cells are '
-        "4-connected components; per 2D slice, averaged per case; a case without a usable prediction scores "
-        f"1.0. Cases: {flags}.</p>",
-        f'<table><tr><th class="l">score (lower is better)</th>{head}</tr>',
+        "4-connected components; per 2D slice, averaged per case; errors are lower-is-better, the V scores "
+        "higher-is-better; a case without a usable prediction scores the worst value (1.0 error, 0.0 V). "
+        f"Cases: {flags}.</p>",
+        f'<table><tr><th class="l">score</th>{head}</tr>',
     ]
     for key, heading in EM_COLUMNS:
         stats = em["metrics"][key]

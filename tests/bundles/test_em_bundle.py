@@ -149,6 +149,8 @@ def test_monai_metric_adapter_gives_per_image_values():
     values = metric(y_pred=torch.cat([onehot(truth), onehot(merged)]), y=torch.cat([onehot(truth)] * 2))
     assert values[:, 0].tolist() == pytest.approx([0.0, 1 / 400])
     assert float(metric.aggregate()) == pytest.approx(0.5 / 400)
+    v_rand = EMSegmentationMetric(score="v_rand")(y_pred=onehot(truth), y=onehot(truth))
+    assert float(v_rand) == pytest.approx(1.0)  # the leaderboard's F-score: 1 is best
     with pytest.raises(ValueError, match="unknown EM score"):
         EMSegmentationMetric(score="warping_error")
 
@@ -349,7 +351,7 @@ def test_short_training_on_two_real_slices(em_train_overrides, tmp_path, run_wor
     assert trainer.state.iteration == 1  # 2 slices, batch size 2 (each giving 2 patches)
     assert np.isfinite(float(trainer.state.output[0]["loss"]))
     metrics = workflow.parser.get_parsed_content("validate#evaluator").state.metrics
-    for name in ("val_rand_error", "val_rand_error_thinned", "val_pixel_error"):
+    for name in ("val_rand_error", "val_rand_error_thinned", "val_pixel_error", "val_v_rand", "val_v_info"):
         assert 0.0 <= metrics[name] <= 1.0, name
     assert (tmp_path / "models" / "model.pt").is_file()
     assert (tmp_path / "models" / "checkpoint_epoch=1.pt").is_file()

@@ -84,3 +84,28 @@ def test_fold_networks_predict_their_held_out_slices_and_the_candidate_the_gap(c
     assert sorted(probabilities) == [*range(0, 8), *range(10, 20)]
     cached = calibrate.calibration_probabilities(tmp_path, predict, candidate)
     assert len(calls) == 3 and all(np.array_equal(cached[k], probabilities[k]) for k in probabilities)
+
+
+def test_nested_choice_ignores_the_fold_it_scores(calibrate):
+    rule = calibrate.Rule
+    a, b = rule(0.15, 0.9, 100), rule(0.1, 0.9, 100)
+    folds = [[0, 1], [2, 3], [4]]
+    # b wins by far on slices 0-1 and loses elsewhere: it is chosen pooled and whenever 0-1 are among the
+    # slices the choice is made on; with fold 0 (slices 0-1) held out, a is chosen
+    per_slice = {
+        a: {0: (0.30, 0.08), 1: (0.30, 0.08), 2: (0.05, 0.08), 3: (0.05, 0.08), 4: (0.05, 0.08)},
+        b: {0: (0.01, 0.08), 1: (0.01, 0.08), 2: (0.20, 0.08), 3: (0.20, 0.08), 4: (0.20, 0.08)},
+    }
+    assert calibrate.choose(calibrate._mean_table(per_slice, range(5))) == b
+    assert calibrate.nested_choices(per_slice, folds) == [a, b, b]
+
+
+def test_out_of_fold_probabilities_are_read_as_two_channels(calibrate, tmp_path):
+    cells = {str(k): np.full((3, 4), 0.25, np.float16) for k in (1, 0)}
+    np.savez_compressed(tmp_path / "oof_probabilities.npz", **cells)
+    probabilities = calibrate.oof_probabilities(tmp_path)
+    assert list(probabilities) == [0, 1]
+    assert probabilities[0].shape == (2, 3, 4) and probabilities[0].dtype == np.float32
+    np.testing.assert_allclose(probabilities[0][0], 0.75)
+    with pytest.raises(SystemExit, match="missing"):
+        calibrate.oof_probabilities(tmp_path / "nothing")

@@ -1,0 +1,147 @@
+"""The EM cross-validation folds (configs/folds.json, scripts/make_split.py --em_folds) and the fold driver
+(scripts/em_cv.py): contiguous held-out blocks covering the labelled slices once, and no training slice in or next
+to its fold's held-out block."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FOLDS_FILE = ROOT / "bundles" / "em_membrane_segmentation" / "configs" / "folds.json"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def make_split():
+    return _load("make_split")
+
+
+@pytest.fixture(scope="module")
+def em_cv():
+    _load("em_calibrate")  # em_cv imports it by name, as it does when run from scripts/
+    return _load("em_cv")
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return json.loads(FOLDS_FILE.read_text())
+
+
+def test_shipped_folds_are_the_seeded_split(make_split, shipped):
+    assert shipped["folds"] == make_split.em_folds(
+        shipped["n_slices"], len(shipped["folds"]), shipped["seed"]
+    )
+    assert shipped["n_slices"] == 24 and len(shipped["folds"]) == 5
+
+
+def test_held_out_blocks_are_contiguous_and_cover_every_labelled_slice_once(shipped):
+    held = [fold["held_out"] for fold in shipped["folds"]]
+    assert sorted(s for block in held for s in block) == list(range(24))
+    for block in held:
+        assert block == list(range(block[0], block[-1] + 1))
+        assert len(block) in (4, 5)
+
+
+def test_no_training_slice_is_held_out_or_next_to_the_held_out_block(shipped):
+    for fold in shipped["folds"]:
+        training, held = set(fold["training"]), set(fold["held_out"])
+        assert not training & held
+        assert all(abs(t - h) >= 2 for t in training for h in held), (
+            "a training slice touches the held-out block"
+        )
+        # every other slice trains: only the one-slice gap on each side is left out
+        neighbours = {h + d for h in held for d in (-1, 1)} - held
+        assert set(fold["gap"]) == {s for s in neighbours if 0 <= s < 24}
+        assert training | held | set(fold["gap"]) == set(range(24))
+
+
+def test_the_seed_only_moves_the_short_blocks(make_split):
+    a, b = make_split.em_folds(24, 5, seed=1), make_split.em_folds(24, 5, seed=7)
+    assert sorted(len(f["held_out"]) for f in a) == sorted(len(f["held_out"]) for f in b) == [4, 5, 5, 5, 5]
+    assert make_split.em_folds(24, 5, seed=1) == a  # fixed by the seed
+    assert [len(f["held_out"]) for f in make_split.em_folds(10, 5, seed=3)] == [2] * 5
+    with pytest.raises(ValueError, match="k <= n_slices"):
+        make_split.em_folds(3, 5, seed=0)
+
+
+def test_make_split_writes_the_folds_file(make_split, tmp_path, monkeypatch, shipped):
+    out = tmp_path / "folds.json"
+    monkeypatch.setattr(sys, "argv", ["make_split.py", "--em_folds", "5", "--out", str(out)])
+    make_split.main()
+    assert json.loads(out.read_text()) == shipped
+
+
+def test_fold_datalist_and_training_command(em_cv, shipped, tmp_path):
+    fold = shipped["folds"][1]
+    path = em_cv.write_fold_datalist(tmp_path / "fold1", fold)
+    datalist = json.loads(path.read_text())
+    assert [i["label"] for i in datalist["training"]] == [f"train/label/{k}.png" for k in fold["training"]]
+    assert [i["image"] for i in datalist["validation"]] == [f"train/image/{k}.png" for k in fold["held_out"]]
+    command = em_cv.train_command(
+        tmp_path / "fold1", Path("/data"), max_epochs=7, num_workers=3, num_threads=2
+    )
+    options = dict(zip(command[4::2], command[5::2], strict=True))
+    assert options["--datalist_file"] == str(path)
+    assert options["--ckpt_dir"] == str(tmp_path / "fold1")
+    assert options["--val_interval"] == options["--max_epochs"] == "7"  # validated once, after the last epoch
+    assert options["--time_budget_s"] == "None"
+
+
+def test_export_packs_the_fold_networks_as_one_fp16_ensemble_state_dict(em_cv, tmp_path):
+    import torch
+
+    from app.networks.ensemble import EnsembleNetwork
+    from app.networks.unet import ClassicUNet
+
+    tiny = (4, 8, 8, 16, 16, 4)
+    torch.manual_seed(0)
+    folds = [ClassicUNet(2, 1, 2, features=tiny) for _ in range(5)]
+    for i, net in enumerate(folds):
+        (tmp_path / f"fold{i}").mkdir()
+        for epoch in (3, 12):  # the last epoch is exported, whatever else is there
+            state = net.state_dict() if epoch == 12 else {}
+            torch.save(
+                {"network": state, "optimizer": {}}, tmp_path / f"fold{i}" / f"checkpoint_epoch={epoch}.pt"
+            )
+    em_cv.export(tmp_path, tmp_path / "model.pt")
+    packed = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert all(v.dtype == torch.float16 for v in packed.values() if v.is_floating_point())
+    ensemble = EnsembleNetwork(ClassicUNet(2, 1, 2, features=tiny), 5)
+    ensemble.load_state_dict(packed, strict=True)
+    for i, net in enumerate(folds):
+        for name, value in net.state_dict().items():
+            loaded = ensemble.members[i].state_dict()[name]
+            assert loaded.dtype == value.dtype
+            assert torch.equal(loaded, value.half().to(value.dtype)), name
+        single = torch.load(tmp_path / f"fold{i}_fp16.pt", weights_only=True)
+        assert single.keys() == net.state_dict().keys()
+
+
+def test_ensemble_overlay_wraps_the_shipped_architecture():
+    from monai.bundle import ConfigParser
+
+    from app.networks.ensemble import EnsembleNetwork
+
+    configs = ROOT / "bundles" / "em_membrane_segmentation" / "configs"
+    inference = json.loads((configs / "inference.json").read_text())["network_def"]
+    overlay = json.loads((configs / "ensemble.json").read_text())["network_def"]
+    assert overlay["member"] == inference and overlay["n_members"] == len(
+        json.loads(FOLDS_FILE.read_text())["folds"]
+    )
+    for files in (["inference.json", "ensemble.json"], ["train.json", "evaluate.json", "ensemble.json"]):
+        parser = ConfigParser()
+        parser.read_config([str(configs / f) for f in files])
+        network = parser.get_parsed_content("network_def")
+        assert isinstance(network, EnsembleNetwork) and len(network.members) == 5, files
