@@ -91,9 +91,9 @@ def run_case(
     record.warnings.clear()
 
     started = time.perf_counter()
-    volume = case.load()
+    volume = case.load(config.read)
     record.timings_s["load"] = time.perf_counter() - started
-    record.warnings.extend(getattr(volume, "warnings", ()))
+    record.warnings.extend(volume.warnings)
     check_input(
         bundle.info, volume, case.kind, required_modality=config.required_modality(bundle.info.modality)
     )

@@ -14,6 +14,7 @@ from typing import Literal
 from app.batch.shard import Shard
 from app.errors import InputError
 from app.inference.runtime.select import BACKEND_CHOICES
+from app.loading.options import ReadOptions
 
 Format = Literal["nifti", "seg"]
 Cluster = Literal["local", "ray"]
@@ -56,6 +57,8 @@ class BatchConfig:
         workers: with ``cluster="ray"``, the number of worker actors (``None``: as many as the cluster's CPUs
             allow at ``threads_per_worker`` each).
         threads_per_worker: with ``cluster="ray"``, CPU threads (and Ray CPUs) per worker (``None``: 1).
+        read: what every reader is told: the size limit and the NIfTI orientation policy
+            (:class:`~app.loading.options.ReadOptions`).
         command_line: the command as typed, for the report.
     """
 
@@ -81,6 +84,7 @@ class BatchConfig:
     address: str | None = None
     workers: int | None = None
     threads_per_worker: int | None = None
+    read: ReadOptions = field(default_factory=ReadOptions)
     command_line: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:

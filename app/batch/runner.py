@@ -261,4 +261,6 @@ def _options(config: BatchConfig, info: BundleInfo) -> dict[str, Any]:
         "address": config.address,
         "workers": config.workers,
         "threads_per_worker": config.threads_per_worker,
+        "max_input_bytes": config.read.max_bytes,
+        "strict_orientation": config.read.strict_orientation,
     }

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.inference.runtime.select import BACKEND_CHOICES
+from app.loading.options import DEFAULT_MAX_BYTES, ReadOptions
 
 if TYPE_CHECKING:
     from app.batch import BatchResult
@@ -96,6 +97,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="run only the K-th of N deterministic parts of the case list (for SLURM arrays and other "
         "schedulers); each part writes report-shard-K-of-N.json, `unetseg report OUT` joins them",
     )
+    parser.add_argument(
+        "--max-input-gib",
+        type=float,
+        default=DEFAULT_MAX_BYTES / 2**30,
+        metavar="GIB",
+        help="refuse an input whose header declares more voxel data than this, before reading it "
+        f"(default {DEFAULT_MAX_BYTES / 2**30:g})",
+    )
+    parser.add_argument(
+        "--strict-orientation",
+        action="store_true",
+        help="refuse a NIfTI whose qform and sform disagree (default: follow the sform and warn)",
+    )
     cluster = parser.add_argument_group("scale-out (docs/scale_out.md)")
     cluster.add_argument(
         "--cluster",
@@ -154,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         address=args.address,
         workers=args.workers,
         threads_per_worker=args.threads_per_worker,
+        read=read_options(args),
         command_line=command_line(args),
     )
     from app.cli.console import ConsoleObserver
@@ -193,9 +208,22 @@ def command_line(args: argparse.Namespace) -> tuple[str, ...]:
     ):
         if value is not None:
             words += [option, str(value)]
+    if args.max_input_gib != DEFAULT_MAX_BYTES / 2**30:
+        words += ["--max-input-gib", f"{args.max_input_gib:g}"]
+    if args.strict_orientation:
+        words.append("--strict-orientation")
     if args.resume:
         words.append("--resume")
     return tuple(words)
+
+
+def read_options(args: argparse.Namespace) -> ReadOptions:
+    """The readers' options from ``--max-input-gib`` and ``--strict-orientation``."""
+    from app.errors import InputError
+
+    if not args.max_input_gib > 0:
+        raise InputError(None, f"--max-input-gib must be > 0, got {args.max_input_gib:g}")
+    return ReadOptions(max_bytes=int(args.max_input_gib * 2**30), strict_orientation=args.strict_orientation)
 
 
 def print_summary(result: BatchResult) -> None:

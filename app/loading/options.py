@@ -61,6 +61,6 @@ def check_declared_size(
             path,
             f"declared size {'x'.join(map(str, dims))} voxels x {bytes_per_voxel} bytes = {format_bytes(declared)} "
             f"exceeds the limit of {format_bytes(options.max_bytes)} (ReadOptions.max_bytes); refused before "
-            "reading any voxel. If the image is real, raise the limit",
+            "reading any voxel. If the image is real, raise the limit (unetseg infer --max-input-gib)",
         )
     return declared

@@ -73,10 +73,12 @@ def test_every_case_is_tried_and_reported_with_its_reason(hostile_run):
     assert bug["failure"] == oom["failure"] == "internal"
     assert bug["reason"].startswith("internal error: ValueError: simulated decoder bug (traceback in ")
     assert oom["reason"].startswith("internal error: MemoryError: Unable to allocate")
+    # every reader refuses a declared size over the limit before allocating, and names the file
     for name in ("bomb.nii", "truncated.nii.gz"):
         case = by_input[name]
-        assert case["status"] == "failed" and case["failure"] in ("refused", "internal"), case
-        assert name in case["reason"] or case["failure"] == "internal", case
+        assert case["status"] == "failed" and case["failure"] == "refused", case
+        assert name in case["reason"], case
+    assert "exceed" in by_input["bomb.nii"]["reason"], by_input["bomb.nii"]
     assert result.exit_code == 1
     assert report["counts"]["pending"] == 0
 

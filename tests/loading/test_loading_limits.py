@@ -41,7 +41,7 @@ def test_message_is_the_same_for_every_format() -> None:
         check_declared_size(Path("x.nii"), (4000, 4000, 4000), 4, ReadOptions())
     assert error.value.reason == (
         "declared size 4000x4000x4000 voxels x 4 bytes = 244141 MiB exceeds the limit of 4096 MiB "
-        "(ReadOptions.max_bytes); refused before reading any voxel. If the image is real, raise the limit"
+        "(ReadOptions.max_bytes); refused before reading any voxel. If the image is real, raise the limit (unetseg infer --max-input-gib)"
     )
     assert check_declared_size(None, (2, 3), 2, ReadOptions(max_bytes=12)) == 12
     assert format_bytes(200) == "200 bytes" and format_bytes(3 * 2**20) == "3 MiB"
