@@ -18,7 +18,8 @@ Contract of :func:`run_on_ray`:
   case as ``internal`` with the reason. A bundle that does not load on a worker raises that worker's error
   (:class:`~app.errors.BundleError`) on the driver, as the local run does. KeyboardInterrupt kills the actors.
 
-Returns the :class:`~app.batch.worker.WorkerInfo` of each worker (device, runtime, log file).
+Returns the :class:`~app.batch.worker.WorkerInfo` of each worker at the end of the run (device, runtime, log
+file, peak memory).
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from app.batch.config import BatchConfig
@@ -77,8 +80,9 @@ def run_on_ray(
         logger.info(
             "%d Ray worker(s) x %d thread(s) on %s", workers, threads, sorted({i.host for i in infos})
         )
-        _schedule(ray, actors, infos, todo, started, finished)
-        return infos
+        _schedule(ray, actors, infos, todo, started, finished, Path(config.out))
+        # described again at the end: their peak memory over the run (a restarted worker: since its restart)
+        return [_describe_restarted(ray, actor) for actor in actors]
     finally:
         for actor in actors:
             ray.kill(actor, no_restart=True)
@@ -115,12 +119,32 @@ def _schedule(
     todo: Sequence[tuple[Case, CaseRecord]],
     started: Callable[[CaseRecord, str], None],
     finished: Callable[[CaseRecord], None],
+    out: Path,
 ) -> None:
-    """Keep every actor busy with one case; retry a case once when its worker dies."""
+    """Keep every actor busy with one case; retry a case once when its worker dies; on Ctrl-C, abandon the
+    cases in flight (:func:`_abandon`)."""
     queue = collections.deque(todo)
     attempts: collections.Counter[str] = collections.Counter()
     idle = list(range(len(actors)))
     in_flight: dict[Any, tuple[int, Case, CaseRecord, float]] = {}
+    try:
+        _hand_out(ray, actors, infos, queue, attempts, idle, in_flight, started, finished)
+    except (KeyboardInterrupt, SystemExit):
+        _abandon(ray, actors, out, in_flight)
+        raise
+
+
+def _hand_out(
+    ray: Any,
+    actors: list[Any],
+    infos: list[WorkerInfo],
+    queue: collections.deque[tuple[Case, CaseRecord]],
+    attempts: collections.Counter[str],
+    idle: list[int],
+    in_flight: dict[Any, tuple[int, Case, CaseRecord, float]],
+    started: Callable[[CaseRecord, str], None],
+    finished: Callable[[CaseRecord], None],
+) -> None:
     while queue or in_flight:
         while idle and queue:
             index = idle.pop()
@@ -154,6 +178,23 @@ def _schedule(
             continue
         vars(record).update(vars(result))
         finished(record)
+
+
+def _abandon(
+    ray: Any, actors: list[Any], out: Path, in_flight: dict[Any, tuple[int, Case, CaseRecord, float]]
+) -> None:
+    """On Ctrl-C: stop the workers, wait (10 s at most) until their cases have ended, then remove what the cases
+    in flight had written (no ``case.json`` vouches for it; ``--resume`` runs them again); their records go back
+    to ``pending``."""
+    for actor in actors:
+        ray.kill(actor, no_restart=True)
+    if in_flight:
+        ray.wait(list(in_flight), num_returns=len(in_flight), timeout=10)
+    for _, case, record, _ in in_flight.values():
+        shutil.rmtree(Path(out) / case.case_id, ignore_errors=True)
+        record.status, record.reason, record.seg = "pending", "interrupted before it finished", None
+        record.outputs.clear()
+        logger.warning("case %s: interrupted on its worker; its partial outputs were removed", case.case_id)
 
 
 def _describe_restarted(ray: Any, actor: Any, timeout_s: float = 600.0) -> WorkerInfo:

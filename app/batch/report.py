@@ -86,6 +86,8 @@ def run_provenance(
     finished: datetime,
     log: str | None = None,
     worker_logs: Sequence[str] = (),
+    workers: Sequence[Mapping[str, Any]] = (),
+    driver_peak_rss_mb: float | None = None,
 ) -> dict[str, Any]:
     """The provenance block of ``report.json`` (timestamps are given, so the function stays pure)."""
     return {
@@ -101,6 +103,8 @@ def run_provenance(
         "seconds": round((finished - started).total_seconds(), 3),
         "log": log,
         "worker_logs": list(worker_logs),
+        "workers": [dict(w) for w in workers],
+        "driver_peak_rss_mb": driver_peak_rss_mb,
     }
 
 

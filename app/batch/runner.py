@@ -31,6 +31,7 @@ Errors raised (not per case): :class:`~app.errors.BundleError` for an unusable b
 from __future__ import annotations
 
 import logging
+import resource
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,7 +46,7 @@ from app.batch.observer import BatchObserver
 from app.batch.records import CaseRecord
 from app.batch.report import run_provenance
 from app.batch.run_log import run_log
-from app.batch.worker import CaseWorker
+from app.batch.worker import CaseWorker, WorkerInfo
 from app.bundle_metadata import scored_labels
 from app.errors import OutputError
 from app.inference.bundle import BundleInfo, read_bundle_info
@@ -156,6 +157,7 @@ class _RunInfo:
         self.runtime: dict[str, Any] | None = None
         self.worker_logs: list[str] = []
         self.nodes: list[str] = []
+        self.workers: list[dict[str, Any]] = []
 
     def provenance(self) -> dict[str, Any]:
         info = self.info
@@ -171,6 +173,8 @@ class _RunInfo:
             device=self.device,
             command_line=self.config.command_line,
             options={**_options(self.config, info), "runtime": self.runtime, "ray_nodes": self.nodes},
+            workers=self.workers,
+            driver_peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             started=self.started,
             finished=datetime.now(timezone.utc),
             log=str(self.log_path),
@@ -199,6 +203,7 @@ def _run_cases(
         run.runtime = infos[0].runtime if infos else None
         run.worker_logs = [i.log for i in infos]
         run.nodes = sorted({i.node for i in infos})
+        run.workers = [_worker_summary(i) for i in infos]
         return
     worker = CaseWorker(config, config.num_threads, log=run.log_path)
     try:
@@ -209,8 +214,14 @@ def _run_cases(
             started(record, "local")
             worker.run(case, record)
             finished(record)
+        run.workers = [_worker_summary(worker.describe())]
     finally:
         worker.close()
+
+
+def _worker_summary(info: WorkerInfo) -> dict[str, Any]:
+    """Where a worker ran and its peak memory, for the provenance (its log is listed with the logs)."""
+    return {"host": info.host, "pid": info.pid, "node": info.node, "peak_rss_mb": info.peak_rss_mb}
 
 
 def _resume(

@@ -53,6 +53,7 @@ class WorkerInfo:
     log: str
     error: tuple[str, str | None, str] | None = None  # (UnetsegError subclass name, path, reason)
     node: str = ""  # the Ray node id when the worker is a Ray actor
+    peak_rss_mb: float = 0.0  # the worker process's peak resident memory when it described itself
 
     def raise_error(self) -> None:
         """Raise the bundle-loading error this worker met, as the local runner would have raised it."""
@@ -98,6 +99,7 @@ class CaseWorker:
             log=str(self.log),
             error=self.error,
             node=_ray_node_id(),
+            peak_rss_mb=round(self.peak_memory_mb(), 1),
         )
 
     def run(self, case: Case, record: CaseRecord) -> CaseRecord:

@@ -13,6 +13,7 @@ mapping back to the input is this line, ``report.csv`` and ``case.json``).
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -55,11 +56,13 @@ class ConsoleObserver(BatchObserver):
         self.total = 0
         self.done = 0
         self._bar: Any = None
+        self._started_at = 0.0
 
     def started(self, records: Sequence[CaseRecord]) -> None:
         from tqdm import tqdm
 
         self.total = len(records)
+        self._started_at = time.monotonic()
         self._bar = tqdm(
             total=self.total, desc=self.desc, unit="case", file=sys.stderr, disable=None, dynamic_ncols=True
         )
@@ -80,6 +83,9 @@ class ConsoleObserver(BatchObserver):
             line += f"\n    warning: {warning}"
         self._write(line)
         if self._bar is not None:
+            minutes = (time.monotonic() - self._started_at) / 60
+            if minutes > 0:
+                self._bar.set_postfix_str(f"{self.done / minutes:.1f} cases/min", refresh=False)
             self._bar.update(1)
 
     def finished(self) -> None:

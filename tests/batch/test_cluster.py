@@ -3,6 +3,7 @@ and a worker killed mid-case replaced with the case retried once."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -87,6 +88,11 @@ def test_ray_gives_the_local_outputs(ray_runtime, toy_bundle, six_cases, tmp_pat
     assert report["state"] == "complete" and report["counts"]["ok"] == 5
     assert report["provenance"]["options"]["cluster"] == "ray"
     assert len(report["provenance"]["worker_logs"]) == 2
+    workers = report["provenance"]["workers"]
+    assert len(workers) == 2 and len({w["pid"] for w in workers}) == 2
+    assert all(w["peak_rss_mb"] > 100 and w["pid"] != os.getpid() for w in workers), workers
+    (local_worker,) = json.loads((tmp_path / "local" / "report.json").read_text())["provenance"]["workers"]
+    assert local_worker["pid"] == os.getpid()
 
 
 class _Killer(BatchObserver):
@@ -122,6 +128,37 @@ def test_a_worker_killed_mid_case_is_replaced_and_the_case_retried_once(
     assert all(r.status == "ok" for r in others)
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["state"] == "complete" and report["counts"]["pending"] == 0
+
+
+class _CtrlC(BatchObserver):
+    """Ctrl-C on the driver as the first case comes back, while the other worker is mid-case."""
+
+    def case_done(self, record):
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_on_the_driver_leaves_a_valid_report_and_no_partial_outputs(
+    ray_runtime, toy_bundle, six_cases, tmp_path
+):
+    out = tmp_path / "out"
+    config = _config(toy_bundle, six_cases, out, cluster="ray", workers=2, threads_per_worker=1)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(config, _CtrlC())
+    report = json.loads((out / "report.json").read_text())
+    assert report["state"] == "interrupted"
+    assert (
+        report["counts"]["pending"] >= 4
+        and report["counts"]["pending"] + report["counts"]["ok"] + report["counts"]["failed"] == 6
+    )
+    for case in report["cases"]:
+        case_dir = out / case["case_id"]
+        if case["status"] == "pending":
+            assert not case_dir.exists() or not any(case_dir.iterdir()), sorted(case_dir.iterdir())
+        elif case["status"] == "ok":
+            assert (case_dir / "case.json").is_file()
+    again = run_batch(dataclasses.replace(config, resume=True))
+    assert sorted(r.status for r in again.records).count("failed") == 1
+    assert json.loads((out / "report.json").read_text())["counts"]["pending"] == 0
 
 
 def test_resume_works_across_ray_and_local_runs(ray_runtime, toy_bundle, six_cases, tmp_path):
