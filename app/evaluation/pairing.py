@@ -18,10 +18,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.formats import SUFFIXES, split_suffix
+
 logger = logging.getLogger(__name__)
 
-#: label file extensions, in order of preference when two files share a case id
-EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".png", ".tif", ".tiff", ".dcm")
+#: label file extensions, in order of preference when two files share a case id (:mod:`app.formats`)
+EXTENSIONS = tuple(suffix for suffix, _ in SUFFIXES)
 PREDICTION_SUFFIXES = ("_seg",)
 IMAGE_SUFFIXES = ("_0000",)
 
@@ -49,11 +51,7 @@ class Pairing:
 
 def split_extension(path: Path) -> tuple[str, str] | None:
     """``(stem, extension)`` for a label file name, ``None`` for other files."""
-    name = path.name
-    for ext in EXTENSIONS:
-        if name.lower().endswith(ext) and len(name) > len(ext):
-            return name[: -len(ext)], ext
-    return None
+    return split_suffix(path)
 
 
 def case_id(path: Path, *, suffixes: Sequence[str] = ()) -> str:

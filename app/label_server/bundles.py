@@ -31,6 +31,7 @@ from pathlib import Path
 
 from app.bundle_metadata import channel_def, read_metadata, without_background
 from app.errors import BundleError
+from app.formats import PICTURE_SUFFIXES
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +40,9 @@ COPIED_DIRS = ("configs", "docs")
 COPIED_FILES = ("LICENSE",)
 WEIGHTS = "model.pt"
 RECORD = "served_from.json"
-#: file endings of single 2D slices (what MONAI's PILReader reads); any other image (NIfTI, NRRD, a DICOM
-#: series folder) is taken as 3D
-SLICE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+#: file endings of single 2D slices: unetseg's pictures (:mod:`app.formats`) plus the JPEG and BMP files MONAI's
+#: PILReader also reads when MONAI Label serves them; any other image (NIfTI, NRRD, a DICOM series) is taken as 3D
+SLICE_SUFFIXES = (*PICTURE_SUFFIXES, ".jpg", ".jpeg", ".bmp")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from app.formats import VOLUME_SUFFIXES, file_kind, split_suffix
 from app.volume import Volume
 
 if TYPE_CHECKING:
@@ -27,24 +28,14 @@ if TYPE_CHECKING:
 
 CaseKind = Literal["dicom", "nifti", "nrrd", "picture"]
 
-#: file suffixes of single-file volumes, longest first
-VOLUME_SUFFIXES: tuple[tuple[str, CaseKind], ...] = (
-    (".nii.gz", "nifti"),
-    (".nii", "nifti"),
-    (".nrrd", "nrrd"),
-    (".nhdr", "nrrd"),
-    (".png", "picture"),
-    (".tiff", "picture"),
-    (".tif", "picture"),
-)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def volume_kind(path: Path) -> CaseKind | None:
-    """``"nifti"``/``"nrrd"``/``"picture"`` (PNG, TIFF) from the file name, else ``None``."""
-    name = path.name.lower()
-    return next((kind for suffix, kind in VOLUME_SUFFIXES if name.endswith(suffix)), None)
+    """``"nifti"``/``"nrrd"``/``"picture"`` (PNG, TIFF) from the file name (:mod:`app.formats`), else ``None``."""
+    kind = file_kind(path, VOLUME_SUFFIXES)
+    return None if kind in (None, "dicom") else kind
 
 
 def short_hash(text: str) -> str:
@@ -54,11 +45,8 @@ def short_hash(text: str) -> str:
 
 def file_case_id(path: Path) -> str:
     """Case id of a NIfTI/NRRD/picture file: its stem, made file-name safe."""
-    name = path.name
-    for suffix, _ in VOLUME_SUFFIXES:
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-            break
+    split = split_suffix(path, VOLUME_SUFFIXES)
+    name = split[0] if split else path.name
     return _UNSAFE.sub("_", name).strip("._") or "case"
 
 

@@ -28,13 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from app.errors import InputError, OutputError
+from app.formats import PICTURE_SUFFIXES
 from app.loading.options import ReadOptions, check_declared_size
 from app.volume import Volume
 
 logger = logging.getLogger(__name__)
-
-#: file suffixes read as pictures
-PICTURE_SUFFIXES: tuple[str, ...] = (".png", ".tif", ".tiff")
 
 
 def read_picture(path: str | Path, *, label: bool = False, options: ReadOptions | None = None) -> Volume:
