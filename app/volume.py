@@ -43,6 +43,62 @@ def convert_affine(affine: np.ndarray, src: Space, dst: Space) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class DicomSource:
+    """Where a volume read from a DICOM series came from: what the DICOM reader records and the SEG writer
+    references (:mod:`app.loading.dicom.reader`, :mod:`app.writing.dicom_seg`).
+
+    Attributes:
+        study_instance_uid, series_instance_uid, frame_of_reference_uid, sop_class_uid: the series' UIDs.
+        modality, series_description: as in the files (``""`` when absent).
+        series_number: SeriesNumber, ``None`` when absent.
+        files: the source files in slice (``k``) order; for one multi-frame file, that one file.
+        sop_instance_uids: SOP Instance UID of each entry of ``files``.
+        frame_numbers: for multi-frame input, the 1-based frame of each slice ``k`` (``None`` for a slice from a
+            single-frame image); else ``None``.
+        slice_spacing: the spacing between slices in mm.
+        dropped_files: identical duplicates left out of the volume, by name.
+    """
+
+    study_instance_uid: str
+    series_instance_uid: str
+    frame_of_reference_uid: str
+    modality: str
+    series_description: str
+    series_number: int | None
+    sop_class_uid: str
+    files: tuple[str, ...]
+    sop_instance_uids: tuple[str, ...]
+    frame_numbers: tuple[int | None, ...] | None = None
+    slice_spacing: float | None = None
+    dropped_files: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("files", "sop_instance_uids", "dropped_files"):
+            object.__setattr__(self, name, tuple(str(v) for v in getattr(self, name)))
+        if self.frame_numbers is not None:
+            numbers = tuple(None if n is None else int(n) for n in self.frame_numbers)
+            object.__setattr__(self, "frame_numbers", numbers)
+        if len(self.files) != len(self.sop_instance_uids):
+            raise ValueError(
+                f"DicomSource: {len(self.files)} files but {len(self.sop_instance_uids)} SOP Instance UIDs"
+            )
+
+    def slice_keys(self, n_slices: int) -> list[tuple[str, int | None]]:
+        """``(SOPInstanceUID, frame number)`` of each of the volume's ``n_slices`` slices (frame ``None`` for
+        single-frame images)."""
+        if self.frame_numbers is None:
+            keys: list[tuple[str, int | None]] = [(uid, None) for uid in self.sop_instance_uids]
+        else:
+            uids = self.sop_instance_uids
+            if len(uids) == 1:  # one enhanced multi-frame instance
+                uids = uids * len(self.frame_numbers)
+            keys = [(uid, number) for uid, number in zip(uids, self.frame_numbers, strict=True)]
+        if len(keys) != n_slices:
+            raise ValueError(f"DicomSource lists {len(keys)} slices, the volume has {n_slices}")
+        return keys
+
+
+@dataclass(frozen=True)
 class Volume:
     """Voxels with their geometry.
 
@@ -52,10 +108,12 @@ class Volume:
         affine: 4x4 float64, voxel index -> world millimetres in ``space``.
         space: ``"RAS"`` or ``"LPS"``.
         source: where it came from (a path or a description), for messages and reports.
-        meta: free-form provenance (e.g. DICOM UIDs, the SOP instance UID of each slice in ``k`` order).
+        meta: free-form provenance of the reader (e.g. the file format, NIfTI's sform/qform codes).
+        dicom: for a volume read from a DICOM series (and the label maps made from it), its
+            :class:`DicomSource`; ``None`` otherwise.
         warnings: what a reader accepted but a user should know (e.g. a NIfTI whose qform and sform disagree),
-            one sentence each, for the log and the case's report entry. Kept by :meth:`with_array` and
-            :meth:`in_space`, so a label map made from this volume carries them too.
+            one sentence each, for the log and the case's report entry. ``warnings``, ``meta`` and ``dicom`` are kept
+            by :meth:`with_array` and :meth:`in_space`, so a label map made from this volume carries them too.
     """
 
     array: np.ndarray
@@ -64,6 +122,7 @@ class Volume:
     source: str = ""
     meta: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    dicom: DicomSource | None = None
 
     def __post_init__(self) -> None:
         affine = np.asarray(self.affine, dtype=np.float64)

@@ -9,7 +9,7 @@ PNG/TIFF input, the ``nifti`` format is a label picture of the input's size and 
 ``<case_id>_seg.png`` or ``.tif``, a stack as a multi-page TIFF, label values times the bundle's
 ``picture_scale`` as its own writer stores them, e.g. 0/255 for the EM bundle) and, for
 DICOM cases, ``<case_id>_seg.dcm`` (:func:`app.writing.dicom_seg.write_dicom_seg`, labels in the source's LPS
-grid with its ``meta["dicom"]`` provenance, segments from the bundle's ``channel_def``). Every file is written
+grid with its :class:`~app.volume.DicomSource`, segments from the bundle's ``channel_def``). Every file is written
 atomically, and ``case.json`` (:mod:`app.batch.manifest`) after all of them.
 
 SEG UIDs are deterministic (:func:`seg_uids`): the same source series, model, settings and unetseg version
@@ -35,6 +35,7 @@ from app.errors import InputError, OutputError
 from app.inference.bundle import BundleInfo, LoadedBundle
 from app.inference.input_check import check_input
 from app.loading import Case
+from app.volume import Volume
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ def run_case(
     return record
 
 
-def _write_label_picture(case: Case, labels: Any, info: BundleInfo, case_dir: Path) -> Path:
+def _write_label_picture(case: Case, labels: Volume, info: BundleInfo, case_dir: Path) -> Path:
     from app.loading.picture import write_picture
 
     suffix = ".png" if labels.ndim == 2 and case.source.suffix.lower() == ".png" else ".tif"
@@ -135,15 +136,17 @@ def _write_label_picture(case: Case, labels: Any, info: BundleInfo, case_dir: Pa
 
 
 def _write_seg(
-    case: Case, labels: Any, info: BundleInfo, config: BatchConfig, case_dir: Path
+    case: Case, labels: Volume, info: BundleInfo, config: BatchConfig, case_dir: Path
 ) -> dict[str, Any]:
     from app.writing.dicom_seg import write_dicom_seg
 
-    source_series = str(labels.meta.get("dicom", {}).get("series_instance_uid", case.case_id))
+    if labels.dicom is None:
+        raise OutputError(case.source, "no DICOM source recorded for this volume; a SEG cannot reference it")
+    source_series = labels.dicom.series_instance_uid or case.case_id
     series_uid, sop_uid = seg_uids(source_series, fingerprint(info, case.kind, config))
     written = write_dicom_seg(
         labels,
-        None,  # the source files come from labels.meta["dicom"], as the reader recorded them
+        labels.dicom,  # the source series as the DICOM reader recorded it
         info.labels,
         case_dir / f"{case.case_id}_seg.dcm",
         segmentation_type=config.seg_type,

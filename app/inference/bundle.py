@@ -35,7 +35,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import torch
+    from monai.inferers import Inferer
+    from monai.transforms import Transform
+
+    from app.inference.runtime.select import RuntimeSettings
 
 from app.bundle_metadata import channel_def, picture_scale, read_metadata, without_background
 from app.errors import BundleError, InputError
@@ -117,14 +124,14 @@ class LoadedBundle:
     """
 
     info: BundleInfo
-    device: Any
-    network: Any
-    preprocessing: Any
-    inferer: Any
-    postprocessing: Any
+    device: torch.device
+    network: torch.nn.Module
+    preprocessing: Transform
+    inferer: Inferer
+    postprocessing: Transform | None
     handlers: tuple[Any, ...]
     evaluator_settings: Mapping[str, Any]
-    runtime: Any = None
+    runtime: RuntimeSettings | None = None
 
 
 def read_bundle_info(path: str | Path) -> BundleInfo:

@@ -17,8 +17,6 @@ Nothing is read or allocated here: the check uses the volume's shape and metadat
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from app.errors import InputError
 from app.inference.bundle import BundleInfo
 from app.volume import Volume
@@ -57,6 +55,4 @@ def check_input(info: BundleInfo, volume: Volume, kind: str, *, required_modalit
 
 
 def _modality(volume: Volume) -> str | None:
-    dicom = volume.meta.get("dicom")
-    value = dicom.get("modality") if isinstance(dicom, Mapping) else None
-    return str(value) if value else None
+    return volume.dicom.modality or None if volume.dicom is not None else None

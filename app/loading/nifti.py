@@ -30,6 +30,7 @@ import itertools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -86,9 +87,10 @@ def read_nifti(path: str | Path, options: ReadOptions | None = None) -> Volume:
             array = np.asanyarray(img.dataobj)
         array = array.reshape(shape, order="A")
         if scaled and not np.all(np.isfinite(array)):
+            slope, inter = img.header.get_slope_inter()
             raise InputError(
                 path,
-                f"scl_slope {img.dataobj.slope:g} / scl_inter {img.dataobj.inter:g} scale voxels beyond the "
+                f"scl_slope {slope:g} / scl_inter {inter:g} scale voxels beyond the "
                 f"range of {array.dtype} (non-finite values); the header is corrupt",
             )
     except (InputError, MemoryError):
@@ -118,9 +120,9 @@ def _check_header(path: Path, options: ReadOptions) -> tuple[tuple[int, ...], np
     from nibabel.openers import ImageOpener
 
     try:
-        with ImageOpener(path) as fh:
+        with ImageOpener(str(path)) as fh:
             block = fh.read(_HEADER_BYTES)
-        header = _parse_header(block, (Nifti1Header, Nifti2Header))
+        header: Any = _parse_header(block, (Nifti1Header, Nifti2Header))
         dims = tuple(int(n) for n in header.get_data_shape())
         stored_dtype = header.get_data_dtype()
         slope, inter = header.get_slope_inter()

@@ -5,11 +5,13 @@ Contract:
       (column, row, slice) or 2D ``(i, j)`` for one source image; integer or bool dtype; value 0 is background,
       every other value present must be described in ``segments``. Either space: a RAS volume is brought to
       LPS with :meth:`Volume.in_space`, never with hand-written flips.
-    * ``labels.meta["dicom"]`` (optional, written by the DICOM reader): ``sop_instance_uids`` and
-      ``frame_numbers`` in ``k`` order tie each slice to its source frame; ``files`` and
-      ``series_instance_uid`` are used when ``source`` is not given. Without it, slices are matched to source
-      frames by position. Either way every slice is checked against its frame's geometry, and a label map
-      that is not on the source grid is refused (:class:`OutputError`).
+    * ``source``: the series' :class:`~app.volume.DicomSource` as the DICOM reader recorded it (its files), or
+      the source images as datasets or file paths.
+    * ``labels.dicom`` (optional, the :class:`~app.volume.DicomSource` a label map made from a DICOM volume
+      carries): its SOP Instance UIDs and frame numbers in ``k`` order tie each slice to its source frame, and
+      its series UID must be the source images' series. Without it, slices are matched to source frames by
+      position. Either way every slice is checked against its frame's geometry, and a label map that is not
+      on the source grid is refused (:class:`OutputError`).
     * output: one SEG instance. highdicom wants frames as ``(frames, rows, columns)`` in the order of the
       source images, i.e. our ``array.transpose(2, 1, 0)`` with the source images listed in ``k`` order; for an
       enhanced multi-frame source, the array follows the source's frame numbers instead.
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -40,7 +42,7 @@ import numpy as np
 
 from app import __version__
 from app.errors import InputError, OutputError
-from app.volume import Volume
+from app.volume import DicomSource, Volume
 from app.writing.atomic import atomic_write
 from app.writing.segment_codes import SegmentSpec, resolve_segments
 from app.writing.source_grid import SourceFrame, dataset_path, match_slices, source_frames
@@ -110,7 +112,7 @@ def default_series_number(source_series_number: int | None) -> int:
 
 def write_dicom_seg(
     labels: Volume,
-    source: Sequence[Dataset | str | Path] | None,
+    source: DicomSource | Sequence[Dataset | str | Path],
     segments: Mapping[int, SegmentSpec | str],
     path: str | Path,
     *,
@@ -130,8 +132,8 @@ def write_dicom_seg(
 
     Args:
         labels: label map on the source grid (see the module docstring for shape, axis order and dtype).
-        source: the source series: datasets (metadata is enough) or file paths, any order; ``None`` to use
-            ``labels.meta["dicom"]["files"]``. Images that no label slice lies on are not referenced.
+        source: the source series: its :class:`~app.volume.DicomSource` (e.g. ``labels.dicom``), or datasets
+            (metadata is enough) or file paths, any order. Images that no label slice lies on are not referenced.
         segments: label value -> :class:`SegmentSpec` or channel name (names are coded with
             :func:`~app.writing.segment_codes.resolve_segment`), e.g. a bundle's ``channel_def`` (its entry
             for 0, the background, is ignored). Every non-zero value in ``labels`` must be described;
@@ -168,12 +170,10 @@ def write_dicom_seg(
     lps = _as_3d_lps(labels)
     pixels = _check_label_values(lps.array, specs, segmentation_type, path)
 
-    dicom_meta: Mapping[str, Any] = labels.meta.get("dicom") or {}
-    datasets = _load_source(source, dicom_meta, path)
+    datasets = _load_source(source, path)
     frames = source_frames(datasets)
-    matched = match_slices(
-        lps, frames, keys=_meta_keys(dicom_meta, lps.shape[2]), tolerance_mm=tolerance_mm, path=path
-    )
+    keys = labels.dicom.slice_keys(lps.shape[2]) if labels.dicom is not None else None
+    matched = match_slices(lps, frames, keys=keys, tolerance_mm=tolerance_mm, path=path)
     if len(frames) > len(matched):
         logger.info(
             "%s: %d of %d source frames lie under no label slice",
@@ -182,7 +182,7 @@ def write_dicom_seg(
             len(frames),
         )
     source_images, frame_array = _frames_in_source_order(pixels, matched, path)
-    _check_one_series(source_images, dicom_meta, path)
+    _check_one_series(source_images, labels.dicom, path)
 
     src0 = source_images[0]
     if series_number is None:
@@ -253,7 +253,7 @@ def _as_3d_lps(labels: Volume) -> Volume:
     """The labels in LPS, with a 2D ``(i, j)`` map made a one-slice ``(i, j, 1)`` volume (same affine)."""
     lps = labels.in_space("LPS")
     if lps.ndim == 2:
-        return Volume(lps.array[:, :, None], lps.affine, space="LPS", source=lps.source, meta=lps.meta)
+        return replace(lps, array=lps.array[:, :, None])
     return lps
 
 
@@ -286,20 +286,16 @@ def _check_label_values(
     return array.astype(dtype, copy=False)
 
 
-def _load_source(
-    source: Sequence[Dataset | str | Path] | None, dicom_meta: Mapping[str, Any], path: Path
-) -> list[Dataset]:
+def _load_source(source: DicomSource | Sequence[Dataset | str | Path], path: Path) -> list[Dataset]:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    if source is None:
-        source = dicom_meta.get("files")
-        if not source:
-            raise ValueError(
-                "no source images: pass `source`, or a label Volume whose meta['dicom'] lists files"
-            )
-    if isinstance(source, str | Path):
-        raise TypeError("source must be a sequence of datasets or file paths, not a single path")
+    if isinstance(source, DicomSource):
+        source = source.files
+    if source is None or isinstance(source, str | Path):
+        raise TypeError(
+            f"source must be a DicomSource or a sequence of datasets or file paths, not {type(source).__name__}"
+        )
     datasets = []
     for item in source:
         if isinstance(item, pydicom.Dataset):
@@ -320,19 +316,6 @@ def _load_source(
                     "its source images by UID, so fix the UIDs in the source series first",
                 )
     return datasets
-
-
-def _meta_keys(dicom_meta: Mapping[str, Any], n_slices: int) -> list[tuple[str, int | None]] | None:
-    """``(SOPInstanceUID, frame number)`` per slice from the DICOM reader's metadata, or ``None``."""
-    uids = dicom_meta.get("sop_instance_uids")
-    if not uids:
-        return None
-    frame_numbers = dicom_meta.get("frame_numbers")
-    if frame_numbers is None:
-        return [(str(uid), None) for uid in uids]
-    if len(uids) == 1:  # one enhanced multi-frame instance
-        uids = list(uids) * len(frame_numbers)
-    return [(str(uid), int(number)) for uid, number in zip(uids, frame_numbers, strict=True)]
 
 
 def _frames_in_source_order(
@@ -369,13 +352,13 @@ def _character_set(dataset: Dataset) -> str | list[str] | None:
     return list(value) if isinstance(value, Sequence) and not isinstance(value, str) else str(value)
 
 
-def _check_one_series(source_images: Sequence[Dataset], dicom_meta: Mapping[str, Any], path: Path) -> None:
+def _check_one_series(source_images: Sequence[Dataset], dicom: DicomSource | None, path: Path) -> None:
     series = {str(ds.SeriesInstanceUID) for ds in source_images}
     if len(series) != 1:
         raise OutputError(
             path, f"the label slices lie on images of {len(series)} series; expected one series"
         )
-    expected = dicom_meta.get("series_instance_uid")
+    expected = dicom.series_instance_uid if dicom is not None else None
     if expected and str(expected) not in series:
         raise OutputError(
             path,

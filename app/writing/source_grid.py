@@ -3,7 +3,7 @@
 A DICOM SEG must say, frame by frame, which source image it was derived from, and its pixels must lie
 exactly on that image. This module lists the frames of the source images with their plane geometry
 (:func:`source_frames`) and assigns one frame to every label slice ``k`` (:func:`match_slices`), either by the
-SOP Instance UIDs the DICOM reader recorded in ``Volume.meta["dicom"]`` or, without them, by position; in both
+SOP Instance UIDs the DICOM reader recorded in ``Volume.dicom`` or, without them, by position; in both
 cases every slice is then verified against its frame (all corners within a tolerance in mm).
 
 Geometry is read from the DICOM attributes by hand (a few lines) because the match needs per-frame

@@ -67,7 +67,7 @@ def test_dicom_case_comes_back_in_lps_on_the_source_grid(loaded_real, demo_cases
     assert labels.space == "LPS"
     assert labels.shape == source.shape
     np.testing.assert_array_equal(labels.affine, source.affine)
-    assert labels.meta["dicom"]["sop_instance_uids"] == source.meta["dicom"]["sop_instance_uids"]
+    assert labels.dicom == source.dicom
     # the same image read from NIfTI (float intensities; the DICOM holds them rounded) gives the same labels
     from_nifti = segment(loaded_real, load_volume(demo_cases / "images" / "hippocampus_008.nii.gz"), tmp_path)
     np.testing.assert_allclose(labels.in_space("RAS").affine, from_nifti.affine)

@@ -82,14 +82,12 @@ def test_series_matches_reference_nifti(d2n: Path, case: str) -> None:
     volume = load_volume(d2n / case)
     assert volume.space == "LPS"
     assert_matches_reference(volume, d2n / f"{case}_ground_truth.nii.gz")
-    meta = volume.meta["dicom"]
-    assert len(meta["sop_instance_uids"]) == len(meta["files"])
-    if meta["frame_numbers"] is None:
-        assert len(meta["files"]) == volume.shape[2]
+    meta = volume.dicom
+    assert len(meta.sop_instance_uids) == len(meta.files)
+    if meta.frame_numbers is None:
+        assert len(meta.files) == volume.shape[2]
     else:
-        assert len(meta["files"]) == 1 and sorted(meta["frame_numbers"]) == list(
-            range(1, volume.shape[2] + 1)
-        )
+        assert len(meta.files) == 1 and sorted(meta.frame_numbers) == list(range(1, volume.shape[2] + 1))
 
 
 @pytest.mark.parametrize(("case", "words"), REFUSED.items())

@@ -68,7 +68,7 @@ def test_negative_column_cosine_orders_slices_along_the_normal(tmp_path: Path, s
     expected = np.array([[0.9, 0, 0, -10], [0, -0.7, 0, -20], [0, 0, -2, 34], [0, 0, 0, 1]])
     np.testing.assert_allclose(volume.affine, expected)
     assert [int(volume.array[0, 0, k]) for k in range(3)] == [34, 32, 30]
-    assert [Path(f).name for f in volume.meta["dicom"]["files"]] == ["c.dcm", "b.dcm", "a.dcm"]
+    assert [Path(f).name for f in volume.dicom.files] == ["c.dcm", "b.dcm", "a.dcm"]
     np.testing.assert_allclose(
         volume.in_space("RAS").world_coordinates([[1, 2, 1]]), [[10 - 0.9, 20 + 1.4, 32]]
     )
@@ -140,16 +140,16 @@ def test_single_slice_with_thickness_and_two_slices(write_series) -> None:
 
 def test_provenance_keys_for_the_seg_writer(write_series) -> None:
     files = write_series("s", 3, modality="MR", series_number=7, description="T1 ax")
-    meta = read_series(list(reversed(files))).meta["dicom"]
+    meta = read_series(list(reversed(files))).dicom
     headers = [pydicom.dcmread(f) for f in files]
-    assert meta["study_instance_uid"] == headers[0].StudyInstanceUID
-    assert meta["series_instance_uid"] == headers[0].SeriesInstanceUID
-    assert meta["frame_of_reference_uid"] == headers[0].FrameOfReferenceUID
-    assert (meta["modality"], meta["series_number"], meta["series_description"]) == ("MR", 7, "T1 ax")
-    assert meta["sop_class_uid"] == headers[0].SOPClassUID
-    assert meta["files"] == [str(f) for f in files]
-    assert meta["sop_instance_uids"] == [h.SOPInstanceUID for h in headers]
-    assert meta["frame_numbers"] is None
+    assert meta.study_instance_uid == headers[0].StudyInstanceUID
+    assert meta.series_instance_uid == headers[0].SeriesInstanceUID
+    assert meta.frame_of_reference_uid == headers[0].FrameOfReferenceUID
+    assert (meta.modality, meta.series_number, meta.series_description) == ("MR", 7, "T1 ax")
+    assert meta.sop_class_uid == headers[0].SOPClassUID
+    assert meta.files == tuple(str(f) for f in files)
+    assert meta.sop_instance_uids == tuple(h.SOPInstanceUID for h in headers)
+    assert meta.frame_numbers is None
 
 
 def _enhanced_ct(path: Path, z_by_frame: list[float], slopes: list[float]) -> Path:
@@ -197,9 +197,7 @@ def test_enhanced_multiframe_frames_sorted_by_position(tmp_path: Path) -> None:
     volume = load_volume(path)
     assert volume.shape == (3, 4, 3)
     np.testing.assert_allclose(volume.spacing, [0.5, 0.5, 2.0])
-    assert volume.meta["dicom"]["frame_numbers"] == [2, 3, 1]
-    assert (
-        volume.meta["dicom"]["files"] == [str(path)] and len(volume.meta["dicom"]["sop_instance_uids"]) == 1
-    )
+    assert volume.dicom.frame_numbers == (2, 3, 1)
+    assert volume.dicom.files == (str(path),) and len(volume.dicom.sop_instance_uids) == 1
     assert volume.array.dtype == np.float32  # per-frame slopes
     assert [float(volume.array[0, 0, k]) for k in range(3)] == [0.0, 2.0 * 2.0, 4.0]  # frame 3: slope 2

@@ -66,7 +66,7 @@ def test_identical_duplicate_is_dropped_with_warning(write_series, caplog) -> No
     shutil.copy(files[1], copy)
     volume = read_series([*files, copy])
     assert volume.shape == (6, 8, 3)
-    assert volume.meta["dicom"]["dropped_files"] == ["slice001.dcm"]  # the copy sorts first and is kept
+    assert volume.dicom.dropped_files == ("slice001.dcm",)  # the copy sorts first and is kept
     assert "same position and pixels" in caplog.text
 
 

@@ -71,17 +71,17 @@ def test_totalseg_jpeg2000_ct_series(shared_data: Path) -> None:
     assert ours.shape == reference.shape
     np.testing.assert_allclose(ours.affine, reference.affine, atol=0.05)
 
-    meta = volume.meta["dicom"]
+    meta = volume.dicom
     for k in (0, 9, 19):  # SimpleITK (GDCM) decodes these slices to the same HU (a few: J2K decoding is slow)
-        image = sitk.ReadImage(meta["files"][k])
+        image = sitk.ReadImage(meta.files[k])
         np.testing.assert_array_equal(sitk.GetArrayViewFromImage(image)[0].T, volume.array[:, :, k])
         np.testing.assert_allclose(image.GetOrigin(), volume.world_coordinates([[0, 0, k]])[0], atol=1e-3)
 
-    assert meta["series_instance_uid"] == ""  # blanked in the files; recorded as found
+    assert meta.series_instance_uid == ""  # blanked in the files; recorded as found
     # SOPInstanceUID is blank too: the UIDs come from the file meta (MediaStorageSOPInstanceUID)
-    assert all(uid.startswith("1.3.12.2.1107.5.1.4.60064") for uid in meta["sop_instance_uids"])
+    assert all(uid.startswith("1.3.12.2.1107.5.1.4.60064") for uid in meta.sop_instance_uids)
     # files are listed in k order: k=0 is the origin slice, z increases with k
-    positions = [read_header(f).frames[0].position for f in meta["files"]]
+    positions = [read_header(f).frames[0].position for f in meta.files]
     np.testing.assert_allclose(positions[0], volume.affine[:3, 3])
     assert np.all(np.diff([p[2] for p in positions]) > 0)
 

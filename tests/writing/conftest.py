@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from app.volume import Volume
+from app.volume import DicomSource, Volume
 
 pydicom = pytest.importorskip("pydicom")
 from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
@@ -99,7 +99,7 @@ def series_volume(paths: Sequence[Path], *, with_meta: bool = True) -> Volume:
     """Reference reader for single-frame series: a zero uint8 Volume on the series grid, LPS.
 
     Slices are sorted by position along the normal ``row_cosine x column_cosine``; the affine is built from
-    the first slice and the mean step between slices. ``meta["dicom"]`` follows the DICOM reader's contract.
+    the first slice and the mean step between slices. ``dicom`` follows the DICOM reader's contract.
     """
     datasets = [pydicom.dcmread(path, stop_before_pixels=True) for path in paths]
     iop = np.asarray(datasets[0].ImageOrientationPatient, dtype=float)
@@ -114,22 +114,24 @@ def series_volume(paths: Sequence[Path], *, with_meta: bool = True) -> Volume:
     affine[:3, 1] = iop[3:] * row_spacing
     affine[:3, 2] = step
     affine[:3, 3] = positions[0]
-    meta = {}
+    dicom = None
     if with_meta:
         first = datasets[0]
-        meta["dicom"] = {
-            "study_instance_uid": str(first.StudyInstanceUID),
-            "series_instance_uid": str(first.SeriesInstanceUID),
-            "modality": str(first.Modality),
-            "series_description": str(first.get("SeriesDescription", "")),
-            "series_number": first.get("SeriesNumber"),
-            "files": [str(paths[index]) for index in order],
-            "sop_instance_uids": [str(ds.SOPInstanceUID) for ds in datasets],
-            "frame_numbers": None,
-            "sop_class_uid": str(first.SOPClassUID),
-        }
+        dicom = DicomSource(
+            study_instance_uid=str(first.StudyInstanceUID),
+            series_instance_uid=str(first.SeriesInstanceUID),
+            frame_of_reference_uid=str(first.get("FrameOfReferenceUID", "")),
+            modality=str(first.Modality),
+            series_description=str(first.get("SeriesDescription", "")),
+            series_number=first.get("SeriesNumber"),
+            sop_class_uid=str(first.SOPClassUID),
+            files=tuple(str(paths[index]) for index in order),
+            sop_instance_uids=tuple(str(ds.SOPInstanceUID) for ds in datasets),
+        )
     shape = (int(datasets[0].Columns), int(datasets[0].Rows), len(datasets))
-    return Volume(np.zeros(shape, dtype=np.uint8), affine, space="LPS", source="reference reader", meta=meta)
+    return Volume(
+        np.zeros(shape, dtype=np.uint8), affine, space="LPS", source="reference reader", dicom=dicom
+    )
 
 
 def multiframe_volume(path: Path) -> Volume:
@@ -159,21 +161,20 @@ def multiframe_volume(path: Path) -> Volume:
     affine[:3, 1] = iop[3:] * row_spacing
     affine[:3, 2] = (positions[-1] - positions[0]) / (len(order) - 1)
     affine[:3, 3] = positions[0]
-    meta = {
-        "dicom": {
-            "study_instance_uid": str(ds.StudyInstanceUID),
-            "series_instance_uid": str(ds.SeriesInstanceUID),
-            "modality": str(ds.Modality),
-            "series_description": str(ds.get("SeriesDescription", "")),
-            "series_number": ds.get("SeriesNumber"),
-            "files": [str(path)],
-            "sop_instance_uids": [str(ds.SOPInstanceUID)] * len(order),
-            "frame_numbers": [int(index) + 1 for index in order],
-            "sop_class_uid": str(ds.SOPClassUID),
-        }
-    }
+    dicom = DicomSource(
+        study_instance_uid=str(ds.StudyInstanceUID),
+        series_instance_uid=str(ds.SeriesInstanceUID),
+        frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "")),
+        modality=str(ds.Modality),
+        series_description=str(ds.get("SeriesDescription", "")),
+        series_number=ds.get("SeriesNumber"),
+        sop_class_uid=str(ds.SOPClassUID),
+        files=(str(path),),
+        sop_instance_uids=(str(ds.SOPInstanceUID),),
+        frame_numbers=tuple(int(index) + 1 for index in order),
+    )
     shape = (int(ds.Columns), int(ds.Rows), len(order))
-    return Volume(np.zeros(shape, dtype=np.uint8), affine, space="LPS", source=str(path), meta=meta)
+    return Volume(np.zeros(shape, dtype=np.uint8), affine, space="LPS", source=str(path), dicom=dicom)
 
 
 def decode_seg(path: Path, grid: Volume, *, fractional_threshold: float = 0.5) -> dict[int, np.ndarray]:

@@ -132,7 +132,7 @@ def test_synthetic_geometries(tmp_path, seg_tools, geometry, segmentation_type, 
     grid = seg_tools.series_volume(paths, with_meta=with_meta)
     labels = grid.with_array(_phantom(grid.shape))
     written = write_dicom_seg(
-        labels, None if with_meta else paths, {1: "liver", 2: "spleen"}, tmp_path / "seg.dcm",
+        labels, labels.dicom if with_meta else paths, {1: "liver", 2: "spleen"}, tmp_path / "seg.dcm",
         segmentation_type=segmentation_type,
     )  # fmt: skip
     seg = check_round_trip(written.path, labels, paths, seg_tools, tmp_path)
@@ -244,9 +244,9 @@ def test_synthetic_multiframe_source_with_shuffled_frames(tmp_path, seg_tools):
     enhanced.save_as(mf_path, enforce_file_format=True)
 
     grid = seg_tools.multiframe_volume(mf_path)
-    assert grid.meta["dicom"]["frame_numbers"] != sorted(grid.meta["dicom"]["frame_numbers"])
+    assert list(grid.dicom.frame_numbers) != sorted(grid.dicom.frame_numbers)
     labels = grid.with_array(_phantom(grid.shape))
-    written = write_dicom_seg(labels, None, {1: "a", 2: "b"}, tmp_path / "seg.dcm")
+    written = write_dicom_seg(labels, labels.dicom, {1: "a", 2: "b"}, tmp_path / "seg.dcm")
     check_round_trip(written.path, labels, [mf_path], seg_tools, tmp_path)
 
     no_meta = Volume(labels.array, labels.affine, space="LPS")  # matched by position instead
@@ -262,7 +262,7 @@ def test_real_legacy_converted_multiframe(shared_data, seg_tools, tmp_path):
     grid = seg_tools.multiframe_volume(folder / "multiframe" / "mf.dcm")
     np.testing.assert_allclose(grid.affine, reference.affine, atol=1e-4)
     labels = grid.with_array(reference.array.astype(np.uint8))
-    written = write_dicom_seg(labels, None, {1: "liver"}, tmp_path / "seg.dcm")
+    written = write_dicom_seg(labels, labels.dicom, {1: "liver"}, tmp_path / "seg.dcm")
     check_round_trip(written.path, labels, [folder / "multiframe" / "mf.dcm"], seg_tools, tmp_path)
     dcmqi_labels, _ = read_dicom_seg(folder / "seg" / "label.seg")  # dcmqi's SEG of the single-frame images
     np.testing.assert_array_equal(read_dicom_seg(written.path)[0].array, dcmqi_labels.array)
@@ -298,9 +298,9 @@ def test_real_ct_through_the_dicom_reader(ct3, seg_tools, tmp_path):
     reference = seg_tools.nrrd_volume(folder / "liver_seg.nrrd")
     np.testing.assert_allclose(image.affine, reference.affine, atol=1e-4)
     labels = image.with_array(reference.array.astype(np.uint8))
-    written = write_dicom_seg(labels, None, {1: "liver"}, tmp_path / "liver.dcm")
+    written = write_dicom_seg(labels, labels.dicom, {1: "liver"}, tmp_path / "liver.dcm")
     check_round_trip(written.path, labels, paths, seg_tools, tmp_path)
-    assert list(written.source_sop_instance_uids) == image.meta["dicom"]["sop_instance_uids"]
+    assert tuple(written.source_sop_instance_uids) == image.dicom.sop_instance_uids
     ours, dcmqi = read_dicom_seg(written.path)[0], read_dicom_seg(folder / "liver.dcm")[0]
     np.testing.assert_array_equal(ours.array, dcmqi.array)
     np.testing.assert_allclose(ours.affine, dcmqi.affine, atol=1e-4)
@@ -396,13 +396,13 @@ def test_refuses_labels_off_the_source_grid(small, tmp_path):
 
 
 def test_stale_meta_is_caught_and_position_matching_handles_any_k_order(small, tmp_path, seg_tools):
-    """A pipeline that reverses k (adjusting the affine) but keeps meta["dicom"] has stale UIDs: refused.
+    """A pipeline that reverses k (adjusting the affine) but keeps its DicomSource has stale UIDs: refused.
     The same volume without meta is matched by position and written correctly."""
     paths, labels = small
     reversed_affine = labels.affine.copy()
     reversed_affine[:3, 3] = labels.world_coordinates([[0, 0, labels.shape[2] - 1]])[0]
     reversed_affine[:3, 2] = -labels.affine[:3, 2]
-    stale = Volume(labels.array[:, :, ::-1], reversed_affine, space="LPS", meta=labels.meta)
+    stale = Volume(labels.array[:, :, ::-1], reversed_affine, space="LPS", dicom=labels.dicom)
     with pytest.raises(OutputError, match="mm away"):
         write_dicom_seg(stale, paths, {1: "a", 2: "b"}, tmp_path / "stale.dcm")
     fresh = Volume(stale.array, stale.affine, space="LPS")
@@ -418,8 +418,8 @@ def test_single_image_with_a_2d_label_map(shared_data, seg_tools, tmp_path):
     grid = seg_tools.series_volume([path])
     labels2d = np.zeros(grid.shape[:2], np.uint8)
     labels2d[30:60, 70:90] = 1
-    volume = Volume(labels2d, grid.affine, space="LPS", meta=grid.meta)
-    written = write_dicom_seg(volume, None, {1: "lesion"}, tmp_path / "seg.dcm")
+    volume = Volume(labels2d, grid.affine, space="LPS", dicom=grid.dicom)
+    written = write_dicom_seg(volume, volume.dicom, {1: "lesion"}, tmp_path / "seg.dcm")
     read, _ = read_dicom_seg(written.path)
     assert read.shape == (*labels2d.shape, 1)
     np.testing.assert_array_equal(read.array[:, :, 0], labels2d)

@@ -10,11 +10,9 @@ Contract of the returned volume:
   PixelSpacing[0]``, ``n * slice spacing``, ImagePositionPatient of slice ``k=0``.
 * dtype: see :mod:`app.loading.dicom.pixels` (stored integer dtype, widened integers for integral intercepts,
   float32 otherwise). Values are rescaled (e.g. Hounsfield units), per slice/frame.
-* ``meta["dicom"]`` provenance, the keys the DICOM SEG writer relies on: ``study_instance_uid``,
-  ``series_instance_uid``, ``frame_of_reference_uid``, ``modality``, ``series_description``, ``series_number``,
-  ``sop_class_uid``, ``files`` (paths as str in ``k`` order; for a single multi-frame file one entry),
-  ``sop_instance_uids`` (same layout as ``files``), ``frame_numbers`` (1-based frame of each ``k`` for
-  multi-frame input, else ``None``), ``slice_spacing`` (mm), ``dropped_files`` (identical duplicates).
+* ``dicom``: the series' :class:`~app.volume.DicomSource` (UIDs, modality, description and number, the files
+  and SOP Instance UIDs in ``k`` order, frame numbers of multi-frame input, slice spacing, dropped
+  duplicates), which the DICOM SEG writer references. ``meta``: ``{"format": "dicom"}``.
 
 Policies: duplicate positions with identical pixels are dropped with a warning; with different pixels they are
 refused; the same number (>1) of images at every position is a 4D series and refused. Gantry tilt is refused
@@ -49,7 +47,7 @@ from app.loading.dicom.header import InstanceHeader, read_header
 from app.loading.dicom.options import DicomReadOptions
 from app.loading.dicom.pixels import decode, output_dtype, rescale_into
 from app.loading.options import ReadOptions, check_declared_size
-from app.volume import Volume
+from app.volume import DicomSource, Volume
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +99,8 @@ def read_series(
         affine=stack.affine,
         space="LPS",
         source=str(where),
-        meta={"format": "dicom", "dicom": _provenance(ordered, stack.slice_spacing, dropped)},
+        meta={"format": "dicom"},
+        dicom=_provenance(ordered, stack.slice_spacing, dropped),
     )
 
 
@@ -204,9 +203,7 @@ def _resolve_duplicates(groups: list[list[SliceRef]], where: Path) -> tuple[list
     )
 
 
-def _provenance(
-    ordered: Sequence[SliceRef], spacing: float, dropped: Sequence[SliceRef]
-) -> dict[str, object]:
+def _provenance(ordered: Sequence[SliceRef], spacing: float, dropped: Sequence[SliceRef]) -> DicomSource:
     first = ordered[0].header
     paths = list(dict.fromkeys(s.header.path for s in ordered))
     single_multiframe = len(paths) == 1 and first.is_multiframe
@@ -216,17 +213,17 @@ def _provenance(
     else:
         files = [str(s.header.path) for s in ordered]
         uids = [s.header.sop_instance_uid for s in ordered]
-    return {
-        "study_instance_uid": first.study_instance_uid,
-        "series_instance_uid": first.series_instance_uid,
-        "frame_of_reference_uid": first.frame_of_reference_uid,
-        "modality": first.modality,
-        "series_description": first.series_description,
-        "series_number": first.series_number,
-        "sop_class_uid": first.sop_class_uid,
-        "files": files,
-        "sop_instance_uids": uids,
-        "frame_numbers": [s.geometry.frame_number for s in ordered] if multiframe else None,
-        "slice_spacing": spacing,
-        "dropped_files": [s.label for s in dropped],
-    }
+    return DicomSource(
+        study_instance_uid=first.study_instance_uid,
+        series_instance_uid=first.series_instance_uid,
+        frame_of_reference_uid=first.frame_of_reference_uid,
+        modality=first.modality,
+        series_description=first.series_description,
+        series_number=first.series_number,
+        sop_class_uid=first.sop_class_uid,
+        files=tuple(files),
+        sop_instance_uids=tuple(uids),
+        frame_numbers=tuple(s.geometry.frame_number for s in ordered) if multiframe else None,
+        slice_spacing=spacing,
+        dropped_files=tuple(s.label for s in dropped),
+    )
