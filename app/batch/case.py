@@ -128,7 +128,7 @@ def run_case(
 
 
 def _write_label_picture(case: Case, labels: Volume, info: BundleInfo, case_dir: Path) -> Path:
-    from app.loading.picture import write_picture
+    from app.writing.picture import write_picture
 
     suffix = ".png" if labels.ndim == 2 and case.source.suffix.lower() == ".png" else ".tif"
     scaled = labels.array.astype(np.int64) * (info.picture_scale or 1)

@@ -34,9 +34,9 @@ import numpy as np
 from app.errors import BundleError, InputError, OutputError
 from app.inference.bundle import LoadedBundle
 from app.inference.capture import CapturedPrediction, CapturePrediction
-from app.loading.picture import write_picture
 from app.volume import Volume
 from app.writing.nifti import write_nifti
+from app.writing.picture import write_picture
 
 logger = logging.getLogger(__name__)
 

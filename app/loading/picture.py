@@ -15,7 +15,7 @@ must fit in :attr:`ReadOptions.max_bytes`. Pillow's own decompression-bomb guard
 (``PIL.Image.MAX_IMAGE_PIXELS``, about 179 million pixels refused) still applies on top of that limit and is
 reported as an :class:`~app.errors.InputError` too; unetseg does not change Pillow's global setting.
 
-:func:`write_picture` is its inverse for label maps and 2D network inputs: 8-bit PNG for values in 0..255,
+:func:`app.writing.picture.write_picture` is its inverse for label maps and 2D network inputs: 8-bit PNG for values in 0..255,
 16-bit PNG for 0..65535, else a float32 TIFF; a 3D volume becomes a multi-page TIFF.
 """
 
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.errors import InputError, OutputError
+from app.errors import InputError
 from app.formats import PICTURE_SUFFIXES
 from app.loading.options import ReadOptions, check_declared_size
 from app.volume import Volume
@@ -62,41 +62,6 @@ def read_picture(path: str | Path, *, label: bool = False, options: ReadOptions 
     if min(array.shape) < 1:
         raise InputError(path, f"picture of shape {array.shape} has no pixels")
     return Volume(array=np.ascontiguousarray(array.T), affine=np.eye(4), space="RAS", source=str(path))
-
-
-def write_picture(volume: Volume, path: str | Path) -> Path:
-    """Write ``volume.array`` as a picture at ``path`` (``.png`` for 2D only, or ``.tif``/``.tiff``).
-
-    Raises:
-        OutputError: a 3D volume asked for as PNG, or the file cannot be written.
-    """
-    from PIL import Image
-
-    path = Path(path)
-    array = np.asarray(volume.array)
-    if array.ndim == 3 and path.suffix.lower() == ".png":
-        raise OutputError(path, "a stack of slices needs a TIFF file, not PNG")
-    pages = [array] if array.ndim == 2 else [array[..., k] for k in range(array.shape[-1])]
-    images = [Image.fromarray(_storable(page.T)) for page in pages]
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        images[0].save(path, save_all=len(images) > 1, append_images=images[1:])
-    except (OSError, ValueError) as exc:
-        raise OutputError(path, f"cannot be written: {exc}") from exc
-    return path
-
-
-def _storable(page: np.ndarray) -> np.ndarray:
-    """The page in the narrowest lossless picture dtype: uint8, uint16, else float32."""
-    if page.dtype == bool:
-        return page.astype(np.uint8)
-    if np.issubdtype(page.dtype, np.integer) or np.array_equal(page, np.round(page)):
-        low, high = (page.min(), page.max()) if page.size else (0, 0)
-        if low >= 0 and high <= 255:
-            return np.ascontiguousarray(page, dtype=np.uint8)
-        if low >= 0 and high <= 65535:
-            return np.ascontiguousarray(page, dtype=np.uint16)
-    return np.ascontiguousarray(page, dtype=np.float32)
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

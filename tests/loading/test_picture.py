@@ -8,8 +8,9 @@ from PIL import Image
 
 from app.errors import InputError, OutputError
 from app.loading import discover_inputs
-from app.loading.picture import read_picture, write_picture
+from app.loading.picture import read_picture
 from app.volume import Volume
+from app.writing.picture import write_picture
 
 
 def test_png_is_read_in_pil_reader_order(tmp_path):
