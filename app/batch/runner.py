@@ -227,6 +227,7 @@ def _resume(
         record.status = "skipped"
         record.reason = "complete from an earlier run (case.json and its outputs verified)"
         record.outputs, record.seg = list(done.outputs), done.seg
+        record.statistics, record.warnings = done.statistics, list(done.warnings)
         logger.info("case %s: skipped, %s", case.case_id, record.reason)
     return todo
 
@@ -263,4 +264,5 @@ def _options(config: BatchConfig, info: BundleInfo) -> dict[str, Any]:
         "threads_per_worker": config.threads_per_worker,
         "max_input_bytes": config.read.max_bytes,
         "strict_orientation": config.read.strict_orientation,
+        "preview": config.preview,
     }

@@ -110,6 +110,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         action="store_true",
         help="refuse a NIfTI whose qform and sform disagree (default: follow the sform and warn)",
     )
+    parser.add_argument(
+        "--no-preview",
+        dest="preview",
+        action="store_false",
+        help="do not draw OUT/<case_id>/preview.png (statistics, flags and report.html are still written)",
+    )
     cluster = parser.add_argument_group("scale-out (docs/scale_out.md)")
     cluster.add_argument(
         "--cluster",
@@ -168,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
         address=args.address,
         workers=args.workers,
         threads_per_worker=args.threads_per_worker,
+        preview=args.preview,
         read=read_options(args),
         command_line=command_line(args),
     )
@@ -212,6 +219,8 @@ def command_line(args: argparse.Namespace) -> tuple[str, ...]:
         words += ["--max-input-gib", f"{args.max_input_gib:g}"]
     if args.strict_orientation:
         words.append("--strict-orientation")
+    if not args.preview:
+        words.append("--no-preview")
     if args.resume:
         words.append("--resume")
     return tuple(words)

@@ -1,0 +1,199 @@
+"""``preview.png``: a picture of one case's prediction on its image, for a person to check at a glance.
+
+Contract of :func:`preview_png` (PNG bytes; matplotlib's Agg canvas, no pyplot state):
+
+* 3D volumes: three planes (axial, coronal, sagittal) through the centre of mass of all labelled voxels,
+  after reorienting the arrays to the closest RAS axes (nibabel's ``io_orientation``; no resampling, so an
+  oblique volume is shown in its own voxel grid). Display convention: **radiological**, the patient's right on
+  the viewer's left in the axial and coronal planes, anterior on the left in the sagittal plane, superior
+  (axial: anterior) up; orientation letters on all four edges; the pixel aspect from the voxel spacing.
+* 2D pictures (and the middle page of a picture stack): the picture as stored (rows down).
+* labels: a translucent fill with a fully opaque one-pixel outline (the label's edge inside it) in one colour
+  per label (:data:`COLOURS`), a legend with the bundle's ``channel_def`` names.
+* window: CT in Hounsfield units with a soft-tissue window (:data:`CT_WINDOW`, level 40 / width 400); every
+  other modality the 1st-99th percentile of the image (pictures: 0.5th-99.5th).
+
+The overlay is painted into the image pixels (not drawn as matplotlib contours) so a picture costs tens of
+milliseconds, which keeps the preview inside its share of a case's time (``scripts/bench_qa.py``).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+
+import numpy as np
+from matplotlib import patheffects
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from scipy import ndimage
+
+from app.volume import Volume
+
+#: label colours in channel_def order (saturated, so that they stand out from a grey image)
+COLOURS = ("#ff2020", "#2070ff", "#20e040", "#ffd000", "#ff20ff", "#00e0e0", "#ff8000", "#a050ff")
+#: (level, width) in HU for CT
+CT_WINDOW = (40.0, 400.0)
+FILL_ALPHA = 0.45
+DPI = 100
+
+#: (plane, axis sliced in RAS order, column axis, row axis, flip columns, letters left/right/top/bottom)
+_PLANES = (
+    ("axial", 2, 0, 1, True, ("R", "L", "A", "P")),
+    ("coronal", 1, 0, 2, True, ("R", "L", "S", "I")),
+    ("sagittal", 0, 1, 2, True, ("A", "P", "S", "I")),
+)
+
+
+def preview_png(
+    image: Volume,
+    labels: Volume,
+    names: Mapping[int, str],
+    *,
+    modality: str | None = None,
+    picture: bool = False,
+    title: str = "",
+) -> bytes:
+    """The preview of ``labels`` (values ``names``) on ``image`` (module docstring)."""
+    if labels.shape != image.shape:
+        raise ValueError(
+            f"{labels.source or 'labels'}: shape {labels.shape} is not the image's {image.shape}"
+        )
+    colours = {value: COLOURS[i % len(COLOURS)] for i, value in enumerate(names)}
+    if picture or image.ndim == 2:
+        back, lab = np.asarray(image.array), np.asarray(labels.array)
+        if back.ndim == 3:  # a stack of pictures: its middle page
+            back, lab = back[..., back.shape[-1] // 2], lab[..., lab.shape[-1] // 2]
+        panels = [("", back.T, lab.T, None, None)]
+        low, high = _window(back, modality, (0.5, 99.5))
+    else:
+        panels = _planes(image, labels, names)
+        low, high = _window(image.array, modality, (1.0, 99.0))
+    rendered = [
+        _resized(_composite(b, lab, colours, low, high), aspect, 256 if aspect else 420)
+        for _, b, lab, aspect, _ in panels
+    ]
+    gap, margin_top, margin_bottom = 12, (46 if title else 26), 44
+    width = sum(r.shape[1] for r in rendered) + gap * (len(rendered) + 1)
+    height = max(r.shape[0] for r in rendered) + margin_top + margin_bottom
+    figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
+    x = gap
+    for (name, _, _, _, letters), rgb in zip(panels, rendered, strict=True):
+        y = margin_bottom + (height - margin_top - margin_bottom - rgb.shape[0]) // 2  # from the bottom edge
+        figure.figimage(rgb, xo=x, yo=y, origin="upper")
+        box = (x / width, y / height, rgb.shape[1] / width, rgb.shape[0] / height)
+        if name:
+            figure.text(
+                box[0] + box[2] / 2, box[1] + box[3] + 4 / height, name, ha="center", va="bottom", fontsize=8
+            )
+        if letters:
+            _letters(figure, box, letters)
+        x += rgb.shape[1] + gap
+    handles = [Patch(color=colours[v], alpha=0.8, label=f"{v}: {n}") for v, n in names.items()]
+    figure.legend(
+        handles=handles,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 12 / height),
+        ncol=min(len(handles), 6),
+        fontsize=7,
+        frameon=False,
+    )
+    note = "radiological display (patient right on viewer's left); " if len(panels) > 1 else ""
+    figure.text(
+        0.5, 2 / height, f"{note}window {low:.4g} to {high:.4g}", ha="center", va="bottom", fontsize=6
+    )
+    if title:
+        figure.text(0.5, 1 - 6 / height, title, ha="center", va="top", fontsize=9)
+    FigureCanvasAgg(figure)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def _resized(rgb: np.ndarray, aspect: float | None, size: int) -> np.ndarray:
+    """``rgb`` scaled by nearest neighbour so its longer side is about ``size`` pixels, rows stretched by
+    ``aspect`` (row spacing / column spacing; ``None`` for square pixels)."""
+    rows, columns = rgb.shape[:2]
+    physical_rows = rows * (aspect or 1.0)
+    scale = size / max(physical_rows, columns)
+    out_rows, out_columns = max(1, round(physical_rows * scale)), max(1, round(columns * scale))
+    row_index = np.minimum((np.arange(out_rows) + 0.5) * rows / out_rows, rows - 1).astype(int)
+    column_index = np.minimum((np.arange(out_columns) + 0.5) * columns / out_columns, columns - 1).astype(int)
+    return rgb[row_index][:, column_index]
+
+
+def _planes(image: Volume, labels: Volume, names: Mapping[int, str]) -> list[tuple]:
+    """The three planes through the labelled voxels' centre of mass, in display orientation (rows down)."""
+    from nibabel.orientations import apply_orientation, io_orientation
+
+    ras = image.in_space("RAS")
+    ornt = io_orientation(ras.affine)
+    back = apply_orientation(np.asarray(image.array), ornt)
+    lab = apply_orientation(np.asarray(labels.array), ornt)
+    spacing = np.empty(3)
+    spacing[ornt[:, 0].astype(int)] = np.linalg.norm(ras.affine[:3, :3], axis=0)
+    foreground = np.isin(lab, list(names))
+    centre = (
+        np.round(ndimage.center_of_mass(foreground)).astype(int)
+        if foreground.any()
+        else np.array(lab.shape) // 2
+    )
+    panels = []
+    for name, axis, column_axis, row_axis, flip_columns, letters in _PLANES:
+        take: list[slice | int] = [slice(None)] * 3
+        take[axis] = int(centre[axis])
+        # remaining axes in order (column_axis, row_axis) after removing `axis`: transpose to rows x columns
+        back_slice, label_slice = back[tuple(take)].T, lab[tuple(take)].T
+        back_slice, label_slice = back_slice[::-1], label_slice[::-1]  # the row axis's + direction up
+        if flip_columns:
+            back_slice, label_slice = back_slice[:, ::-1], label_slice[:, ::-1]
+        aspect = spacing[row_axis] / spacing[column_axis]
+        panels.append((f"{name} {int(centre[axis])}", back_slice, label_slice, aspect, letters))
+    return panels
+
+
+def _window(array: np.ndarray, modality: str | None, percentiles: tuple[float, float]) -> tuple[float, float]:
+    if (modality or "").upper() == "CT":
+        level, width = CT_WINDOW
+        return level - width / 2, level + width / 2
+    flat = np.asarray(array).ravel()
+    flat = flat[:: max(1, flat.size // 1_000_000)].astype(np.float64)
+    flat = flat[np.isfinite(flat)]
+    low, high = np.percentile(flat, percentiles) if flat.size else (0.0, 1.0)
+    return float(low), float(high if high > low else low + 1)
+
+
+def _composite(
+    back: np.ndarray, labels: np.ndarray, colours: Mapping[int, str], low: float, high: float
+) -> np.ndarray:
+    """Grey image with each label's translucent fill and opaque edge painted in, as RGB floats."""
+    grey = np.clip((np.asarray(back, dtype=np.float32) - low) / (high - low), 0, 1)
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    for value, colour in colours.items():
+        mask = labels == value
+        if not mask.any():
+            continue
+        colour_rgb = np.array(to_rgb(colour), dtype=np.float32)
+        rgb[mask] = (1 - FILL_ALPHA) * rgb[mask] + FILL_ALPHA * colour_rgb
+        edge = mask & ~ndimage.binary_erosion(mask, border_value=1)
+        rgb[edge] = colour_rgb
+    return rgb
+
+
+def _letters(figure: Figure, box: tuple[float, float, float, float], letters: tuple[str, ...]) -> None:
+    """Orientation letters at the left, right, top and bottom edge of the panel at ``box`` (figure fractions)."""
+    left, bottom, width, height = box
+    for (x, y), text in zip(((0.04, 0.5), (0.96, 0.5), (0.5, 0.95), (0.5, 0.05)), letters, strict=True):
+        figure.text(
+            left + x * width,
+            bottom + y * height,
+            text,
+            color="white",
+            fontsize=9,
+            fontweight="bold",
+            ha="center",
+            va="center",
+            path_effects=[patheffects.withStroke(linewidth=2, foreground="black")],
+        )
