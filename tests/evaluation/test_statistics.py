@@ -45,7 +45,9 @@ def _check(stats: CaseStatistics, expected: dict, name: str) -> None:
         assert np.allclose(getattr(s, f"{key}_ras_mm"), expected[key], atol=2e-3), key
     mean, std, median, p5, p95 = expected["intensity"]
     assert s.intensity is not None
-    assert (s.intensity.mean, s.intensity.std, s.intensity.median) == pytest.approx((mean, std, median), rel=1e-6)
+    assert (s.intensity.mean, s.intensity.std, s.intensity.median) == pytest.approx(
+        (mean, std, median), rel=1e-6
+    )
     assert (s.intensity.p5, s.intensity.p95) == pytest.approx((p5, p95), rel=1e-6)
 
 
