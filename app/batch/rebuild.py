@@ -44,6 +44,7 @@ class RebuiltReport:
     report_csv: Path
     journals: tuple[Path, ...]
     manifests: int
+    report_html: Path | None = None
 
 
 def rebuild_report(out: str | Path) -> RebuiltReport:
@@ -103,8 +104,8 @@ def rebuild_report(out: str | Path) -> RebuiltReport:
     report = build_report(cases, list(decisions.values()), provenance)
     report["state"] = "complete" if report["counts"]["pending"] == 0 else "incomplete"
     report_json, report_csv = write_run_report(report, out)
-    write_run_page(report, out)
+    report_html = write_run_page(report, out)
     logger.info(
         "rebuilt %s from %d journal(s) and %d case.json file(s)", report_json, len(journals), manifests
     )
-    return RebuiltReport(report, report_json, report_csv, journals, manifests)
+    return RebuiltReport(report, report_json, report_csv, journals, manifests, report_html)
