@@ -1,6 +1,6 @@
 """``preview.png``: a picture of one case's prediction on its image, for a person to check at a glance.
 
-Contract of :func:`preview_png` (PNG bytes; matplotlib's Agg canvas, no pyplot state):
+Contract of :func:`preview_png` (PNG bytes):
 
 * 3D volumes: three planes (axial, coronal, sagittal) through the centre of mass of all labelled voxels,
   after reorienting the arrays to the closest RAS axes (nibabel's ``io_orientation``; no resampling, so an
@@ -14,19 +14,23 @@ Contract of :func:`preview_png` (PNG bytes; matplotlib's Agg canvas, no pyplot s
 * window: CT in Hounsfield units with a soft-tissue window (:data:`CT_WINDOW`, level 40 / width 400); every
   other modality the 1st-99th percentile of the image (pictures: 0.5th-99.5th).
 
-The overlay is painted into the image pixels (not drawn as matplotlib contours) so a picture costs tens of
-milliseconds, which keeps the preview inside its share of a case's time (``scripts/bench_qa.py``).
+The overlay is painted into the image pixels (not drawn as matplotlib contours) and the text drawn with Pillow in
+matplotlib's DejaVu fonts: a matplotlib figure spent two thirds of the preview's time laying out text and
+resampling the image, which took the preview past its 10% share of a hippocampus case's time
+(``scripts/bench_qa.py``); this way it costs about 10 ms.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Mapping
+from pathlib import Path
 
+import matplotlib
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgb
-from matplotlib.figure import Figure
+from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 from app.volume import Volume
@@ -36,7 +40,7 @@ COLOURS = ("#ff2020", "#2070ff", "#20e040", "#ffd000", "#ff20ff", "#00e0e0", "#f
 #: (level, width) in HU for CT
 CT_WINDOW = (40.0, 400.0)
 FILL_ALPHA = 0.45
-DPI = 100
+TEXT = "#202020"
 
 #: (plane, axis sliced in RAS order, column axis, row axis, flip columns, letters left/right/top/bottom)
 _PLANES = (
@@ -74,63 +78,57 @@ def preview_png(
         _resized(_composite(b, lab, colours, low, high), aspect, 256 if aspect else 420)
         for _, b, lab, aspect, _ in panels
     ]
-    # one canvas of pixels (one image for matplotlib to draw), text around it: letters sit outside the panels
-    # in the white margin, so they need no outline and never hide the image
-    gap, top_margin, bottom_margin = 30, (54 if title else 34), 48
+    # one canvas of pixels with the text drawn around the panels: letters sit outside the panels in the white
+    # margin, so they need no outline and never hide the image
+    gap, top_margin, bottom_margin = 40, (54 if title else 34), 48
     width = sum(r.shape[1] for r in rendered) + gap * (len(rendered) + 1)
     height = max(r.shape[0] for r in rendered) + top_margin + bottom_margin
     canvas = np.full((height, width, 3), 255, dtype=np.uint8)
-    figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
+    boxes = []
     x = gap
-    for (name, _, _, _, letters), rgb in zip(panels, rendered, strict=True):
+    for rgb in rendered:
         top = top_margin + (height - top_margin - bottom_margin - rgb.shape[0]) // 2
         canvas[top : top + rgb.shape[0], x : x + rgb.shape[1]] = rgb
-        # the panel's box in figure fractions (y from the bottom)
-        box = (x / width, 1 - (top + rgb.shape[0]) / height, rgb.shape[1] / width, rgb.shape[0] / height)
-        if name:
-            figure.text(
-                box[0] + box[2] / 2, box[1] + box[3] + 16 / height, name, ha="center", va="bottom", fontsize=8
-            )
-        if letters:
-            _letters(figure, box, letters, (9 / width, 8 / height))
+        boxes.append((x, top, x + rgb.shape[1], top + rgb.shape[0]))
         x += rgb.shape[1] + gap
-    for i, (v, n) in enumerate(names.items()):
-        offset = (i - (len(names) - 1) / 2) * 0.22 if len(panels) > 1 else (i - (len(names) - 1) / 2) * 0.4
-        figure.text(
-            0.5 + offset,
-            20 / height,
-            f"\u25a0 {v}: {n}",
-            color=colours[v],
-            ha="center",
-            va="bottom",
-            fontsize=8,
-        )
-    note = "radiological view (patient right on viewer's left); " if len(panels) > 1 else ""
-    figure.text(
-        0.5, 3 / height, f"{note}window {low:.4g} to {high:.4g}", ha="center", va="bottom", fontsize=6
+    page = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(page)
+    for (name, _, _, _, letters), (left, top, right, bottom) in zip(panels, boxes, strict=True):
+        centre_x, centre_y = (left + right) / 2, (top + bottom) / 2
+        if name:
+            draw.text((centre_x, top - 20), name, fill=TEXT, font=_font(11), anchor="mb")
+        if letters:
+            places = (
+                (left - 10, centre_y),
+                (right + 10, centre_y),
+                (centre_x, top - 9),
+                (centre_x, bottom + 9),
+            )
+            for place, letter in zip(places, letters, strict=True):
+                draw.text(place, letter, fill=TEXT, font=_font(11, bold=True), anchor="mm")
+    entries = [(colours[v], f"{v}: {n}") for v, n in names.items()]
+    spacing = width / (len(entries) + 1)
+    for i, (colour, text) in enumerate(entries, start=1):
+        x0 = spacing * i - draw.textlength(text, font=_font(11)) / 2
+        draw.rectangle((x0 - 14, height - 33, x0 - 4, height - 23), fill=colour)
+        draw.text((x0, height - 28), text, fill=colour, font=_font(11), anchor="lm")
+    note = "radiological view (patient right on viewer's left), " if len(panels) > 1 else ""
+    draw.text(
+        (width / 2, height - 4), f"{note}window {low:.4g}-{high:.4g}", fill=TEXT, font=_font(9), anchor="mb"
     )
     if title:
-        figure.text(0.5, 1 - 6 / height, title, ha="center", va="top", fontsize=9)
-    return _png(canvas, figure)
-
-
-def _png(canvas: np.ndarray, figure: Figure) -> bytes:
-    """The text of ``figure`` (transparent background) laid over ``canvas``, as PNG bytes.
-
-    The pixels never go through matplotlib's image resampling (a third of a preview's time when they did); PNG
-    encoding at zlib level 1 costs a third of the default level's time for a few kB more.
-    """
-    from PIL import Image
-
-    figure.patch.set_alpha(0)
-    agg = FigureCanvasAgg(figure)
-    agg.draw()
-    text = np.asarray(agg.buffer_rgba())
-    alpha = text[..., 3:4].astype(np.float32) / 255
-    merged = canvas * (1 - alpha) + text[..., :3] * alpha
+        draw.text((width / 2, 6), title, fill=TEXT, font=_font(13), anchor="mt")
     buffer = io.BytesIO()
-    Image.fromarray(np.round(merged).astype(np.uint8)).save(buffer, format="PNG", compress_level=1)
+    # zlib level 1: a third of the encoding time of the default level, for a few kB more
+    page.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
+
+
+@functools.lru_cache(maxsize=8)
+def _font(size: int, *, bold: bool = False) -> ImageFont.FreeTypeFont:
+    """matplotlib's DejaVu Sans (shipped with it, so always there) at ``size`` pixels."""
+    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
+    return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name), size)
 
 
 def _resized(rgb: np.ndarray, aspect: float | None, size: int) -> np.ndarray:
@@ -201,18 +199,3 @@ def _composite(
         edge = mask & ~ndimage.binary_erosion(mask, border_value=1)
         rgb[edge] = colour_rgb
     return np.round(rgb * 255).astype(np.uint8)
-
-
-def _letters(
-    figure: Figure, box: tuple[float, float, float, float], letters: tuple[str, ...], pad: tuple[float, float]
-) -> None:
-    """Orientation letters just outside the left, right, top and bottom edge of the panel at ``box``."""
-    left, bottom, width, height = box
-    places = (
-        (left - pad[0], bottom + height / 2),
-        (left + width + pad[0], bottom + height / 2),
-        (left + width / 2, bottom + height + pad[1]),
-        (left + width / 2, bottom - pad[1]),
-    )
-    for (x, y), text in zip(places, letters, strict=True):
-        figure.text(x, y, text, color="#303030", fontsize=8, fontweight="bold", ha="center", va="center")
