@@ -136,12 +136,15 @@ def _header(report: Mapping[str, Any]) -> str:
     rows = {
         "state": report.get("state", ""),
         "counts": ", ".join(f"{v} {k}" for k, v in counts.items()),
-        "bundle": f"{bundle.get('name', '')} {bundle.get('version', '')} ({bundle.get('path', '')})".strip(),
+        "bundle": f"{bundle.get('name', '')} {bundle.get('version', '')} ({bundle.get('path', '')})"
+        if bundle
+        else "",
         "device": provenance.get("device", ""),
         "command": " ".join(provenance.get("command_line") or []),
         "started": provenance.get("started", provenance.get("rebuilt", "")),
         "finished": provenance.get("finished", ""),
         "unetseg": (provenance.get("versions") or {}).get("unetseg", ""),
+        "rebuilt from": ", ".join(provenance.get("journals") or []),
     }
     body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows.items() if v)
     return f"<table>{body}</table>"
