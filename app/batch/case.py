@@ -101,7 +101,7 @@ def run_case(
     check_input(
         bundle.info, volume, case.kind, required_modality=config.required_modality(bundle.info.modality)
     )
-    for warning in input_warnings(bundle.info, volume):
+    for warning in input_warnings(bundle.info, volume, _modality(volume)):
         logger.warning("case %s: %s", case.case_id, warning)
         record.warnings.append(warning)
 

@@ -40,9 +40,13 @@ def bundle_ranges(info: BundleInfo) -> BundleRanges | None:
     return read_ranges(read_metadata(info.path), str(info.metadata_file))
 
 
-def input_warnings(info: BundleInfo, volume: Volume) -> list[str]:
-    """Sentences for ``volume`` lying far from ``info``'s training images (``[]`` without ranges)."""
+def input_warnings(info: BundleInfo, volume: Volume, modality: str | None = None) -> list[str]:
+    """Sentences for ``volume`` lying far from ``info``'s training images (field of view, spacing, intensity:
+    ``[]`` without ranges), and for a ``modality`` (the input's own) other than the bundle's, which only runs
+    with ``--modality any``."""
     found = plausibility.input_warnings(volume, bundle_ranges(info))
+    if modality and info.modality and modality.upper() != info.modality.upper():
+        found.insert(0, f"modality {modality}, but the bundle was trained on {info.modality} images")
     return [f"input far from the training data of bundle {info.name!r}: {w}" for w in found]
 
 
