@@ -150,6 +150,11 @@ class Volume:
         return self.array.ndim
 
     @property
+    def modality(self) -> str | None:
+        """The DICOM Modality of the series it was read from (``None`` for NIfTI, NRRD and pictures)."""
+        return (self.dicom.modality or None) if self.dicom is not None else None
+
+    @property
     def spacing(self) -> np.ndarray:
         """Voxel size in mm along each array axis (length ``ndim``)."""
         return np.linalg.norm(self.affine[:3, : self.ndim], axis=0)

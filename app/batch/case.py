@@ -9,8 +9,11 @@ PNG/TIFF input, the ``nifti`` format is a label picture of the input's size and 
 ``<case_id>_seg.png`` or ``.tif``, a stack as a multi-page TIFF, label values times the bundle's
 ``picture_scale`` as its own writer stores them, e.g. 0/255 for the EM bundle) and, for
 DICOM cases, ``<case_id>_seg.dcm`` (:func:`app.writing.dicom_seg.write_dicom_seg`, labels in the source's LPS
-grid with its :class:`~app.volume.DicomSource`, segments from the bundle's ``channel_def``). Every file is written
-atomically, and ``case.json`` (:mod:`app.batch.manifest`) after all of them.
+grid with its :class:`~app.volume.DicomSource`, segments from the bundle's ``channel_def``). Then the prediction is
+described for a person (:func:`app.batch.case_qa.describe_case`: ``statistics.json`` with plausibility flags,
+``preview.png`` unless ``config.preview`` is off; an input far from the bundle's training images adds a warning
+to the record first). Every file is written atomically, and ``case.json`` (:mod:`app.batch.manifest`) after
+all of them.
 
 SEG UIDs are deterministic (:func:`seg_uids`): the same source series, model, settings and unetseg version
 give the same SEG Series/SOP Instance UIDs, so a re-run replaces an object instead of adding a near copy.
@@ -28,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from app import __version__
+from app.batch.case_qa import describe_case, input_warnings
 from app.batch.config import BatchConfig
 from app.batch.manifest import forget, write_manifest
 from app.batch.records import CaseRecord, OutputFile
@@ -98,6 +102,9 @@ def run_case(
     check_input(
         bundle.info, volume, case.kind, required_modality=config.required_modality(bundle.info.modality)
     )
+    for warning in input_warnings(bundle.info, volume, volume.modality):
+        logger.warning("case %s: %s", case.case_id, warning)
+        record.warnings.append(warning)
 
     started = time.perf_counter()
     labels = segment(bundle, volume, workdir, name=case.case_id)
@@ -123,6 +130,20 @@ def run_case(
             record.status, record.reason = "partial", f"DICOM SEG not written: {type(exc).__name__}: {exc}"
             logger.warning("case %s: %s", case.case_id, record.reason)
     record.timings_s["write"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    record.statistics, written = describe_case(
+        case.case_id,
+        volume,
+        labels,
+        bundle.info,
+        case_dir,
+        modality=volume.modality or bundle.info.modality,
+        picture=case.kind == "picture",
+        preview=config.preview,
+    )
+    record.outputs.extend(written)
+    record.timings_s["qa"] = time.perf_counter() - started
     write_manifest(case_dir, record, fingerprint(bundle.info, case.kind, config))
     return record
 

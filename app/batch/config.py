@@ -57,6 +57,8 @@ class BatchConfig:
         workers: with ``cluster="ray"``, the number of worker actors (``None``: as many as the cluster's CPUs
             allow at ``threads_per_worker`` each).
         threads_per_worker: with ``cluster="ray"``, CPU threads (and Ray CPUs) per worker (``None``: 1).
+        preview: write ``OUT/<case_id>/preview.png`` per case (:mod:`app.reporting.preview`); ``--no-preview``
+            turns it off (statistics and flags are always computed).
         read: what every reader is told: the size limit and the NIfTI orientation policy
             (:class:`~app.loading.options.ReadOptions`).
         command_line: the command as typed, for the report.
@@ -84,6 +86,7 @@ class BatchConfig:
     address: str | None = None
     workers: int | None = None
     threads_per_worker: int | None = None
+    preview: bool = True
     read: ReadOptions = field(default_factory=ReadOptions)
     command_line: tuple[str, ...] = field(default=())
 

@@ -11,7 +11,7 @@ machines into one shared OUT, the files on disk are the truth:
 * a case id a run meant to try but with neither is ``pending`` (never finished).
 
 The report keeps the cases in the order the runs listed them; ``state`` is ``"complete"`` when nothing is
-pending, else ``"incomplete"``. Written atomically as ``OUT/report.json`` and ``OUT/report.csv``, like a run's.
+pending, else ``"incomplete"``. Written atomically as ``OUT/report.json``, ``OUT/report.csv`` and ``OUT/report.html``, like a run's.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from app.batch.journal import read_journal_file
 from app.batch.manifest import MANIFEST_NAME
 from app.batch.records import CaseRecord
 from app.batch.report import PACKAGES, build_report, write_run_report
+from app.batch.run_page import write_run_page
 from app.errors import InputError
 from app.loading import Decision
 from app.reporting.provenance import package_versions
@@ -43,6 +44,7 @@ class RebuiltReport:
     report_csv: Path
     journals: tuple[Path, ...]
     manifests: int
+    report_html: Path | None = None
 
 
 def rebuild_report(out: str | Path) -> RebuiltReport:
@@ -102,7 +104,8 @@ def rebuild_report(out: str | Path) -> RebuiltReport:
     report = build_report(cases, list(decisions.values()), provenance)
     report["state"] = "complete" if report["counts"]["pending"] == 0 else "incomplete"
     report_json, report_csv = write_run_report(report, out)
+    report_html = write_run_page(report, out)
     logger.info(
         "rebuilt %s from %d journal(s) and %d case.json file(s)", report_json, len(journals), manifests
     )
-    return RebuiltReport(report, report_json, report_csv, journals, manifests)
+    return RebuiltReport(report, report_json, report_csv, journals, manifests, report_html)

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from app.evaluation.statistics import CaseStatistics
 from app.inference.bundle import sha256_file
 from app.loading import Case
 
@@ -54,7 +55,10 @@ class CaseRecord:
         timings_s: seconds spent in ``load``, ``inference`` and ``write``.
         failure: for a failed case, ``"refused"`` or ``"internal"`` (see :data:`Failure`); else empty.
         warnings: things the user should know about an otherwise usable input (e.g. a NIfTI whose qform and
-            sform disagree), in the words of the stage that noticed them.
+            sform disagree, or an input far from the bundle's training images), in the words of the stage that
+            noticed them.
+        statistics: per-label statistics of the prediction and its plausibility flags
+            (:mod:`app.evaluation.statistics`, ``statistics.json``); ``None`` until a case is segmented.
     """
 
     case_id: str
@@ -69,6 +73,12 @@ class CaseRecord:
     timings_s: dict[str, float] = field(default_factory=dict)
     failure: Failure = ""
     warnings: list[str] = field(default_factory=list)
+    statistics: CaseStatistics | None = None
+
+    @property
+    def flags(self) -> list[str]:
+        """The plausibility flags' sentences (empty without statistics)."""
+        return [f.message for f in self.statistics.flags] if self.statistics is not None else []
 
     @classmethod
     def of(cls, case: Case) -> CaseRecord:
@@ -99,6 +109,7 @@ class CaseRecord:
         data["seg"] = dict(self.seg) if self.seg is not None else None
         data["timings_s"] = {k: round(float(v), 3) for k, v in self.timings_s.items()}
         data["warnings"] = list(self.warnings)
+        data["statistics"] = self.statistics.to_dict() if self.statistics is not None else None
         return data
 
     def summary_dict(self) -> dict[str, Any]:
@@ -120,4 +131,6 @@ class CaseRecord:
         values.pop("n_input_files", None)
         values.setdefault("input_files", [])
         values["outputs"] = [OutputFile(**o) for o in values.get("outputs") or []]
+        statistics = values.get("statistics")
+        values["statistics"] = CaseStatistics.from_dict(statistics) if statistics is not None else None
         return cls(**values)

@@ -11,7 +11,9 @@ provenance and the optional scoring summary; :func:`write_run_report` writes bot
 * ``provenance``: versions (unetseg, MONAI, torch, numpy, ...), the bundle (path, name, version, weights
   SHA-256), device, command line, options, start and end time (UTC) and total seconds;
 * ``cases``: per case its id, input path and number of input files, chosen series (UIDs, number, description, modality), status,
-  reason, failure (``refused`` or ``internal``), warnings, outputs (path, bytes, SHA-256), SEG UIDs and timings (load, inference, write);
+  reason, failure (``refused`` or ``internal``), warnings, outputs (path, bytes, SHA-256), SEG UIDs, timings (load,
+  inference, write, qa) and ``statistics`` (per-label statistics and plausibility flags,
+  :mod:`app.evaluation.statistics`; also the statistics columns of ``report.csv``);
 * ``discovery``: every decision of input discovery (taken/skipped, what, path, why);
 * ``evaluation``: the report files and per-case, per-label Dice when ``--ref`` was given, else ``null``.
 
@@ -130,7 +132,8 @@ def build_report(
 
 
 def csv_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One flat row per case; Dice columns ``dice_<label>`` are added when the report has an evaluation."""
+    """One flat row per case; Dice columns ``dice_<label>`` are added when the report has an evaluation, and the
+    statistics columns (:func:`statistics_columns`) for cases that have statistics."""
     dice = (report.get("evaluation") or {}).get("dice") or {}
     label_names = list(dict.fromkeys(name for per_case in dice.values() for name in per_case))
     rows = []
@@ -155,12 +158,50 @@ def csv_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
             "load_s": timings.get("load", ""),
             "inference_s": timings.get("inference", ""),
             "write_s": timings.get("write", ""),
+            "flags": " | ".join(f["message"] for f in (case.get("statistics") or {}).get("flags") or []),
+            **statistics_columns(case.get("statistics")),
         }
         for name in label_names:
             value = dice.get(case["case_id"], {}).get(name)
             row[f"dice_{name}"] = "" if value is None else round(float(value), 4)
         rows.append(row)
     return rows
+
+
+def statistics_columns(statistics: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The CSV columns of one case's statistics (:class:`~app.evaluation.statistics.CaseStatistics` as a dict):
+    per label ``<name>_voxels``, ``_volume_ml``, ``_components``, ``_largest_component_share``,
+    ``_centroid_ras_{x,y,z}_mm``, ``_bbox_min_ras_{x,y,z}_mm``, ``_bbox_max_ras_{x,y,z}_mm`` and ``_intensity_{mean,
+    std,median,p5,p95}`` (plus ``intensity_unit``); for membrane/cell pictures ``membrane_fraction``, ``cells``
+    and ``cell_area_{mean,median,p5,p95}_px``. Empty cells where a value is missing (an empty label)."""
+    if not statistics:
+        return {}
+    row: dict[str, Any] = {"intensity_unit": statistics.get("intensity_unit", "")}
+    space = str(statistics.get("space", "RAS")).lower()
+    for s in statistics.get("labels") or []:
+        name = s["name"]
+        row[f"{name}_voxels"] = s["voxels"]
+        row[f"{name}_volume_ml"] = _rounded(s.get("volume_ml"), 4)
+        row[f"{name}_components"] = s["components"]
+        row[f"{name}_largest_component_share"] = _rounded(s.get("largest_component_share"), 4)
+        for key in ("centroid", "bbox_min", "bbox_max"):
+            point = s.get(f"{key}_{space}_mm")
+            for axis, letter in enumerate("xyz"):
+                row[f"{name}_{key}_{space}_{letter}_mm"] = "" if point is None else point[axis]
+        intensity = s.get("intensity") or {}
+        for key in ("mean", "std", "median", "p5", "p95"):
+            row[f"{name}_intensity_{key}"] = _rounded(intensity.get(key), 4)
+    cells = statistics.get("cells")
+    if cells:
+        row["membrane_fraction"] = _rounded(cells["membrane_fraction"], 4)
+        row["cells"] = cells["cells"]
+        for key in ("mean", "median", "p5", "p95"):
+            row[f"cell_area_{key}_px"] = _rounded(cells.get(f"cell_area_{key}_px"), 2)
+    return row
+
+
+def _rounded(value: Any, digits: int) -> Any:
+    return "" if value is None else round(float(value), digits)
 
 
 def write_run_report(report: Mapping[str, Any], out: str | Path, stem: str = "report") -> tuple[Path, Path]:
@@ -176,8 +217,10 @@ def write_run_report(report: Mapping[str, Any], out: str | Path, stem: str = "re
         tmp.write_text(dumps_report(report), encoding="utf-8")
     rows = csv_rows(report)
     buffer = io.StringIO()
-    columns = list(CSV_COLUMNS) + [c for c in (rows[0] if rows else {}) if c not in CSV_COLUMNS]
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    # every row's columns (a failed first case has no statistics columns; a later ok case has)
+    extra = dict.fromkeys(c for row in rows for c in row if c not in CSV_COLUMNS)
+    columns = list(CSV_COLUMNS) + list(extra)
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", restval="")
     writer.writeheader()
     writer.writerows(rows)
     with atomic_write(csv_path) as tmp:

@@ -17,7 +17,8 @@ Contract of :func:`run_batch`:
    (:class:`~app.batch.live_report.LiveReport`), so a killed process leaves a valid report of (nearly) all
    finished cases and a journal of all of them; the ``observer`` hears of every case as it starts and ends;
 5. at the end the report is written with ``state: "complete"``; with ``ref``, the outputs are then scored
-   (:mod:`app.batch.scoring`) and the report written again with the scores. KeyboardInterrupt / SystemExit
+   (:mod:`app.batch.scoring`) and the report written again with the scores; last, ``report.html``
+   (:mod:`app.batch.run_page`: per-case statistics, flags and previews, and the scores). KeyboardInterrupt / SystemExit
    (Ctrl-C; SIGTERM as the CLI maps it) end the batch: the report is written with ``state: "interrupted"``,
    the interrupted case's files are removed, and the exception goes on to the caller. Any other error outside
    the cases (a bundle that does not load, a bug in the runner) writes ``state: "aborted"`` with the reason,
@@ -46,6 +47,7 @@ from app.batch.observer import BatchObserver
 from app.batch.records import CaseRecord
 from app.batch.report import run_provenance
 from app.batch.run_log import run_log
+from app.batch.run_page import write_run_page
 from app.batch.worker import CaseWorker, WorkerInfo
 from app.bundle_metadata import scored_labels
 from app.errors import OutputError
@@ -57,7 +59,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What a batch did: the records (in discovery order), decisions, the report dict, its files and the log."""
+    """What a batch did: the records (in discovery order), decisions, the report dict, its files (JSON, CSV and
+    the HTML page) and the log."""
 
     records: list[CaseRecord]
     decisions: list[Decision]
@@ -65,6 +68,7 @@ class BatchResult:
     report_json: Path
     report_csv: Path
     log: Path | None = None
+    report_html: Path | None = None
 
     @property
     def failed(self) -> list[CaseRecord]:
@@ -132,6 +136,7 @@ def run_batch(config: BatchConfig, observer: BatchObserver | None = None) -> Bat
                 inputs={"bundle": str(info.path)},
             )
             report_json, report_csv = live.write("complete")
+        report_html = write_run_page(live.report, config.out, config.report_stem)
     report = live.report
     counts = report["counts"]
     logger.info(
@@ -145,7 +150,7 @@ def run_batch(config: BatchConfig, observer: BatchObserver | None = None) -> Bat
         live.write_seconds,
     )
     observer.finished()
-    return BatchResult(records, decisions, report, report_json, report_csv, log_path)
+    return BatchResult(records, decisions, report, report_json, report_csv, log_path, report_html)
 
 
 class _RunInfo:
@@ -238,6 +243,7 @@ def _resume(
         record.status = "skipped"
         record.reason = "complete from an earlier run (case.json and its outputs verified)"
         record.outputs, record.seg = list(done.outputs), done.seg
+        record.statistics, record.warnings = done.statistics, list(done.warnings)
         logger.info("case %s: skipped, %s", case.case_id, record.reason)
     return todo
 
@@ -274,4 +280,5 @@ def _options(config: BatchConfig, info: BundleInfo) -> dict[str, Any]:
         "threads_per_worker": config.threads_per_worker,
         "max_input_bytes": config.read.max_bytes,
         "strict_orientation": config.read.strict_orientation,
+        "preview": config.preview,
     }

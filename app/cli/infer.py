@@ -2,8 +2,10 @@
 
 INPUT: any mix of NIfTI/NRRD files, folders of them, DICOM series folders and DICOM trees. Per case,
 ``OUT/<case_id>/<case_id>_seg.nii.gz`` and, for DICOM input, ``OUT/<case_id>/<case_id>_seg.dcm`` (DICOM SEG),
-then ``OUT/<case_id>/case.json``; for the run, ``OUT/report.json`` and ``OUT/report.csv``; with ``--ref``, also
-``metrics.csv``, ``summary.json`` and ``report.html``.
+``OUT/<case_id>/statistics.json`` (per-label statistics and plausibility flags) and ``preview.png``, then
+``OUT/<case_id>/case.json``; for the run, ``OUT/report.json``, ``OUT/report.csv`` and ``OUT/report.html`` (cases
+with previews, flagged ones first); with ``--ref``, also ``metrics.csv`` and ``summary.json``, and the scores in
+``report.html``.
 
 Exit codes: 0 every case succeeded; 1 some case failed (all were tried; reasons in report.json) or a
 reference could not be scored; 2 input error; 3 bundle error; 4 output error.
@@ -110,6 +112,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         action="store_true",
         help="refuse a NIfTI whose qform and sform disagree (default: follow the sform and warn)",
     )
+    parser.add_argument(
+        "--no-preview",
+        dest="preview",
+        action="store_false",
+        help="do not draw OUT/<case_id>/preview.png (statistics, flags and report.html are still written)",
+    )
     cluster = parser.add_argument_group("scale-out (docs/scale_out.md)")
     cluster.add_argument(
         "--cluster",
@@ -168,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
         address=args.address,
         workers=args.workers,
         threads_per_worker=args.threads_per_worker,
+        preview=args.preview,
         read=read_options(args),
         command_line=command_line(args),
     )
@@ -212,6 +221,8 @@ def command_line(args: argparse.Namespace) -> tuple[str, ...]:
         words += ["--max-input-gib", f"{args.max_input_gib:g}"]
     if args.strict_orientation:
         words.append("--strict-orientation")
+    if not args.preview:
+        words.append("--no-preview")
     if args.resume:
         words.append("--resume")
     return tuple(words)
@@ -243,6 +254,9 @@ def print_summary(result: BatchResult) -> None:
         f"{counts['failed']} failed; "
         f"report {result.report_json}, {result.report_csv}"
     )
+    if result.report_html is not None:
+        flagged = [r for r in result.records if r.flags]
+        print(f"{len(flagged)} case(s) flagged for a look; page with previews: {result.report_html}")
     internal = [r for r in result.records if r.failure == "internal"]
     if internal and result.log is not None:
         print(f"{len(internal)} case(s) failed with an internal error; tracebacks in {result.log}")

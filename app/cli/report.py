@@ -1,7 +1,7 @@
 """``unetseg report OUT``: rebuild one run report from the ``case.json`` files and run journals in OUT.
 
 For after ``--shard K/N`` runs (each wrote its own report), a crash, or runs from several machines into one OUT.
-Writes ``OUT/report.json`` and ``OUT/report.csv``.
+Writes ``OUT/report.json``, ``OUT/report.csv`` and ``OUT/report.html``.
 
 Exit codes: 0 every case finished ok; 1 some case failed, is partial or never finished; 2 OUT holds nothing to
 rebuild from; 4 the report cannot be written.
@@ -35,6 +35,6 @@ def run(args: argparse.Namespace) -> int:
         f"{counts['pending']} never finished; from {len(rebuilt.journals)} journal(s) and "
         f"{rebuilt.manifests} case.json file(s)"
     )
-    print(f"report {rebuilt.report_json}, {rebuilt.report_csv}")
+    print(f"report {rebuilt.report_json}, {rebuilt.report_csv}, {rebuilt.report_html}")
     bad = counts["failed"] + counts["partial"] + counts["pending"]
     return 0 if bad == 0 else 1

@@ -45,14 +45,10 @@ def check_input(info: BundleInfo, volume: Volume, kind: str, *, required_modalit
             f"one image channel, but {bundle} takes {info.num_channels} input channels "
             "(inputs.image.num_channels); multi-channel input is not supported by unetseg infer",
         )
-    modality = _modality(volume)
+    modality = volume.modality
     if required_modality and info.modality and modality and modality.upper() != info.modality.upper():
         raise InputError(
             where,
             f"modality {modality}, but {bundle} was made for {info.modality} images "
             "(--modality any runs it regardless)",
         )
-
-
-def _modality(volume: Volume) -> str | None:
-    return volume.dicom.modality or None if volume.dicom is not None else None

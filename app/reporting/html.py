@@ -138,6 +138,11 @@ def _inputs(provenance: Mapping[str, Any]) -> str:
     return _key_values(rows)
 
 
+def summary_table(summary: Mapping[str, Any]) -> str:
+    """The per-label metrics table of an evaluation summary (also used by the run report of ``infer --ref``)."""
+    return _summary_table(summary)
+
+
 def _summary_table(summary: Mapping[str, Any]) -> str:
     head = "".join(f"<th>{h}</th>" for h in ("n", "mean", "std", "median", "p5", "p95"))
     rows = [f'<table><tr><th class="l">label / metric</th>{head}</tr>']

@@ -64,7 +64,8 @@ def test_good_cases_have_their_outputs_and_records(poisoned_run, toy_bundle):
         if case["status"] != "ok":
             continue
         kinds = {o["kind"] for o in case["outputs"]}
-        assert kinds == ({"nifti", "seg"} if case["kind"] == "dicom" else {"nifti"})
+        labels = {"nifti", "seg"} if case["kind"] == "dicom" else {"nifti"}
+        assert kinds == labels | {"statistics", "preview"}
         for output in case["outputs"]:
             assert Path(output["path"]).stat().st_size == output["bytes"]
         assert set(case["timings_s"]) >= {"load", "inference", "write"}
@@ -150,7 +151,7 @@ def test_a_seg_the_source_cannot_support_keeps_the_nifti_and_marks_the_case_part
     (record,) = result.records
     assert record.status == "partial"
     assert record.reason.startswith("DICOM SEG not written") and "FrameOfReferenceUID" in record.reason
-    assert [o.kind for o in record.outputs] == ["nifti"]
+    assert [o.kind for o in record.outputs] == ["nifti", "statistics", "preview"]  # no "seg"
     assert (out / record.case_id / f"{record.case_id}_seg.nii.gz").is_file()
     assert not (out / record.case_id / f"{record.case_id}_seg.dcm").exists()
     assert result.exit_code == 1  # a requested output is missing: scripts must notice
