@@ -97,7 +97,7 @@ def run_batch(config: BatchConfig, observer: BatchObserver | None = None) -> Bat
             cases = [case for case in cases if shard.takes(case.case_id)]
             logger.info("shard %s: %d case(s) of this shard", shard, len(cases))
         journal.start(config.command_line, [case.case_id for case in cases], decisions)
-        records = [CaseRecord.of(case) for case in cases]
+        records = [CaseRecord.of(case, config.inputs) for case in cases]
         run = _RunInfo(info, config, started, log_path)
         live = LiveReport(config.out, records, decisions, run.provenance, journal, stem=config.report_stem)
         live.write("running")

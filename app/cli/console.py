@@ -19,31 +19,7 @@ from typing import Any
 
 from app.batch.observer import BatchObserver
 from app.batch.records import CaseRecord
-
-
-def relative_source(path: str, inputs: Sequence[Path]) -> str:
-    """``path`` relative to the first of ``inputs`` that holds it (an input file itself: its name)."""
-    target = Path(path).resolve()
-    for root in inputs:
-        root = Path(root).resolve()
-        if target == root:
-            return root.name
-        try:
-            return str(target.relative_to(root if root.is_dir() else root.parent))
-        except ValueError:
-            continue
-    return str(path)
-
-
-def describe_series(record: CaseRecord) -> str:
-    """``"#4 T1 MPRAGE"`` for a DICOM case (SeriesNumber and SeriesDescription), else empty."""
-    series = record.series or {}
-    parts = []
-    if series.get("series_number") is not None:
-        parts.append(f"#{series['series_number']}")
-    if series.get("series_description"):
-        parts.append(str(series["series_description"]))
-    return " ".join(parts)
+from app.batch.tracing import describe_series, relative_source
 
 
 class ConsoleObserver(BatchObserver):
@@ -69,8 +45,8 @@ class ConsoleObserver(BatchObserver):
         width = len(str(self.total))
         seconds = record.timings_s.get("total")
         took = f"{seconds:6.1f} s" if seconds is not None else " " * 8
-        source = relative_source(record.input, self.inputs)
-        series = describe_series(record)
+        source = record.source or relative_source(record.input, self.inputs)
+        series = describe_series(record.series)
         line = f"[{self.done:>{width}}/{self.total}] {record.status:<8} {took}  {record.case_id}  {source}"
         if series:
             line += f" ({series})"
