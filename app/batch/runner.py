@@ -24,7 +24,8 @@ Contract of :func:`run_batch`:
    then propagates.
 
 Errors raised (not per case): :class:`~app.errors.BundleError` for an unusable bundle,
-:class:`~app.errors.InputError` for a missing input or a malformed series rule, and
+:class:`~app.errors.InputError` for a missing input (checked before OUT is created, so a typo leaves no
+empty OUT) or a malformed series rule, and
 :class:`~app.errors.OutputError` when OUT cannot be written.
 """
 
@@ -47,7 +48,7 @@ from app.batch.report import run_provenance
 from app.batch.run_log import run_log
 from app.batch.worker import CaseWorker
 from app.bundle_metadata import scored_labels
-from app.errors import OutputError
+from app.errors import InputError, OutputError
 from app.inference.bundle import BundleInfo, read_bundle_info
 from app.loading import Case, Decision, discover_inputs
 
@@ -82,6 +83,7 @@ def run_batch(config: BatchConfig, observer: BatchObserver | None = None) -> Bat
     """Run the batch described by ``config`` (contract in the module docstring)."""
     started = datetime.now(timezone.utc)
     info = read_bundle_info(config.bundle)
+    _check_inputs(config)
     _prepare_out(config.out)
     observer = observer or BatchObserver()
     with run_log(config.out) as log_path, RunJournal(config.out, config.journal_name) as journal:
@@ -229,6 +231,14 @@ def _resume(
         record.outputs, record.seg = list(done.outputs), done.seg
         logger.info("case %s: skipped, %s", case.case_id, record.reason)
     return todo
+
+
+def _check_inputs(config: BatchConfig) -> None:
+    """Every INPUT exists, checked before OUT is created: a typo leaves no empty OUT behind (``ref`` is
+    checked by :class:`BatchConfig`)."""
+    for path in config.inputs:
+        if not Path(path).exists():
+            raise InputError(path, "input does not exist")
 
 
 def _prepare_out(out: Path) -> None:

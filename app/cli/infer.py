@@ -88,7 +88,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="skip cases whose OUT/<case_id>/case.json shows complete outputs",
     )
     parser.add_argument(
-        "--ref", type=Path, default=None, metavar="DIR", help="reference labels named <case_id>.nii.gz: score"
+        "--ref",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder of reference labels named <case_id>.nii.gz (or .nii, .nrrd, .dcm SEG): score the cases "
+        "of this run against them (Dice, HD95; metrics.csv, summary.json, report.html in OUT); references "
+        "of cases not in this run are listed, not scored",
     )
     parser.add_argument(
         "--shard",
