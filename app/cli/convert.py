@@ -13,10 +13,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from app.cli.exit_codes import codes, epilog
+
+#: exit codes of ``unetseg convert`` (``--help`` epilog, README; printed with their meaning when non-zero)
+EXIT_CODES = codes(
+    {2: "input error: nothing to convert, more than one volume (select one), or an unreadable input"}
+)
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "convert",
+        epilog=epilog(EXIT_CODES),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         help="convert a DICOM series (or NIfTI/NRRD) to NIfTI, as the app reads it",
         description=__doc__.split("\n\n", 1)[0] if __doc__ else None,
     )

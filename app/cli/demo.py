@@ -11,10 +11,17 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from app.cli.exit_codes import codes, epilog
+
+#: exit codes of ``unetseg demo`` (``--help`` epilog, README; printed with their meaning when non-zero)
+EXIT_CODES = codes({1: "a demo case failed or was not scored (reasons above and in OUT/report.json)"})
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "demo",
+        epilog=epilog(EXIT_CODES),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         help="run the embedded end-to-end demo (DICOM in, NIfTI + SEG out, Dice report)",
         description=__doc__.split("\n\n", 1)[0] if __doc__ else None,
     )
