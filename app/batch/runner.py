@@ -15,7 +15,8 @@ Contract of :func:`run_batch`:
    user-fixable :class:`~app.errors.UnetsegError`) or ``internal`` (anything else; traceback in the run log);
 4. each finished case is journaled at once and the report rewritten on a throttle
    (:class:`~app.batch.live_report.LiveReport`), so a killed process leaves a valid report of (nearly) all
-   finished cases and a journal of all of them; the ``observer`` hears of every case as it starts and ends;
+   finished cases and a journal of all of them; the ``observer`` hears of every case as it starts and ends,
+   and (local runs) of its sliding-window windows done of total while it runs;
 5. at the end the report is written with ``state: "complete"``; with ``ref``, the outputs are then scored
    (:mod:`app.batch.scoring`) and the report written again with the scores. KeyboardInterrupt / SystemExit
    (Ctrl-C; SIGTERM as the CLI maps it) end the batch: the report is written with ``state: "interrupted"``,
@@ -31,6 +32,7 @@ empty OUT) or a malformed series rule, and
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -209,7 +211,7 @@ def _run_cases(
         run.device, run.runtime = info.device, info.runtime
         for case, record in todo:
             started(record, "local")
-            worker.run(case, record)
+            worker.run(case, record, progress=functools.partial(observer.case_progress, record))
             finished(record)
     finally:
         worker.close()
