@@ -132,7 +132,10 @@ def run_batch(config: BatchConfig, observer: BatchObserver | None = None) -> Bat
                 config.out,
                 scored_labels(info.labels, info.picture_scale),
                 tolerance_mm=config.tolerance_mm,
-                inputs={"bundle": str(info.path)},
+                inputs={
+                    "bundle": str(info.path),
+                    "images": ", ".join(map(str, config.inputs)) + " (each case's input, read again)",
+                },
             )
             report_json, report_csv = live.write("complete")
     report = live.report

@@ -9,12 +9,14 @@ dataset's ``labelsTr`` while three images were segmented) is not a miss of this 
 temporary folders and handed to :func:`app.evaluation.evaluate_folders`, so stale files from other runs in OUT
 never count, and a case of this run that failed shows up in the reports as a reference without prediction
 (a miss, by the evaluation policy). ``metrics.csv``, ``summary.json`` and ``report.html`` are written into
-OUT; the returned dict goes into ``report.json``. ``unetseg evaluate`` keeps the plain policy: every
+OUT (the overlays drawn on each case's input, read again for the few cases shown); the returned dict goes
+into ``report.json``. ``unetseg evaluate`` keeps the plain policy: every
 reference under ``--ref`` is scored, one without a prediction is a miss.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from app.batch.records import CaseRecord
+from app.volume import Volume
 
 logger = logging.getLogger(__name__)
 
@@ -94,11 +97,13 @@ def score_outputs(
             labels=labels,
             tolerance_mm=tolerance_mm,
             inputs={
-                "predictions": f"{out}/<case_id>/<case_id>_seg.nii.gz",
+                "pred": f"{out}/<case_id>/<case_id>_seg.nii.gz",
                 "ref": str(ref),
+                "images": "each case's input, read again for the overlays",
                 "references_not_in_run": len(not_in_run),
                 **(inputs or {}),
             },
+            image_source=functools.partial(_input_image, {r.case_id: r for r in records}),
         )
     dice: dict[str, dict[str, float]] = {}
     for result in run.results:
@@ -132,6 +137,26 @@ def score_outputs(
         "not_in_run": not_in_run,
         "ok": run.ok,
     }
+
+
+def _input_image(records: Mapping[str, CaseRecord], case_id: str) -> Volume:
+    """The image a case was segmented from, read again (its overlay in the report); a DICOM case's series is
+    picked out of its folder by SeriesInstanceUID.
+
+    Raises:
+        InputError: the input is gone or cannot be read.
+    """
+    from app.loading import load_volume
+
+    record = records[case_id]
+    if record.kind == "dicom" and record.series:
+        uid = record.series["series_instance_uid"]
+        return load_volume(record.input, filters=[f"SeriesInstanceUID={uid}"])
+    if record.kind == "picture":
+        from app.evaluation.io import read_image
+
+        return read_image(record.input)
+    return load_volume(record.input)
 
 
 def _nothing_scored(ref: Path, not_in_run: list[str]) -> dict[str, Any]:
