@@ -10,8 +10,8 @@ or window skipping, so every window counts whether or not the network runs on it
   from the first pass of the ``with`` block;
 * ``total`` is the windows of the passes so far plus this pass's windows times the passes left of ``passes``
   (a test-time augmentation runs the window several times; one that transposes axes can change the count, so
-  the total is exact from the last pass on). A pass's windows are MONAI's own scan of the (padded) image
-  times its batch size;
+  the total is exact from the last pass on). A pass's windows are MONAI's own scan of the image (as the
+  inferer pads it: its ``padded_shape`` when it has one) times its batch size;
 * a listener must not raise: it only watches (its exception would fail the case).
 """
 
@@ -83,9 +83,10 @@ class WindowProgress(InfererWrapper):
         listener = self._listener
         if listener is None:
             return self.inferer(inputs, network, *args, **kwargs)
-        windows = (
-            count_windows(inputs.shape[2:], self.inferer.roi_size, self.inferer.overlap) * inputs.shape[0]
-        )
+        shape = tuple(inputs.shape[2:])
+        if hasattr(type(self.inferer), "padded_shape"):  # e.g. MirroredSlidingWindowInferer pads first
+            shape = self.inferer.padded_shape(shape)
+        windows = count_windows(shape, self.inferer.roi_size, self.inferer.overlap) * inputs.shape[0]
         left = max(1, self.passes - self._passes_done)
         total = self._done + windows * left
 

@@ -49,3 +49,15 @@ def test_progress_runs_from_zero_to_total_over_flip_and_transpose_passes_and_ski
     before = len(calls)
     chain(image, lambda x: torch.cat([x, -x], dim=1))  # outside reporting(): silent
     assert len(calls) == before
+
+
+def test_a_mirrored_window_counts_its_padded_image():
+    from app.engines.overlap_tile import MirroredSlidingWindowInferer
+
+    mirrored = MirroredSlidingWindowInferer(margin=8, roi_size=(16, 16), sw_batch_size=2, overlap=0.5)
+    meter = WindowProgress(mirrored)
+    calls = []
+    with meter.reporting(lambda done, total: calls.append((done, total))):
+        meter(torch.rand((1, 1, 30, 20)), lambda x: x)
+    assert calls[0] == (0, count_windows((46, 36), (16, 16), 0.5)) == (0, calls[-1][1])
+    assert calls[-1][0] == calls[-1][1]
