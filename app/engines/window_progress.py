@@ -83,10 +83,11 @@ class WindowProgress(InfererWrapper):
         listener = self._listener
         if listener is None:
             return self.inferer(inputs, network, *args, **kwargs)
+        sliding: Any = self.inferer
         shape = tuple(inputs.shape[2:])
-        if hasattr(type(self.inferer), "padded_shape"):  # e.g. MirroredSlidingWindowInferer pads first
-            shape = self.inferer.padded_shape(shape)
-        windows = count_windows(shape, self.inferer.roi_size, self.inferer.overlap) * inputs.shape[0]
+        if hasattr(type(sliding), "padded_shape"):  # e.g. MirroredSlidingWindowInferer pads first
+            shape = sliding.padded_shape(shape)
+        windows = count_windows(shape, sliding.roi_size, sliding.overlap) * inputs.shape[0]
         left = max(1, self.passes - self._passes_done)
         total = self._done + windows * left
 

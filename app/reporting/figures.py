@@ -136,7 +136,9 @@ def overlay_figure(
     pred_map = _evaluated(pred.array, labels) if pred is not None else np.full_like(ref_map, -1)
     has_image = image is not None and image.shape == ref_map.shape
     background = (
-        np.asarray(image.array, dtype=np.float32) if has_image else np.zeros(ref_map.shape, np.float32)
+        np.asarray(image.array, dtype=np.float32)
+        if image is not None and has_image
+        else np.zeros(ref_map.shape, np.float32)
     )
     if ref.ndim == 2:
         panels = [("", ref_map.T, pred_map.T, background.T, 1.0, None)]
