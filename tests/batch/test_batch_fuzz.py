@@ -96,11 +96,7 @@ def test_cli_size_limit_refuses_a_real_case_over_it_and_is_recorded(toy_bundle, 
     assert main([*args, "--max-input-gib", "0.00001"]) == 1
     report = json.loads((tmp_path / "report.json").read_text())
     (case,) = report["cases"]
-    assert (
-        case["failure"] == "refused"
-        and "exceeds the limit of" in case["reason"]
-        and image.name in case["reason"]
-    )
+    assert case["failure"] == "refused" and "exceeds the limit of" in case["reason"] and image.name in case["reason"]
     assert report["provenance"]["options"]["max_input_bytes"] == int(0.00001 * 2**30)
     assert "--max-input-gib" in report["provenance"]["command_line"]
     assert main([*args, "--max-input-gib", "0"]) == 2
