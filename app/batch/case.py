@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +73,15 @@ def seg_uids(source_series_uid: str, settings: Mapping[str, Any]) -> tuple[str, 
 
 
 def run_case(
-    case: Case, record: CaseRecord, bundle: LoadedBundle, config: BatchConfig, workdir: Path
+    case: Case,
+    record: CaseRecord,
+    bundle: LoadedBundle,
+    config: BatchConfig,
+    workdir: Path,
+    progress: Callable[[int, int], None] | None = None,
 ) -> CaseRecord:
-    """Segment one case and write its outputs (contract in the module docstring).
+    """Segment one case and write its outputs (contract in the module docstring); ``progress(done, total)``
+    hears of the sliding window's windows (:func:`app.inference.predict.segment`).
 
     Raises:
         InputError: the case cannot be read, or no requested output applies to it (SEG only for DICOM).
@@ -107,7 +113,7 @@ def run_case(
         record.warnings.append(warning)
 
     started = time.perf_counter()
-    labels = segment(bundle, volume, workdir, name=case.case_id)
+    labels = segment(bundle, volume, workdir, name=case.case_id, progress=progress)
     record.timings_s["inference"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -128,7 +134,9 @@ def run_case(
             if not record.outputs:
                 raise
             record.status, record.reason = "partial", f"DICOM SEG not written: {type(exc).__name__}: {exc}"
-            logger.warning("case %s: %s", case.case_id, record.reason)
+            # INFO, not WARNING: the reason is in the record, which the batch's observer shows (the console
+            # printed it twice, once from this log line and once with the case's line)
+            logger.info("case %s: %s", case.case_id, record.reason)
     record.timings_s["write"] = time.perf_counter() - started
 
     started = time.perf_counter()

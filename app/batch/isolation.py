@@ -60,7 +60,8 @@ def run_isolated(
 
 def _fail(record: CaseRecord, failure: str, reason: str) -> None:
     record.status, record.failure, record.reason = "failed", failure, reason  # type: ignore[assignment]
-    logger.warning("case %s failed: %s", record.case_id, reason)
+    # INFO: the reason is in the record, which the observer shows with the case's line (and the run log keeps)
+    logger.info("case %s failed: %s", record.case_id, reason)
 
 
 def _message(exc: BaseException) -> str:

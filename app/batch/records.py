@@ -8,10 +8,12 @@ only paths, UIDs, SeriesNumber, SeriesDescription and Modality.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from app.batch.tracing import relative_source
 from app.evaluation.statistics import CaseStatistics
 from app.inference.bundle import sha256_file
 from app.loading import Case
@@ -59,6 +61,8 @@ class CaseRecord:
             noticed them.
         statistics: per-label statistics of the prediction and its plausibility flags
             (:mod:`app.evaluation.statistics`, ``statistics.json``); ``None`` until a case is segmented.
+        source: ``input`` relative to the INPUT it was found under (:mod:`app.batch.tracing`), the name a user
+            recognises behind an opaque case id; empty when the record was made without the inputs.
     """
 
     case_id: str
@@ -74,6 +78,7 @@ class CaseRecord:
     failure: Failure = ""
     warnings: list[str] = field(default_factory=list)
     statistics: CaseStatistics | None = None
+    source: str = ""
 
     @property
     def flags(self) -> list[str]:
@@ -81,8 +86,10 @@ class CaseRecord:
         return [f.message for f in self.statistics.flags] if self.statistics is not None else []
 
     @classmethod
-    def of(cls, case: Case) -> CaseRecord:
-        """A pending record with the case's identity (headers only; nothing is loaded)."""
+    def of(cls, case: Case, inputs: Sequence[str | Path] = ()) -> CaseRecord:
+        """A pending record with the case's identity (headers only; nothing is loaded); ``inputs``: the run's
+        INPUT paths, for ``source``."""
+        source = relative_source(case.source, inputs) if inputs else ""
         if case.series is not None:
             s = case.series
             files = [str(h.path) for h in s.instances]
@@ -93,8 +100,8 @@ class CaseRecord:
                 "series_description": s.series_description,
                 "modality": s.modality,
             }
-            return cls(case.case_id, case.kind, str(case.source), files, series)
-        return cls(case.case_id, case.kind, str(case.source), [str(case.source)])
+            return cls(case.case_id, case.kind, str(case.source), files, series, source=source)
+        return cls(case.case_id, case.kind, str(case.source), [str(case.source)], source=source)
 
     def output(self, kind: str) -> OutputFile | None:
         return next((o for o in self.outputs if o.kind == kind), None)

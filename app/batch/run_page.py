@@ -1,10 +1,11 @@
 """``OUT/report.html`` of a run, written from the run report and the files in OUT.
 
 Contract of :func:`write_run_page`: reads each finished case's ``preview.png`` (the record's ``preview`` output)
-and, when the report has an evaluation, its ``summary.json``, renders the page with
+and, when the report has an evaluation, its ``summary.json`` and its own page (``scores.html``: the scores,
+their distributions and the worst cases' overlays on their images), renders the page with
 :func:`app.reporting.run_html.render_run_html` and writes it atomically as ``OUT/<stem>.html`` (``report.html``;
-a shard's ``report-shard-K-of-N.html``). With ``--ref`` this page replaces the evaluation's own
-``report.html``: the scores join the run's page. A missing or unreadable picture or summary is logged and left
+a shard's ``report-shard-K-of-N.html``). With ``--ref`` the scores join the run's page: the evaluation page's
+body is embedded in it as its last section. A missing or unreadable picture, summary or page is logged and left
 out; it never fails the run.
 """
 
@@ -46,7 +47,24 @@ def write_run_page(report: Mapping[str, Any], out: str | Path, stem: str = "repo
             summary = json.loads(Path(reports["summary_json"]).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             logger.warning("scores not shown in the run page: %s (%s)", reports["summary_json"], exc)
-    page = render_run_html(report, previews, evaluation_summary=summary)
+    scores = None
+    if (
+        reports.get("report_html")
+        and Path(reports["report_html"]).resolve() != (out / f"{stem}.html").resolve()
+    ):
+        try:
+            scores = _body(Path(reports["report_html"]).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            logger.warning("score page not embedded in the run page: %s (%s)", reports["report_html"], exc)
+    page = render_run_html(report, previews, evaluation_summary=summary, evaluation_page=scores)
     path = write_atomic(out / f"{stem}.html", page)
     logger.info("run page %s (%d pictures)", path, len(previews))
     return path
+
+
+def _body(page: str) -> tuple[str, str]:
+    """``(style, body)`` of an HTML page: the text of its ``<style>`` element and what lies inside ``<body>``."""
+    style = page.split("<style>", 1)[1].split("</style>", 1)[0] if "<style>" in page else ""
+    if "<body>" not in page or "</body>" not in page:
+        raise ValueError("not a complete HTML page")
+    return style, page.split("<body>", 1)[1].rsplit("</body>", 1)[0]

@@ -15,7 +15,8 @@ Contract of :func:`run_batch`:
    user-fixable :class:`~app.errors.UnetsegError`) or ``internal`` (anything else; traceback in the run log);
 4. each finished case is journaled at once and the report rewritten on a throttle
    (:class:`~app.batch.live_report.LiveReport`), so a killed process leaves a valid report of (nearly) all
-   finished cases and a journal of all of them; the ``observer`` hears of every case as it starts and ends;
+   finished cases and a journal of all of them; the ``observer`` hears of every case as it starts and ends,
+   and (local runs) of its sliding-window windows done of total while it runs;
 5. at the end the report is written with ``state: "complete"``; with ``ref``, the outputs are then scored
    (:mod:`app.batch.scoring`) and the report written again with the scores; last, ``report.html``
    (:mod:`app.batch.run_page`: per-case statistics, flags and previews, and the scores). KeyboardInterrupt / SystemExit
@@ -25,12 +26,14 @@ Contract of :func:`run_batch`:
    then propagates.
 
 Errors raised (not per case): :class:`~app.errors.BundleError` for an unusable bundle,
-:class:`~app.errors.InputError` for a missing input or a malformed series rule, and
+:class:`~app.errors.InputError` for a missing input (checked before OUT is created, so a typo leaves no
+empty OUT) or a malformed series rule, and
 :class:`~app.errors.OutputError` when OUT cannot be written.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import resource
 from dataclasses import dataclass
@@ -50,7 +53,7 @@ from app.batch.run_log import run_log
 from app.batch.run_page import write_run_page
 from app.batch.worker import CaseWorker, WorkerInfo
 from app.bundle_metadata import scored_labels
-from app.errors import OutputError
+from app.errors import InputError, OutputError
 from app.inference.bundle import BundleInfo, read_bundle_info
 from app.loading import Case, Decision, discover_inputs
 
@@ -87,6 +90,7 @@ def run_batch(config: BatchConfig, observer: BatchObserver | None = None) -> Bat
     """Run the batch described by ``config`` (contract in the module docstring)."""
     started = datetime.now(timezone.utc)
     info = read_bundle_info(config.bundle)
+    _check_inputs(config)
     _prepare_out(config.out)
     observer = observer or BatchObserver()
     with run_log(config.out) as log_path, RunJournal(config.out, config.journal_name) as journal:
@@ -102,7 +106,7 @@ def run_batch(config: BatchConfig, observer: BatchObserver | None = None) -> Bat
             cases = [case for case in cases if shard.takes(case.case_id)]
             logger.info("shard %s: %d case(s) of this shard", shard, len(cases))
         journal.start(config.command_line, [case.case_id for case in cases], decisions)
-        records = [CaseRecord.of(case) for case in cases]
+        records = [CaseRecord.of(case, config.inputs) for case in cases]
         run = _RunInfo(info, config, started, log_path)
         live = LiveReport(config.out, records, decisions, run.provenance, journal, stem=config.report_stem)
         live.write("running")
@@ -133,7 +137,10 @@ def run_batch(config: BatchConfig, observer: BatchObserver | None = None) -> Bat
                 config.out,
                 scored_labels(info.labels, info.picture_scale),
                 tolerance_mm=config.tolerance_mm,
-                inputs={"bundle": str(info.path)},
+                inputs={
+                    "bundle": str(info.path),
+                    "images": ", ".join(map(str, config.inputs)) + " (each case's input, read again)",
+                },
             )
             report_json, report_csv = live.write("complete")
         report_html = write_run_page(live.report, config.out, config.report_stem)
@@ -217,7 +224,7 @@ def _run_cases(
         run.device, run.runtime = info.device, info.runtime
         for case, record in todo:
             started(record, "local")
-            worker.run(case, record)
+            worker.run(case, record, progress=functools.partial(observer.case_progress, record))
             finished(record)
         run.workers = [_worker_summary(worker.describe())]
     finally:
@@ -246,6 +253,14 @@ def _resume(
         record.statistics, record.warnings = done.statistics, list(done.warnings)
         logger.info("case %s: skipped, %s", case.case_id, record.reason)
     return todo
+
+
+def _check_inputs(config: BatchConfig) -> None:
+    """Every INPUT exists, checked before OUT is created: a typo leaves no empty OUT behind (``ref`` is
+    checked by :class:`BatchConfig`)."""
+    for path in config.inputs:
+        if not Path(path).exists():
+            raise InputError(path, "input does not exist")
 
 
 def _prepare_out(out: Path) -> None:

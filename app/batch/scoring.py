@@ -1,16 +1,22 @@
 """``--ref``: score this run's NIfTI outputs against reference labels with the evaluation stage, reports in OUT.
 
 Contract: references are label files named by case id (``<case_id>.nii.gz``, ``.nii``, ``.nrrd``, a DICOM
-SEG ``<case_id>.dcm``, or a PNG/TIFF for picture inputs; :mod:`app.evaluation.pairing`). Only the NIfTI (or
-label picture) outputs of *this* run's ``ok`` and
-``skipped`` (complete) cases are scored: they are linked into a temporary folder and handed to
-:func:`app.evaluation.evaluate_folders`, so stale files from other runs in OUT never count, and a failed case
-shows up in the reports as a reference without prediction. ``metrics.csv``, ``summary.json`` and
-``report.html`` are written into OUT; the returned dict goes into ``report.json``.
+SEG ``<case_id>.dcm``, or a PNG/TIFF for picture inputs; :mod:`app.evaluation.pairing`). The references scored
+are those of *this run's cases*: a reference whose case id names no case of the run (e.g. ``--ref`` at a whole
+dataset's ``labelsTr`` while three images were segmented) is not a miss of this run; it is listed in
+``not_in_run`` and left out of every mean. Only the NIfTI (or label picture) outputs of this run's ``ok`` and
+``skipped`` (complete) cases are scored: they and the references of the run's cases are linked into
+temporary folders and handed to :func:`app.evaluation.evaluate_folders`, so stale files from other runs in OUT
+never count, and a case of this run that failed shows up in the reports as a reference without prediction
+(a miss, by the evaluation policy). ``metrics.csv``, ``summary.json`` and ``report.html`` are written into
+OUT (the overlays drawn on each case's input, read again for the few cases shown); the returned dict goes
+into ``report.json``. ``unetseg evaluate`` keeps the plain policy: every
+reference under ``--ref`` is scored, one without a prediction is a miss.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -20,8 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from app.batch.records import CaseRecord
+from app.volume import Volume
 
 logger = logging.getLogger(__name__)
+
+#: the evaluation's own page in OUT (overlays on the images, distributions); the run page embeds it
+SCORES_PAGE = "scores.html"
 
 
 def score_outputs(
@@ -45,30 +55,59 @@ def score_outputs(
 
     Returns:
         ``{"reports": {...paths}, "dice": {case_id: {label name: Dice}}, "mean_dice": {label name: mean},
-        "failures": [...], "unused": [...]}``, plus ``"mean_em": {score: mean}`` for membrane/cell labels.
+        "failures": [...], "unused": [...], "not_in_run": [case ids], "ok": bool}``, plus
+        ``"mean_em": {score: mean}`` for membrane/cell labels. When no reference names a case of the run,
+        nothing is scored: ``"reports": None``, ``"ok": False`` and a ``"reason"``.
 
     Raises:
-        InputError: no reference label files in ``ref``.
         OutputError: the reports cannot be written.
     """
     from app.evaluation import evaluate_folders
+    from app.evaluation.pairing import pair_files
 
+    run_ids = {record.case_id for record in records}
     with tempfile.TemporaryDirectory(prefix="unetseg-scoring-") as tmp:
+        preds, refs = Path(tmp) / "pred", Path(tmp) / "ref"
+        preds.mkdir()
+        refs.mkdir()
         staged: dict[str, str] = {}
         for record in records:
             output = record.output("nifti") or record.output("picture")
             if record.status in ("ok", "skipped") and output is not None:
                 suffix = ".nii.gz" if output.kind == "nifti" else Path(output.path).suffix
-                link = Path(tmp) / f"{record.case_id}_seg{suffix}"
+                link = preds / f"{record.case_id}_seg{suffix}"
                 _link(Path(output.path).resolve(), link)
                 staged[str(link)] = output.path
+        pairing = pair_files(preds, Path(ref))
+        not_in_run = sorted(p.case_id for p in pairing.pairs if p.case_id not in run_ids)
+        ours = [p for p in pairing.pairs if p.case_id in run_ids]
+        for pair in ours:
+            _link(pair.ref.resolve(), refs / pair.ref.name)
+        if not_in_run:
+            logger.info(
+                "%d reference(s) in %s name no case of this run; not scored: %s",
+                len(not_in_run),
+                ref,
+                ", ".join(not_in_run),
+            )
+        if not ours:
+            logger.warning("no reference in %s names a case of this run; nothing scored", ref)
+            return _nothing_scored(ref, not_in_run)
         run = evaluate_folders(
-            tmp,
-            ref,
+            preds,
+            refs,
             out,
             labels=labels,
             tolerance_mm=tolerance_mm,
-            inputs={"predictions": f"{out}/<case_id>/<case_id>_seg.nii.gz", **(inputs or {})},
+            inputs={
+                "pred": f"{out}/<case_id>/<case_id>_seg.nii.gz",
+                "ref": str(ref),
+                "images": "each case's input, read again for the overlays",
+                "references_not_in_run": len(not_in_run),
+                **(inputs or {}),
+            },
+            image_source=functools.partial(_input_image, {r.case_id: r for r in records}),
+            html_name=SCORES_PAGE,
         )
     dice: dict[str, dict[str, float]] = {}
     for result in run.results:
@@ -91,11 +130,51 @@ def score_outputs(
         "mean_dice": mean_dice,
         **_em_means(run.summary),
         "failures": [
-            {"case_id": f.case_id, "flag": f.flag, "message": f.message.replace(tmp, str(out))}
+            {
+                "case_id": f.case_id,
+                "flag": f.flag,
+                "message": f.message.replace(str(preds), str(out)).replace(str(refs), str(ref)),
+            }
             for f in run.failures
         ],
         "unused": [{"path": staged.get(str(p), str(p)), "reason": why} for p, why in run.unused],
+        "not_in_run": not_in_run,
         "ok": run.ok,
+    }
+
+
+def _input_image(records: Mapping[str, CaseRecord], case_id: str) -> Volume:
+    """The image a case was segmented from, read again (its overlay in the report); a DICOM case's series is
+    picked out of its folder by SeriesInstanceUID.
+
+    Raises:
+        InputError: the input is gone or cannot be read.
+    """
+    from app.loading import load_volume
+
+    record = records[case_id]
+    if record.kind == "dicom" and record.series:
+        uid = record.series["series_instance_uid"]
+        return load_volume(record.input, filters=[f"SeriesInstanceUID={uid}"])
+    if record.kind == "picture":
+        from app.evaluation.io import read_image
+
+        return read_image(record.input)
+    return load_volume(record.input)
+
+
+def _nothing_scored(ref: Path, not_in_run: list[str]) -> dict[str, Any]:
+    """The evaluation entry of a run none of whose cases has a reference: not ok, nothing averaged."""
+    return {
+        "ref": str(ref),
+        "reports": None,
+        "dice": {},
+        "mean_dice": {},
+        "failures": [],
+        "unused": [],
+        "not_in_run": not_in_run,
+        "ok": False,
+        "reason": f"no reference in {ref} names a case of this run (reference files are named <case_id>.nii.gz)",
     }
 
 

@@ -23,6 +23,7 @@ import resource
 import socket
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -102,11 +103,16 @@ class CaseWorker:
             peak_rss_mb=round(self.peak_memory_mb(), 1),
         )
 
-    def run(self, case: Case, record: CaseRecord) -> CaseRecord:
-        """Run one case (the local runner's function and error boundary); return its filled record."""
+    def run(
+        self, case: Case, record: CaseRecord, progress: Callable[[int, int], None] | None = None
+    ) -> CaseRecord:
+        """Run one case (the local runner's function and error boundary); return its filled record.
+        ``progress(done, total)``: the case's sliding-window windows as they run (local runs)."""
         if self.bundle is None:
             raise RuntimeError("the worker has no bundle; describe() says why")
-        work = functools.partial(run_case, case, record, self.bundle, self.config, self.workdir)
+        work = functools.partial(
+            run_case, case, record, self.bundle, self.config, self.workdir, progress=progress
+        )
         return run_isolated(case, record, work, run_log=self.log)
 
     def peak_memory_mb(self) -> float:

@@ -7,73 +7,92 @@ whether or not stdout is a terminal (so a piped or logged run shows its progress
     [  3/20] ok       12.4 s  8f175593_4_cf899d56  study_1/series_4 (#4 T1 MPRAGE)
 
 The source is shown relative to the INPUT it was found under (the case id stays free of patient data; the
-mapping back to the input is this line, ``report.csv`` and ``case.json``).
+mapping back to the input is this line, ``report.csv`` and ``case.json``). A case that runs longer than
+:data:`PROGRESS_AFTER_S` shows its sliding-window windows done of total: on the bar in a terminal, else as a
+line every :data:`PROGRESS_LINE_EVERY_S` seconds::
+
+          ... 8f175593_4_cf899d56: windows 120/400, 13 s
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from app.batch.observer import BatchObserver
 from app.batch.records import CaseRecord
+from app.batch.tracing import describe_series, relative_source
 
-
-def relative_source(path: str, inputs: Sequence[Path]) -> str:
-    """``path`` relative to the first of ``inputs`` that holds it (an input file itself: its name)."""
-    target = Path(path).resolve()
-    for root in inputs:
-        root = Path(root).resolve()
-        if target == root:
-            return root.name
-        try:
-            return str(target.relative_to(root if root.is_dir() else root.parent))
-        except ValueError:
-            continue
-    return str(path)
-
-
-def describe_series(record: CaseRecord) -> str:
-    """``"#4 T1 MPRAGE"`` for a DICOM case (SeriesNumber and SeriesDescription), else empty."""
-    series = record.series or {}
-    parts = []
-    if series.get("series_number") is not None:
-        parts.append(f"#{series['series_number']}")
-    if series.get("series_description"):
-        parts.append(str(series["series_description"]))
-    return " ".join(parts)
+#: a case shows its windows done of total once it has run this long (seconds)
+PROGRESS_AFTER_S = 3.0
+#: without a terminal, at most one progress line per this many seconds
+PROGRESS_LINE_EVERY_S = 10.0
 
 
 class ConsoleObserver(BatchObserver):
     """Progress bar plus one line per finished case (module docstring)."""
 
-    def __init__(self, inputs: Sequence[Path], *, desc: str = "unetseg infer"):
+    def __init__(
+        self,
+        inputs: Sequence[Path],
+        *,
+        desc: str = "unetseg infer",
+        progress_after_s: float = PROGRESS_AFTER_S,
+        line_every_s: float = PROGRESS_LINE_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.inputs = tuple(inputs)
         self.desc = desc
         self.total = 0
         self.done = 0
+        self.progress_after_s = progress_after_s
+        self.line_every_s = line_every_s
+        self.clock = clock
         self._bar: Any = None
+        self._case_started = 0.0
+        self._last_shown = 0.0
         self._started_at = 0.0
 
     def started(self, records: Sequence[CaseRecord]) -> None:
         from tqdm import tqdm
 
         self.total = len(records)
-        self._started_at = time.monotonic()
+        self._started_at = self.clock()
         self._bar = tqdm(
             total=self.total, desc=self.desc, unit="case", file=sys.stderr, disable=None, dynamic_ncols=True
         )
 
+    def case_started(self, record: CaseRecord, where: str = "local") -> None:
+        self._case_started, self._last_shown = self.clock(), float("-inf")
+
+    def case_progress(self, record: CaseRecord, done: int, total: int) -> None:
+        """Windows done of total, once a case has run :attr:`progress_after_s`: on the bar in a terminal
+        (twice a second at most), else a line every :attr:`line_every_s`."""
+        now = self.clock()
+        elapsed = now - self._case_started
+        if elapsed < self.progress_after_s:
+            return
+        text = f"{record.case_id}: windows {done}/{total}"
+        if self._bar is not None and not self._bar.disable:
+            if now - self._last_shown >= 0.5 or done >= total:
+                self._bar.set_postfix_str(text)
+                self._last_shown = now
+        elif now - self._last_shown >= self.line_every_s:
+            print(f"      ... {text}, {elapsed:.0f} s", flush=True)
+            self._last_shown = now
+
     def case_done(self, record: CaseRecord) -> None:
+        if self._bar is not None and not self._bar.disable:
+            self._bar.set_postfix_str("")
         self.done += 1
         width = len(str(self.total))
         seconds = record.timings_s.get("total")
         took = f"{seconds:6.1f} s" if seconds is not None else " " * 8
-        source = relative_source(record.input, self.inputs)
-        series = describe_series(record)
+        source = record.source or relative_source(record.input, self.inputs)
+        series = describe_series(record.series)
         line = f"[{self.done:>{width}}/{self.total}] {record.status:<8} {took}  {record.case_id}  {source}"
         if series:
             line += f" ({series})"
@@ -83,7 +102,7 @@ class ConsoleObserver(BatchObserver):
             line += f"\n    warning: {warning}"
         self._write(line)
         if self._bar is not None:
-            minutes = (time.monotonic() - self._started_at) / 60
+            minutes = (self.clock() - self._started_at) / 60
             if minutes > 0:
                 self._bar.set_postfix_str(f"{self.done / minutes:.1f} cases/min", refresh=False)
             self._bar.update(1)

@@ -4,8 +4,8 @@ The volume comes from :func:`app.loading.discover_inputs` and :meth:`Case.load` 
 expressed in RAS with :meth:`Volume.in_space`, and is written by :func:`app.writing.nifti.write_nifti` (nibabel,
 sform/qform code "scanner", atomic: temporary file in the output folder, then ``os.replace``).
 
-INPUT must hold exactly one image series after the ``--modality``/``--filter`` rules; otherwise the error lists
-the series found so one can be selected.
+INPUT must hold exactly one image series after the ``--modality``/``--filter`` rules; otherwise the error says
+that nothing was found (and why files were skipped) or lists the series found so one can be selected.
 """
 
 from __future__ import annotations
@@ -13,10 +13,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from app.cli.exit_codes import codes, epilog
+
+#: exit codes of ``unetseg convert`` (``--help`` epilog, README; printed with their meaning when non-zero)
+EXIT_CODES = codes(
+    {2: "input error: nothing to convert, more than one volume (select one), or an unreadable input"}
+)
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "convert",
+        epilog=epilog(EXIT_CODES),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         help="convert a DICOM series (or NIfTI/NRRD) to NIfTI, as the app reads it",
         description=__doc__.split("\n\n", 1)[0] if __doc__ else None,
     )
@@ -43,13 +52,21 @@ def run(args: argparse.Namespace) -> int:
     from app.writing.nifti import write_nifti
 
     cases, decisions = discover_inputs([args.input], modality=args.modality, filters=args.filters)
-    if len(cases) != 1:
+    if not cases:
         skipped = list(dict.fromkeys(d.reason for d in decisions if d.action == "skipped"))
+        why = f" ({'; '.join(skipped[:5])})" if skipped else ""
+        raise InputError(
+            args.input,
+            f"no image volume found here{why}: nothing to convert; give a DICOM series folder or file, "
+            "or a NIfTI/NRRD file",
+        )
+    if len(cases) > 1:
         found = ", ".join(c.case_id for c in cases[:10])
-        detail = f"{len(cases)} volumes found ({found})" if cases else "no usable volume found"
-        if skipped and not cases:
-            detail += ": " + "; ".join(skipped[:5])
-        raise InputError(args.input, f"{detail}; convert needs exactly one (select with --modality/--filter)")
+        raise InputError(
+            args.input,
+            f"{len(cases)} volumes found ({found}); convert writes one: select it with --modality/--filter "
+            "or give its series folder",
+        )
     volume = cases[0].load().in_space("RAS")
     written = write_nifti(volume, args.output)
     print(

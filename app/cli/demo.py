@@ -8,21 +8,30 @@ run report and Dice/HD95 reports against the ground truth. Prints a short summar
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
+
+from app.cli.exit_codes import codes, epilog
+
+#: exit codes of ``unetseg demo`` (``--help`` epilog, README; printed with their meaning when non-zero)
+EXIT_CODES = codes({1: "a demo case failed or was not scored (reasons above and in OUT/report.json)"})
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "demo",
+        epilog=epilog(EXIT_CODES),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         help="run the embedded end-to-end demo (DICOM in, NIfTI + SEG out, Dice report)",
         description=__doc__.split("\n\n", 1)[0] if __doc__ else None,
     )
     parser.add_argument(
         "--out",
         type=Path,
-        default=Path("unetseg-demo"),
+        default=None,
         metavar="DIR",
-        help="output folder (default ./unetseg-demo)",
+        help="output folder (default: a new temporary folder unetseg-demo-* in the system's temp folder, "
+        "printed at the start and the end)",
     )
     parser.add_argument(
         "--bundle",
@@ -41,9 +50,15 @@ def run(args: argparse.Namespace) -> int:
     from app.demo.dicom_tree import DEMO_SERIES
     from app.demo.run import DICOM_TREE, run_demo
 
+    out = args.out
+    if out is None:
+        out = Path(tempfile.mkdtemp(prefix="unetseg-demo-"))
+        print(
+            f"unetseg demo: writing into {out} (a new temporary folder; --out DIR to choose one)", flush=True
+        )
     console = ConsoleObserver((DICOM_TREE,), desc="unetseg demo")
     try:
-        result = run_demo(args.out, bundle=args.bundle, device=args.device, observer=console)
+        result = run_demo(out, bundle=args.bundle, device=args.device, observer=console)
     finally:
         console.close()
     names = {s.case_id: s.case for s in DEMO_SERIES}
@@ -62,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if evaluation.get("mean_dice"):
         print("  mean Dice: " + ", ".join(f"{k} {v:.3f}" for k, v in evaluation["mean_dice"].items()))
-    print(f"outputs: {args.out}/<case_id>/<case_id>_seg.nii.gz and _seg.dcm")
+    print(f"outputs: {out}/<case_id>/<case_id>_seg.nii.gz and _seg.dcm")
     print(f"reports: {result.report_json}, {result.report_csv}")
     if evaluation.get("reports"):
         print(f"         {evaluation['reports']['report_html']}")

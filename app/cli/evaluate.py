@@ -1,8 +1,7 @@
 """``unetseg evaluate``: score predicted label maps against references and write the reports.
 
-Exit codes: 0 every reference was scored; 2 (input error) the reports were written but some cases failed
-(missing or unusable prediction, unreadable reference; listed on stderr and in the report), or, for a
-single pair of files, the pair could not be evaluated; 3 bundle error; 4 the output folder cannot be written.
+Every reference is scored; one without a prediction is a miss (Dice 0, worst-case distances), said in one
+line on stderr. Exit codes: :data:`EXIT_CODES` (listed by ``--help``).
 """
 
 from __future__ import annotations
@@ -11,10 +10,23 @@ import argparse
 import sys
 from pathlib import Path
 
+from app.cli.exit_codes import codes, epilog
+
+#: exit codes of ``unetseg evaluate`` (``--help`` epilog, README; printed with their meaning when non-zero)
+EXIT_CODES = codes(
+    {
+        1: "unexpected error",
+        2: "some reference was not scored from a usable prediction (a missing prediction counts as a miss; "
+        "reports written), a single pair could not be evaluated, or another input error",
+    }
+)
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "evaluate",
+        epilog=epilog(EXIT_CODES),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         help="score predictions against reference labels; write metrics.csv, summary.json, report.html",
         description="Pair predictions with references by case id (file name without extension; a '_seg' "
         "suffix on predictions and a folder per case are fine), compute Dice, IoU, precision, recall, "
@@ -98,8 +110,12 @@ def run(args: argparse.Namespace) -> int:
             f"pixel error {means['pixel_error']:.4f}, V_rand {means['v_rand']:.4f}, V_info {means['v_info']:.4f} "
             "(thinned; higher is better)"
         )
+    missing = [f.case_id for f in result.failures if f.flag == "no_prediction"]
+    if missing:
+        print(missing_predictions_line(missing), file=sys.stderr)
     for failure in result.failures:
-        print(f"failed: {failure.case_id}: {failure.flag}: {failure.message}", file=sys.stderr)
+        if failure.flag != "no_prediction":
+            print(f"failed: {failure.case_id}: {failure.flag}: {failure.message}", file=sys.stderr)
     for path, reason in result.unused:
         print(f"unused: {path}: {reason}", file=sys.stderr)
     if result.reports is not None:
@@ -107,3 +123,19 @@ def run(args: argparse.Namespace) -> int:
         extra = f", {paths.em_metrics_csv}" if paths.em_metrics_csv is not None else ""
         print(f"wrote {paths.metrics_csv}{extra}, {paths.summary_json}, {paths.report_html}")
     return 0 if result.ok else InputError.exit_code
+
+
+#: case ids named on the line about references without a prediction (all are in metrics.csv and summary.json)
+NAMED_MISSING = 10
+
+
+def missing_predictions_line(case_ids: list[str]) -> str:
+    """One line for every reference without a prediction: they count as misses (the policy of ``evaluate``)."""
+    named = ", ".join(case_ids[:NAMED_MISSING])
+    more = len(case_ids) - NAMED_MISSING
+    if more > 0:
+        named += f" and {more} more"
+    return (
+        f"{len(case_ids)} reference(s) have no prediction and count as misses (Dice 0, worst-case distances; "
+        f"flag no_prediction in metrics.csv and summary.json): {named}"
+    )

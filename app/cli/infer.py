@@ -4,11 +4,10 @@ INPUT: any mix of NIfTI/NRRD files, folders of them, DICOM series folders and DI
 ``OUT/<case_id>/<case_id>_seg.nii.gz`` and, for DICOM input, ``OUT/<case_id>/<case_id>_seg.dcm`` (DICOM SEG),
 ``OUT/<case_id>/statistics.json`` (per-label statistics and plausibility flags) and ``preview.png``, then
 ``OUT/<case_id>/case.json``; for the run, ``OUT/report.json``, ``OUT/report.csv`` and ``OUT/report.html`` (cases
-with previews, flagged ones first); with ``--ref``, also ``metrics.csv`` and ``summary.json``, and the scores in
-``report.html``.
+with previews, flagged ones first); with ``--ref``, also ``metrics.csv``, ``summary.json`` and ``scores.html`` (the
+evaluation's page, also embedded in ``report.html``).
 
-Exit codes: 0 every case succeeded; 1 some case failed (all were tried; reasons in report.json) or a
-reference could not be scored; 2 input error; 3 bundle error; 4 output error.
+Exit codes: :data:`EXIT_CODES` (listed by ``--help``).
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.cli.exit_codes import codes, epilog
 from app.inference.runtime.select import BACKEND_CHOICES
 from app.loading.options import DEFAULT_MAX_BYTES, ReadOptions
 
@@ -24,9 +24,20 @@ if TYPE_CHECKING:
     from app.batch import BatchResult
 
 
+#: exit codes of ``unetseg infer`` (``--help`` epilog, README; printed with their meaning when non-zero)
+EXIT_CODES = codes(
+    {
+        1: "some case failed or is partial (all were tried; reasons on the lines above and in report.json), or a "
+        "reference of this run's cases could not be scored",
+    }
+)
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "infer",
+        epilog=epilog(EXIT_CODES),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         help="segment NIfTI/NRRD/DICOM inputs with a MONAI bundle; NIfTI + DICOM SEG out, run report",
         description=__doc__.split("\n\n", 1)[0] if __doc__ else None,
     )
@@ -90,7 +101,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="skip cases whose OUT/<case_id>/case.json shows complete outputs",
     )
     parser.add_argument(
-        "--ref", type=Path, default=None, metavar="DIR", help="reference labels named <case_id>.nii.gz: score"
+        "--ref",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder of reference labels named <case_id>.nii.gz (or .nii, .nrrd, .dcm SEG): score the cases "
+        "of this run against them (Dice, HD95; metrics.csv, summary.json, scores.html in OUT, the scores also in "
+        "report.html); references "
+        "of cases not in this run are listed, not scored",
     )
     parser.add_argument(
         "--shard",
@@ -269,3 +287,26 @@ def print_summary(result: BatchResult) -> None:
     reports = evaluation.get("reports")
     if reports:
         print(f"scores: {reports['metrics_csv']}, {reports['summary_json']}, {reports['report_html']}")
+    for failure in evaluation.get("failures") or []:
+        print(f"not scored: {failure['case_id']}: {failure['flag']}: {failure['message']}")
+    if evaluation.get("reason"):
+        print(f"nothing scored: {evaluation['reason']}")
+    not_in_run = evaluation.get("not_in_run") or []
+    if not_in_run:
+        print(not_in_run_line(not_in_run, evaluation.get("ref", "--ref")))
+
+
+#: case ids named on the console line of references without a case in the run (all are in report.json)
+NAMED_NOT_IN_RUN = 10
+
+
+def not_in_run_line(case_ids: list[str], ref: str) -> str:
+    """The one line about references whose case is not in this run (not scored, not averaged)."""
+    named = ", ".join(case_ids[:NAMED_NOT_IN_RUN])
+    more = len(case_ids) - NAMED_NOT_IN_RUN
+    if more > 0:
+        named += f" and {more} more (all in report.json evaluation.not_in_run)"
+    return (
+        f"{len(case_ids)} reference(s) in {ref} name no case of this run and were not scored or averaged: "
+        f"{named}"
+    )

@@ -1,5 +1,7 @@
 """The ``unetseg`` command line: parse, configure logging, call one stage function, map errors to exit codes.
 
+A non-zero exit code is printed with its meaning (the command's ``EXIT_CODES``, :mod:`app.cli.exit_codes`).
+
 Each sub-command lives in its own module ``app.cli.<name>`` with ``add_parser(subparsers)`` and
 ``run(args) -> int``. Modules are imported when the parser is built, so they must keep heavy imports
 (torch, MONAI, pydicom) inside ``run``: ``unetseg --help`` stays instant.
@@ -15,6 +17,7 @@ import sys
 import warnings
 
 from app import __version__
+from app.cli.exit_codes import COMMON, meaning
 from app.errors import UnetsegError
 
 #: sub-command modules, in the order ``--help`` lists them
@@ -67,6 +70,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     configure_logging(args.verbose)
+    code = _run(args)
+    if code != 0:
+        table = getattr(sys.modules.get(f"app.cli.{args.command}"), "EXIT_CODES", COMMON)
+        print(f"unetseg {args.command}: exit code {code}: {meaning(table, code)}", file=sys.stderr)
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the sub-command; a user error or Ctrl-C becomes its exit code."""
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.run(args) or 0)
@@ -74,10 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unetseg {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print(
-            f"unetseg {args.command}: interrupted ({EXIT_INTERRUPTED}); finished work is kept",
-            file=sys.stderr,
-        )
+        print(f"unetseg {args.command}: interrupted; finished work is kept", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)

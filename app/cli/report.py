@@ -3,8 +3,7 @@
 For after ``--shard K/N`` runs (each wrote its own report), a crash, or runs from several machines into one OUT.
 Writes ``OUT/report.json``, ``OUT/report.csv`` and ``OUT/report.html``.
 
-Exit codes: 0 every case finished ok; 1 some case failed, is partial or never finished; 2 OUT holds nothing to
-rebuild from; 4 the report cannot be written.
+Exit codes: :data:`EXIT_CODES` (listed by ``--help``).
 """
 
 from __future__ import annotations
@@ -12,13 +11,24 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from app.cli.exit_codes import codes, epilog
+
+#: exit codes of ``unetseg report`` (``--help`` epilog, README; printed with their meaning when non-zero)
+EXIT_CODES = codes(
+    {
+        1: "some case failed, is partial or never finished",
+        2: "OUT holds nothing to rebuild from (or another input error)",
+    }
+)
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "report",
+        epilog=epilog(EXIT_CODES),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         help="rebuild OUT/report.json from the case.json files and journals in OUT (after shards or a crash)",
         description=__doc__.split("\n\n", 1)[0] if __doc__ else None,
-        epilog=__doc__.rsplit("\n\n", 1)[-1] if __doc__ else None,
     )
     parser.add_argument("out", type=Path, metavar="OUT", help="the output folder of earlier infer runs")
     parser.set_defaults(run=run)

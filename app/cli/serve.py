@@ -22,6 +22,8 @@ import os
 import sys
 from pathlib import Path
 
+from app.cli.exit_codes import codes, epilog
+
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -31,9 +33,22 @@ LABEL_VENV_PYTHON = REPO_ROOT / ".venv-label" / "bin" / "python"
 GUARDED_APP = "app.label_server.asgi:app"
 
 
+#: exit codes of ``unetseg serve`` (``--help`` epilog, README; printed with their meaning when non-zero)
+EXIT_CODES = codes(
+    {
+        1: "the server could not be started (the message says why), or it exited with an error",
+        129: "stopped by SIGHUP",
+        143: "stopped by SIGTERM",
+        130: "stopped by Ctrl-C (SIGINT)",
+    }
+)
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "serve",
+        epilog=epilog(EXIT_CODES),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         help="start a MONAI Label server for the bundles (needs the .venv-label environment)",
         description=__doc__.split("\n\n", 1)[0] if __doc__ else None,
     )

@@ -39,6 +39,11 @@ class FlipTTAInferer(InfererWrapper):
         self.flips = [tuple(int(a) for a in axes) for axes in flips]
         self.transpose = bool(transpose)
 
+    @property
+    def passes(self) -> int:
+        """Runs of the inner inferer per call: the identity and each flip, all twice with ``transpose``."""
+        return (1 + len(self.flips)) * (2 if self.transpose else 1)
+
     def __call__(self, inputs: torch.Tensor, network: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
         total = self.inferer(inputs, network, *args, **kwargs)
         copies = [(axes, False) for axes in self.flips]

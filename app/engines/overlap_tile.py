@@ -30,13 +30,21 @@ class MirroredSlidingWindowInferer(SlidingWindowInferer):
         super().__init__(**kwargs)
         self.margin = margin
 
-    def __call__(self, inputs: torch.Tensor, network, *args, **kwargs):
-        spatial = inputs.shape[2:]
+    def _margins(self, spatial: Sequence[int]) -> list[int]:
         margins = [self.margin] * len(spatial) if isinstance(self.margin, int) else list(self.margin)
         if len(margins) != len(spatial) or any(
             m < 0 or m >= s for m, s in zip(margins, spatial, strict=True)
         ):
             raise ValueError(f"margin {self.margin} does not fit an image of spatial shape {tuple(spatial)}")
+        return margins
+
+    def padded_shape(self, spatial: Sequence[int]) -> tuple[int, ...]:
+        """The spatial shape the sliding window runs over: ``spatial`` plus the mirrored margins."""
+        return tuple(int(s) + 2 * m for s, m in zip(spatial, self._margins(spatial), strict=True))
+
+    def __call__(self, inputs: torch.Tensor, network, *args, **kwargs):
+        spatial = inputs.shape[2:]
+        margins = self._margins(spatial)
         pad = [p for m in reversed(margins) for p in (m, m)]  # F.pad wants the last axis first
         padded = F.pad(torch.as_tensor(inputs), pad, mode="reflect")
         outputs = super().__call__(padded, network, *args, **kwargs)

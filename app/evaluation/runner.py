@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,6 +65,8 @@ def evaluate_folders(
     worst: int = 10,
     fail_fast: bool = False,
     inputs: Mapping[str, Any] | None = None,
+    image_source: Callable[[str], Volume] | None = None,
+    html_name: str = "report.html",
 ) -> EvaluationRun:
     """Score every reference under ``ref`` against its prediction under ``pred``; write reports to ``out``.
 
@@ -80,6 +82,10 @@ def evaluate_folders(
         worst: number of worst cases (by mean Dice) with overlay pictures.
         fail_fast: raise the first per-case error instead of recording it.
         inputs: extra provenance to record (e.g. the bundle path).
+        image_source: the image of a case by case id, for the overlays of cases ``images`` has none for (a
+            batch reads its inputs again, only for the few cases shown); may raise
+            :class:`~app.errors.UnetsegError` (that overlay is then drawn without the image).
+        html_name: the report page's file name in ``out``.
 
     Raises:
         InputError: nothing to evaluate (no reference files), or any per-case error with ``fail_fast``.
@@ -167,7 +173,7 @@ def evaluate_folders(
         pairs = {p.case_id: p for p in pairing.pairs}
 
         def volumes(case_id: str) -> CaseVolumes | None:
-            return _case_volumes(pairs[case_id], image_paths.get(case_id), resample)
+            return _case_volumes(pairs[case_id], image_paths.get(case_id), resample, image_source)
 
         reports = write_reports(
             results,
@@ -179,6 +185,7 @@ def evaluate_folders(
             worst=worst,
             summary=summary,
             em_rows=em_rows,
+            html_name=html_name,
         )
     return EvaluationRun(results, summary, failures, list(pairing.unused), reports)
 
@@ -221,7 +228,12 @@ def _complete(
     return sorted(complete, key=lambda r: (r.case_id, r.label))
 
 
-def _case_volumes(pair: Pair, image_path: Path | None, resample: bool) -> CaseVolumes | None:
+def _case_volumes(
+    pair: Pair,
+    image_path: Path | None,
+    resample: bool,
+    image_source: Callable[[str], Volume] | None = None,
+) -> CaseVolumes | None:
     """Re-read one case for its overlay picture; ``None`` when it cannot be read (logged)."""
     from app.reporting.report import CaseVolumes
 
@@ -232,6 +244,11 @@ def _case_volumes(pair: Pair, image_path: Path | None, resample: bool) -> CaseVo
     except UnetsegError as exc:
         logger.warning("case %s: no overlay picture: %s", pair.case_id, exc)
         return None
+    if image is None and image_source is not None:
+        try:
+            image = image_source(pair.case_id).in_space("RAS")
+        except UnetsegError as exc:
+            logger.warning("case %s: overlay without its image: %s", pair.case_id, exc)
     if image is not None and not same_grid(image, ref):
         logger.warning(
             "case %s: image %s is not on the reference grid; drawing on the reference",

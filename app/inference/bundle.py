@@ -210,6 +210,8 @@ def load_bundle(
             :func:`app.inference.runtime.wrap_network`); needs a sliding-window inferer for the ONNX runtimes.
         skip_empty: wrap a 3D bundle's sliding-window inferer in
             :class:`~app.engines.skip_empty.SkipEmptyWindows` (windows outside the body skip the network).
+            A sliding-window inferer is always wrapped in :class:`~app.engines.window_progress.WindowProgress`
+            (silent until :func:`app.inference.predict.segment` is given a progress listener).
         num_threads: CPU threads of the runtime; ``None``: every CPU this process may use.
         resample_float32: resample in float32 where the bundle's ``Spacing(d)`` says float64 (MONAI's default),
             halving the largest transient allocations of a case (:mod:`app.inference.resample_precision`).
@@ -310,8 +312,9 @@ def _runtime(
     from monai.inferers import SlidingWindowInferer
     from monai.utils import ensure_tuple_rep
 
-    from app.engines.inferer_wrapper import find_inferer
+    from app.engines.inferer_wrapper import find_inferer, wrap_found
     from app.engines.skip_empty import SkipEmptyWindows
+    from app.engines.window_progress import WindowProgress, inference_passes
     from app.inference.runtime import wrap_network
 
     sliding = find_inferer(inferer, SlidingWindowInferer)
@@ -340,6 +343,9 @@ def _runtime(
         if sw_batch_size is None and runtime.backend != "torch":
             sliding.sw_batch_size = runtime.sw_batch_size
         runtime = replace(runtime, sw_batch_size=int(sliding.sw_batch_size))
+    if sliding is not None:
+        passes = inference_passes(inferer)
+        inferer = wrap_found(inferer, SlidingWindowInferer, lambda found: WindowProgress(found, passes))
     if skip_empty and sliding is not None and info.spatial_dims == 3:
         inferer = SkipEmptyWindows(inferer)
     return module, inferer, runtime

@@ -25,9 +25,11 @@ not on the input grid (shape, or affine beyond :data:`AFFINE_TOLERANCE_MM`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,6 +40,9 @@ from app.volume import Volume
 from app.writing.nifti import write_nifti
 from app.writing.picture import write_picture
 
+if TYPE_CHECKING:
+    from app.engines.window_progress import ProgressListener
+
 logger = logging.getLogger(__name__)
 
 #: largest difference (mm) allowed between the prediction's affine and the input's. The temporary NIfTI stores
@@ -45,7 +50,14 @@ logger = logging.getLogger(__name__)
 AFFINE_TOLERANCE_MM = 1e-3
 
 
-def segment(bundle: LoadedBundle, volume: Volume, workdir: str | Path, *, name: str = "case") -> Volume:
+def segment(
+    bundle: LoadedBundle,
+    volume: Volume,
+    workdir: str | Path,
+    *,
+    name: str = "case",
+    progress: ProgressListener | None = None,
+) -> Volume:
     """Segment ``volume`` with ``bundle`` (contract in the module docstring).
 
     Args:
@@ -53,11 +65,17 @@ def segment(bundle: LoadedBundle, volume: Volume, workdir: str | Path, *, name: 
         volume: the image.
         workdir: an existing folder for the temporary NIfTI (removed again before returning).
         name: file stem of the temporary NIfTI (a file-name-safe case id).
+        progress: ``progress(done, total)`` as the sliding window runs its windows
+            (:class:`~app.engines.window_progress.WindowProgress`; a stack of 2D pages reports page by page).
     """
     if bundle.info.spatial_dims == 2 and volume.ndim == 3:
         pages = [
             segment(
-                bundle, replace(volume, array=volume.array[..., k]), workdir, name=f"{name}_{k:04d}"
+                bundle,
+                replace(volume, array=volume.array[..., k]),
+                workdir,
+                name=f"{name}_{k:04d}",
+                progress=progress,
             ).array
             for k in range(volume.shape[-1])
         ]
@@ -73,7 +91,7 @@ def segment(bundle: LoadedBundle, volume: Volume, workdir: str | Path, *, name: 
     else:
         image_file = write_nifti(ras, Path(workdir) / f"{name}.nii")
     try:
-        captured = _run_evaluator(bundle, image_file)
+        captured = _run_evaluator(bundle, image_file, progress)
     finally:
         image_file.unlink(missing_ok=True)
     if len(captured) != 1:
@@ -89,9 +107,14 @@ def segment(bundle: LoadedBundle, volume: Volume, workdir: str | Path, *, name: 
     return volume.with_array(labels)
 
 
-def _run_evaluator(bundle: LoadedBundle, image_file: Path) -> list[CapturedPrediction]:
+def _run_evaluator(
+    bundle: LoadedBundle, image_file: Path, progress: ProgressListener | None = None
+) -> list[CapturedPrediction]:
     from monai.data import DataLoader, Dataset
     from monai.engines import SupervisedEvaluator
+
+    from app.engines.inferer_wrapper import find_inferer
+    from app.engines.window_progress import WindowProgress
 
     capture = CapturePrediction("pred")
     loader = DataLoader(
@@ -106,7 +129,11 @@ def _run_evaluator(bundle: LoadedBundle, image_file: Path) -> list[CapturedPredi
         val_handlers=[*bundle.handlers, capture],
         **dict(bundle.evaluator_settings),
     )
-    evaluator.run()
+    meter = find_inferer(bundle.inferer, WindowProgress) if progress is not None else None
+    with (
+        meter.reporting(progress) if meter is not None and progress is not None else contextlib.nullcontext()
+    ):
+        evaluator.run()
     return capture.captured
 
 

@@ -5,24 +5,28 @@ Contract: every function returns PNG bytes.
 * :func:`distribution_png`: one metric over cases, a box plot per label with every case drawn as a point,
   coloured by its policy flag; worst-case distances (misses) are drawn as triangles on the top edge so
   they stay visible without squashing the boxes.
-* :func:`overlay_png`: reference (solid) and prediction (dashed) contours per label on the image (or, without
-  one, on the reference label map), with disagreeing voxels shaded. 3D volumes get three planes (axial,
-  coronal, sagittal), each at the slice with the most disagreeing voxels; volumes are shown in the closest
-  RAS orientation (nibabel's ``io_orientation``), patient right on the right (neurological), with the pixel
-  aspect from the voxel spacing. 2D images are shown as pictures (rows down).
+* :func:`overlay_png` (:func:`overlay_figure` before rendering): reference (solid) and prediction (dashed)
+  contours per label on the image in grey (without one: on black, and the legend says so), with disagreeing
+  voxels shaded yellow; the legend names every colour. 3D volumes get three planes (axial, coronal, sagittal),
+  each at the slice with the most disagreeing voxels; volumes are shown in the closest RAS orientation
+  (nibabel's ``io_orientation``) with the pixel aspect from the voxel spacing, axial and coronal planes in the
+  radiological convention by default (patient's right on the viewer's left, as radiologists read; ``display=
+  "neurological"`` for the other), stated in the figure and by the R/L letters on each panel. 2D images are
+  shown as pictures (rows down).
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from app.evaluation.result import LabelResult
 from app.volume import Volume
@@ -92,6 +96,16 @@ def distribution_png(results: Sequence[LabelResult], metric: str, title: str) ->
     return _png(figure)
 
 
+#: how axial and coronal planes are shown: "radiological" puts the patient's right on the viewer's left
+Display = Literal["radiological", "neurological"]
+DISPLAY_NOTES = {
+    "radiological": "axial and coronal: radiological convention (patient's right on the viewer's left)",
+    "neurological": "axial and coronal: neurological convention (patient's right on the viewer's right)",
+}
+#: colour (RGBA) of the voxels where reference and prediction disagree
+DIFFER_RGBA = (1.0, 0.85, 0.0, 0.45)
+
+
 def overlay_png(
     ref: Volume,
     pred: Volume | None,
@@ -99,26 +113,44 @@ def overlay_png(
     *,
     image: Volume | None = None,
     title: str = "",
+    display: Display = "radiological",
 ) -> bytes:
-    """Contours of ``pred`` and ``ref`` for ``labels`` on ``image`` (or on the reference); see module doc."""
+    """Contours of ``pred`` and ``ref`` for ``labels`` on ``image`` (or on black), as PNG; see module doc."""
+    return _png(overlay_figure(ref, pred, labels, image=image, title=title, display=display))
+
+
+def overlay_figure(
+    ref: Volume,
+    pred: Volume | None,
+    labels: Mapping[int, str],
+    *,
+    image: Volume | None = None,
+    title: str = "",
+    display: Display = "radiological",
+) -> Figure:
+    """The figure :func:`overlay_png` renders (module docstring)."""
+    if display not in DISPLAY_NOTES:
+        raise ValueError(f"display must be one of {sorted(DISPLAY_NOTES)}, got {display!r}")
     ref_map = _evaluated(ref.array, labels)
-    pred_map = _evaluated(pred.array, labels) if pred is not None else np.zeros_like(ref_map)
+    # no prediction: nothing predicted (-1, like every value outside ``labels``; 0 would differ everywhere)
+    pred_map = _evaluated(pred.array, labels) if pred is not None else np.full_like(ref_map, -1)
+    has_image = image is not None and image.shape == ref_map.shape
     background = (
-        np.asarray(image.array, dtype=np.float32) if image is not None else ref_map.astype(np.float32)
+        np.asarray(image.array, dtype=np.float32)
+        if image is not None and has_image
+        else np.zeros(ref_map.shape, np.float32)
     )
-    if background.shape != ref_map.shape:
-        background = ref_map.astype(np.float32)
     if ref.ndim == 2:
         panels = [("", ref_map.T, pred_map.T, background.T, 1.0, None)]
         origin: Literal["upper", "lower"] = "upper"
     else:
-        panels = _planes(ref, ref_map, pred_map, background)
+        panels = _planes(ref, ref_map, pred_map, background, display)
         origin = "lower"
     finite = background[np.isfinite(background)]
     low, high = np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0)
     high = high if high > low else low + 1
     # 3D: three 3.2-inch panels side by side; 2D: one larger picture
-    figure = Figure(figsize=(3.2 * len(panels), 3.4) if len(panels) > 1 else (5.6, 6.0), dpi=DPI)
+    figure = Figure(figsize=(3.2 * len(panels), 3.7) if len(panels) > 1 else (5.6, 6.3), dpi=DPI)
     for index, (name, ref_slice, pred_slice, back_slice, aspect, letters) in enumerate(panels):
         axes = figure.add_subplot(1, len(panels), index + 1)
         axes.imshow(
@@ -132,7 +164,7 @@ def overlay_png(
         )
         differ = ref_slice != pred_slice
         shade = np.zeros((*differ.shape, 4), dtype=np.float32)
-        shade[differ] = (1.0, 0.85, 0.0, 0.45)
+        shade[differ] = DIFFER_RGBA
         axes.imshow(shade, origin=origin, aspect=aspect, interpolation="nearest")
         for colour_index, value in enumerate(labels):
             colour = LABEL_COLOURS[colour_index % len(LABEL_COLOURS)]
@@ -158,23 +190,44 @@ def overlay_png(
                     va="center",
                     path_effects=[patheffects.withStroke(linewidth=2, foreground="black")],
                 )
-    handles = [
+    handles: list[Any] = [
         Line2D([], [], color=LABEL_COLOURS[i % len(LABEL_COLOURS)], label=name)
         for i, name in enumerate(labels.values())
     ]
     handles += [
         Line2D([], [], color="#777", ls="solid", label="reference"),
         Line2D([], [], color="#777", ls="dashed", label="prediction"),
+        Patch(facecolor=DIFFER_RGBA, edgecolor="none", label="reference and prediction differ"),
+        Patch(
+            facecolor="#808080" if has_image else "black",
+            edgecolor="#444",
+            label="image (grey levels)" if has_image else "no image given (black)",
+        ),
     ]
-    figure.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=7, frameon=False)
+    bottom = 0.06 if ref.ndim == 3 else 0.0
+    figure.legend(
+        handles=handles,
+        loc="lower center",
+        bbox_to_anchor=(0.5, bottom),
+        ncol=min(len(handles), 4),
+        fontsize=7,
+        frameon=False,
+    )
+    if ref.ndim == 3:
+        figure.text(
+            0.5, 0.015, DISPLAY_NOTES[display] + "; letters: patient directions", fontsize=7, ha="center"
+        )
     if title:
         figure.suptitle(title, fontsize=9)
-    figure.tight_layout(rect=(0, 0.07, 1, 0.95 if title else 1))
-    return _png(figure)
+    figure.tight_layout(rect=(0, bottom + 0.12, 1, 0.95 if title else 1))
+    return figure
 
 
-def _planes(ref: Volume, ref_map: np.ndarray, pred_map: np.ndarray, background: np.ndarray) -> list[tuple]:
-    """Axial, coronal and sagittal slices at the largest disagreement, in closest-RAS display orientation."""
+def _planes(
+    ref: Volume, ref_map: np.ndarray, pred_map: np.ndarray, background: np.ndarray, display: Display
+) -> list[tuple]:
+    """Axial, coronal and sagittal slices at the largest disagreement, in closest-RAS display orientation;
+    axial and coronal mirrored left-right for the radiological ``display``."""
     from nibabel.orientations import apply_orientation, io_orientation
 
     ornt = io_orientation(ref.affine)
@@ -197,16 +250,12 @@ def _planes(ref: Volume, ref_map: np.ndarray, pred_map: np.ndarray, background: 
         take[axis] = index
         # rows follow the second remaining axis (up), columns the first (right)
         aspect = spacing[others[1]] / spacing[others[0]]
-        panels.append(
-            (
-                f"{name} {index}",
-                ref_ras[tuple(take)].T,
-                pred_ras[tuple(take)].T,
-                back_ras[tuple(take)].T,
-                aspect,
-                letters,
-            )
-        )
+        slices = [array[tuple(take)].T for array in (ref_ras, pred_ras, back_ras)]
+        if display == "radiological" and name != "sagittal":
+            # columns run to the patient's right (RAS +x); mirrored, the patient's right is on the viewer's left
+            slices = [np.flip(plane, axis=1) for plane in slices]
+            letters = (letters[1], letters[0], letters[2])
+        panels.append((f"{name} {index}", *slices, aspect, letters))
     return panels
 
 

@@ -60,8 +60,9 @@ def write_reports(
     worst: int = 10,
     summary: Mapping[str, Any] | None = None,
     em_rows: Sequence[Mapping[str, Any]] = (),
+    html_name: str = "report.html",
 ) -> ReportPaths:
-    """Write ``metrics.csv``, ``summary.json`` and ``report.html`` into ``out_dir``.
+    """Write ``metrics.csv``, ``summary.json`` and ``report.html`` (``html_name``) into ``out_dir``.
 
     Args:
         results: every result of the run.
@@ -75,6 +76,7 @@ def write_reports(
         summary: the :func:`~app.evaluation.summary.summarise` dict, if already computed.
         em_rows: per-case EM scores (:func:`app.evaluation.em.em_scores` plus ``case_id`` and ``flag``), written
             to ``em_metrics.csv``; empty: no EM scores.
+        html_name: the HTML page's file name (``infer --ref`` writes ``scores.html``, which its run page embeds).
 
     Raises:
         OutputError: ``out_dir`` cannot be created or written.
@@ -92,7 +94,7 @@ def write_reports(
     paths = ReportPaths(
         out / "metrics.csv",
         out / "summary.json",
-        out / "report.html",
+        out / html_name,
         out / "em_metrics.csv" if em_rows else None,
     )
     write_atomic(paths.metrics_csv, metrics_csv(results))

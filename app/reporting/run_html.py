@@ -46,9 +46,12 @@ def render_run_html(
     previews: Mapping[str, bytes],
     *,
     evaluation_summary: Mapping[str, Any] | None = None,
+    evaluation_page: tuple[str, str] | None = None,
     max_previews: int = 100,
 ) -> str:
-    """The page (module docstring). ``previews``: case id -> PNG bytes (cases without one get no picture)."""
+    """The page (module docstring). ``previews``: case id -> PNG bytes (cases without one get no picture);
+    ``evaluation_page``: ``(style, body)`` of the evaluation's own page, embedded whole as the scores section
+    (instead of the summary table alone)."""
     cases = list(report.get("cases") or [])
     failed = [c for c in cases if c["status"] == "failed"]
     done = [c for c in cases if c["status"] in ("ok", "partial", "skipped")]
@@ -106,7 +109,15 @@ def render_run_html(
             ),
             "</table>",
         ]
-    if evaluation_summary is not None:
+    if evaluation_page is not None:
+        style, body = evaluation_page
+        parts += [
+            '<section id="scores"><h2>Scores against the reference (--ref)</h2>',
+            f"<style>{style}</style>",
+            body,
+            "</section>",
+        ]
+    elif evaluation_summary is not None:
         from app.reporting.html import summary_table
 
         parts += ["<h2>Scores against the reference (--ref)</h2>", summary_table(evaluation_summary)]

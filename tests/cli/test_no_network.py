@@ -144,7 +144,12 @@ def watched_run(cmd: list[str], work: Path, timeout: float, netns: list[str]) ->
     log = work / "audit.jsonl"
     home = work / "home"
     home.mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if k not in CI_VARIABLES}
+    # no cache variables: the ONNX export cache is HOME's (empty), so every export runs under watch
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in CI_VARIABLES and k not in ("XDG_CACHE_HOME", "UNETSEG_CACHE_DIR")
+    }
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(WATCH_DIR), str(ROOT), env.get("PYTHONPATH")) if p)
     env["UNETSEG_NETWATCH_LOG"] = str(log)
     env["HOME"] = str(home)
@@ -260,7 +265,7 @@ ONNX_BACKENDS = [b for b in ("openvino", "onnxruntime") if b in available_backen
 @pytest.mark.parametrize("backend", ONNX_BACKENDS)
 def test_unetseg_infer_touches_no_network(backend, real_bundle, shared_data, tmp_path, no_network_prefix):
     bundle = tmp_path / "bundle"
-    shutil.copytree(real_bundle, bundle)  # its own export cache, so the ONNX export runs under watch too
+    shutil.copytree(real_bundle, bundle)  # a private copy (the export cache is the watched run's empty HOME)
     image = shared_data / "msd-hippocampus" / "imagesTr" / f"{CASE}.nii.gz"
     out = tmp_path / "out"
     cmd = [

@@ -64,17 +64,34 @@ def test_backend_segmentation_equals_torch_on_real_validation_cases(
 
 
 @needs_onnx
-def test_export_is_cached_next_to_the_weights_keyed_by_their_hash(bundle_copy):
+def test_export_is_cached_in_the_user_cache_keyed_by_the_weights_hash(bundle_copy, tmp_path, monkeypatch):
     from app.inference import load_bundle
 
+    monkeypatch.setenv("UNETSEG_CACHE_DIR", str(tmp_path / "cache"))
     bundle = load_bundle(bundle_copy, device="cpu", backend=ONNX_BACKENDS[0])
-    exports = sorted((bundle_copy / "models" / "exports").glob("*.onnx"))
+    exports = sorted((tmp_path / "cache" / "exports").glob("*.onnx"))
     assert len(exports) == 1
     assert bundle.info.weights_sha256[:16] in exports[0].name and "40x56x40" in exports[0].name
+    assert not (bundle_copy / "models" / "exports").exists()  # nothing written into the bundle
     stamp = exports[0].stat().st_mtime_ns
     load_bundle(bundle_copy, device="cpu", backend=ONNX_BACKENDS[-1])
     assert exports[0].stat().st_mtime_ns == stamp  # reused, not exported again
-    assert sorted((bundle_copy / "models" / "exports").glob("*.onnx")) == exports
+    assert sorted((tmp_path / "cache" / "exports").glob("*.onnx")) == exports
+
+
+def test_export_cache_folder_is_the_user_cache_unless_asked(tmp_path, monkeypatch):
+    from app.inference.runtime.export import cache_dir
+
+    bundle = tmp_path / "bundle"
+    monkeypatch.delenv("UNETSEG_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir(bundle) == tmp_path / "xdg" / "unetseg" / "exports"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir(bundle) == tmp_path / "home" / ".cache" / "unetseg" / "exports"
+    monkeypatch.setenv("UNETSEG_CACHE_DIR", str(bundle / "models"))  # asked: beside the weights
+    assert cache_dir(bundle) == bundle / "models" / "exports"
+    assert (bundle / "models" / "exports").is_dir()
 
 
 OPENVINO_IMPORT_CHECK = r"""

@@ -1,12 +1,13 @@
-"""A bundle's network -> an ONNX file, exported once and cached next to the weights, keyed by their hash.
+"""A bundle's network -> an ONNX file, exported once and cached in the user cache, keyed by the weights' hash.
 
 Contract of :func:`onnx_export`:
 
 * the file name holds the first 16 hex digits of the weights' SHA-256, the input channels and spatial shape,
   the opset and the torch version, so new weights, a new window size or a new exporter never reuse a stale file;
   the batch axis is dynamic.
-* the cache folder is ``<bundle>/models/exports/`` when writable, else ``$UNETSEG_CACHE_DIR`` or
-  ``~/.cache/unetseg/exports`` (an installed, read-only bundle still gets a cache).
+* the cache folder (:func:`cache_dir`) is ``$UNETSEG_CACHE_DIR/exports``, else
+  ``$XDG_CACHE_HOME/unetseg/exports`` or ``~/.cache/unetseg/exports``: never the source tree or an installed
+  bundle unless asked (``UNETSEG_CACHE_DIR=<bundle>/models`` keeps them beside the weights).
 * the file is written to a temporary name and renamed, so a crash or a concurrent run never leaves a half file.
 * the network must be on the CPU (the ONNX runtimes here are CPU runtimes); it is exported in eval mode (dropout off), with the legacy TorchScript tracer: BasicUNet's shape
   checks are Python conditionals that tracing resolves for the one spatial shape, which is why the shape is
@@ -30,17 +31,23 @@ OPSET = 17
 
 
 def cache_dir(bundle_path: Path) -> Path:
-    """``<bundle>/models/exports`` when it can be written, else the user cache folder."""
-    preferred = Path(bundle_path) / "models" / "exports"
-    try:
-        preferred.mkdir(parents=True, exist_ok=True)
-        if os.access(preferred, os.W_OK):
-            return preferred
-    except OSError:
-        pass
-    fallback = Path(os.environ.get("UNETSEG_CACHE_DIR") or Path.home() / ".cache" / "unetseg") / "exports"
-    fallback.mkdir(parents=True, exist_ok=True)
-    return fallback
+    """The export cache folder, created: ``$UNETSEG_CACHE_DIR/exports`` when that variable is set, else
+    ``$XDG_CACHE_HOME/unetseg/exports`` or ``~/.cache/unetseg/exports``.
+
+    The user cache is the default so that a run never writes a 44 MB file into a source checkout or an installed
+    bundle; ``UNETSEG_CACHE_DIR=<bundle>/models`` asks for the exports beside the weights. ``bundle_path`` is
+    kept for the log line (which bundle the cache serves); file names carry the weights' hash, so bundles
+    share one cache folder safely.
+    """
+    root = os.environ.get("UNETSEG_CACHE_DIR")
+    if root:
+        folder = Path(root).expanduser() / "exports"
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        folder = (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "unetseg" / "exports"
+    folder.mkdir(parents=True, exist_ok=True)
+    logger.debug("ONNX export cache for %s: %s", bundle_path, folder)
+    return folder
 
 
 def export_name(weights_sha256: str, in_channels: int, spatial_shape: Sequence[int]) -> str:

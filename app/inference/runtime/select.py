@@ -100,8 +100,9 @@ def wrap_network(
         in_channels: input channels of the network.
         window: the sliding window's spatial shape (exported once at this shape).
         weights_sha256: hash of the weights (the export cache key).
-        bundle_path: the bundle folder; its exports are cached in
-            :func:`~app.inference.runtime.export.cache_dir` of it (created only when an ONNX runtime is tried).
+        bundle_path: the bundle folder (logged with the export cache,
+            :func:`~app.inference.runtime.export.cache_dir`: the user cache, created only when an ONNX runtime is
+            tried).
         sw_batch_size: windows per call; ``None``: the backend's measured best.
         num_threads: runtime threads; ``None``: every CPU this process may use.
         where: the file named in errors (the bundle's inference.json).

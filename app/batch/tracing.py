@@ -1,0 +1,41 @@
+"""Tracing a case back to its input without patient data in its id: the source relative to INPUT.
+
+Case ids are opaque for DICOM (``8f175593_4_cf899d56``: no names, no patient IDs) and can lose the folders of a
+NIfTI file found deep inside a tree. :func:`relative_source` gives the path a user recognises: the series
+folder or file relative to the INPUT it was found under (``study_1/series_4``, ``sub/001_ground_truth.nii.gz``).
+The batch stores it in each :class:`~app.batch.records.CaseRecord` (``source``), so the console line,
+``report.csv`` and ``OUT/<case_id>/case.json`` all carry it, beside the DICOM SeriesNumber and
+SeriesDescription (:func:`describe_series`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def relative_source(path: str | Path, inputs: Sequence[str | Path]) -> str:
+    """``path`` relative to the first of ``inputs`` that holds it; an input file itself gives its name, a
+    path under none of them is returned as given."""
+    target = Path(path).resolve()
+    for given in inputs:
+        root = Path(given).resolve()
+        if target == root:
+            return root.name
+        try:
+            return str(target.relative_to(root if root.is_dir() else root.parent))
+        except ValueError:
+            continue
+    return str(path)
+
+
+def describe_series(series: Mapping[str, Any] | None) -> str:
+    """``"#4 T1 MPRAGE"`` from a record's ``series`` (SeriesNumber and SeriesDescription); empty for none."""
+    series = series or {}
+    parts = []
+    if series.get("series_number") is not None:
+        parts.append(f"#{series['series_number']}")
+    if series.get("series_description"):
+        parts.append(str(series["series_description"]))
+    return " ".join(parts)
