@@ -5,7 +5,8 @@ the cluster driver subclass it. The runner calls, in order: :meth:`~BatchObserve
 record (skipped ones already marked), :meth:`~BatchObserver.case_started` / :meth:`~BatchObserver.case_done`
 around each case it runs (``case_done`` also for each case skipped by ``--resume``), with
 :meth:`~BatchObserver.case_progress` in between while a local case's sliding window runs, and
-:meth:`~BatchObserver.finished` once at the end of a run that was not interrupted. Observers must not raise:
+:meth:`~BatchObserver.report_progress` while the run's page is written, and :meth:`~BatchObserver.finished` once
+at the end of a run that was not interrupted. Observers must not raise:
 they only watch.
 """
 
@@ -31,6 +32,9 @@ class BatchObserver:
 
     def case_done(self, record: CaseRecord) -> None:
         """A case finished (ok, partial, failed) or was skipped as complete."""
+
+    def report_progress(self, what: str, done: int, total: int) -> None:
+        """The run's report ``what`` (e.g. ``report.html``) is being written: ``done`` of ``total`` steps."""
 
     def finished(self) -> None:
         """Every case has been tried and the report written."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,14 @@ from app.reporting.atomic import write_atomic
 logger = logging.getLogger(__name__)
 
 
-def write_run_page(report: Mapping[str, Any], out: str | Path, stem: str = "report") -> Path:
-    """Write ``OUT/<stem>.html`` (module docstring); return its path.
+def write_run_page(
+    report: Mapping[str, Any],
+    out: str | Path,
+    stem: str = "report",
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Write ``OUT/<stem>.html`` (module docstring); return its path. ``progress(done, total)`` is called as the
+    pictures are read (one step each) and once the page is written (the last step).
 
     Raises:
         OutputError: the page cannot be written.
@@ -32,14 +38,20 @@ def write_run_page(report: Mapping[str, Any], out: str | Path, stem: str = "repo
 
     out = Path(out)
     previews: dict[str, bytes] = {}
-    for case in report.get("cases") or []:
-        output = next((o for o in case.get("outputs") or [] if o["kind"] == "preview"), None)
-        if output is None:
-            continue
+    pictures = [
+        (case["case_id"], output)
+        for case in report.get("cases") or []
+        for output in case.get("outputs") or []
+        if output["kind"] == "preview"
+    ]
+    step = progress or (lambda done, total: None)
+    step(0, len(pictures) + 1)
+    for done, (case_id, output) in enumerate(pictures, start=1):
         try:
-            previews[case["case_id"]] = Path(output["path"]).read_bytes()
+            previews[case_id] = Path(output["path"]).read_bytes()
         except OSError as exc:
-            logger.warning("case %s: preview not shown (%s)", case["case_id"], exc)
+            logger.warning("case %s: preview not shown (%s)", case_id, exc)
+        step(done, len(pictures) + 1)
     summary = None
     reports = (report.get("evaluation") or {}).get("reports") or {}
     if reports.get("summary_json"):
@@ -58,6 +70,7 @@ def write_run_page(report: Mapping[str, Any], out: str | Path, stem: str = "repo
             logger.warning("score page not embedded in the run page: %s (%s)", reports["report_html"], exc)
     page = render_run_html(report, previews, evaluation_summary=summary, evaluation_page=scores)
     path = write_atomic(out / f"{stem}.html", page)
+    step(len(pictures) + 1, len(pictures) + 1)
     logger.info("run page %s (%d pictures)", path, len(previews))
     return path
 

@@ -143,7 +143,12 @@ def run_batch(config: BatchConfig, observer: BatchObserver | None = None) -> Bat
                 },
             )
             report_json, report_csv = live.write("complete")
-        report_html = write_run_page(live.report, config.out, config.report_stem)
+        report_html = write_run_page(
+            live.report,
+            config.out,
+            config.report_stem,
+            progress=functools.partial(observer.report_progress, f"{config.report_stem}.html"),
+        )
     report = live.report
     counts = report["counts"]
     logger.info(

@@ -52,6 +52,7 @@ class ConsoleObserver(BatchObserver):
         self.line_every_s = line_every_s
         self.clock = clock
         self._bar: Any = None
+        self._report_bar: Any = None
         self._case_started = 0.0
         self._last_shown = 0.0
         self._started_at = 0.0
@@ -107,13 +108,28 @@ class ConsoleObserver(BatchObserver):
                 self._bar.set_postfix_str(f"{self.done / minutes:.1f} cases/min", refresh=False)
             self._bar.update(1)
 
+    def report_progress(self, what: str, done: int, total: int) -> None:
+        """A second bar (terminal only) while the run's page is written: its pictures, then the page."""
+        from tqdm import tqdm
+
+        if self._report_bar is None and done < total:
+            self._report_bar = tqdm(
+                total=total, desc=f"writing {what}", unit="step", file=sys.stderr, disable=None, leave=False
+            )
+        if self._report_bar is not None:
+            self._report_bar.update(done - self._report_bar.n)
+            if done >= total:
+                self._report_bar.close()
+                self._report_bar = None
+
     def finished(self) -> None:
         self.close()
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        for bar in (self._bar, self._report_bar):
+            if bar is not None:
+                bar.close()
+        self._bar = self._report_bar = None
 
     def _write(self, line: str) -> None:
         if self._bar is not None and not self._bar.disable:

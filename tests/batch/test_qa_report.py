@@ -208,3 +208,21 @@ def test_a_ct_series_given_to_the_mr_bundle_is_warned_about(real_bundle, shared_
     warnings = input_warnings(info, ct, ct.modality)
     assert warnings[0].endswith("modality CT, but the bundle was trained on MR images")
     assert any("field of view" in w for w in warnings)
+
+
+def test_writing_the_run_page_reports_its_progress(toy_bundle, demo_data, tmp_path):
+    from app.batch import BatchConfig, run_batch
+    from app.batch.observer import BatchObserver
+
+    class Steps(BatchObserver):
+        def __init__(self):
+            self.steps = []
+
+        def report_progress(self, what, done, total):
+            self.steps.append((what, done, total))
+
+    images = sorted((demo_data / "hippocampus" / "images").glob("*.nii.gz"))[:2]
+    steps = Steps()
+    run_batch(BatchConfig(inputs=tuple(images), bundle=toy_bundle, out=tmp_path, device="cpu"), steps)
+    # one step per preview picture, then the page: (0, 3), (1, 3), (2, 3), (3, 3)
+    assert steps.steps == [("report.html", done, 3) for done in range(4)]
