@@ -161,12 +161,28 @@ def _header(report: Mapping[str, Any]) -> str:
     return f"<table>{body}</table>"
 
 
+def _source(case: Mapping[str, Any]) -> str:
+    """The case's input relative to INPUT, with a DICOM series' number and description (``study_1/series_3
+    (#3 T1)``): the name a person recognises behind an opaque case id."""
+    series = case.get("series") or {}
+    described = " ".join(
+        str(v)
+        for v in (
+            f"#{series['series_number']}" if series.get("series_number") is not None else "",
+            series.get("series_description") or "",
+        )
+        if v
+    )
+    source = case.get("source") or case.get("input") or ""
+    return f"{source} ({described})" if described else source
+
+
 def _case_table(
     cases: Sequence[Mapping[str, Any]], label_names: Sequence[str], dice: Mapping[str, Mapping[str, float]]
 ) -> str:
     cells_stats = any((c.get("statistics") or {}).get("cells") for c in cases)
     dice_names = list(dict.fromkeys(n for per_case in dice.values() for n in per_case))
-    head = ["case", "status", "reason", "flags", "warnings"]
+    head = ["case", "source", "status", "reason", "flags", "warnings"]
     head += [f"{n} volume (mL)" for n in label_names] if not cells_stats else ["membrane fraction", "cells"]
     head += [f"Dice {n}" for n in dice_names]
     rows = ['<table class="cases"><thead><tr>' + "".join(f"<th>{escape(h)}</th>" for h in head)]
@@ -176,6 +192,7 @@ def _case_table(
         flags = _flags(case)
         cells = [
             escape(case["case_id"]),
+            escape(_source(case)),
             f'<span class="status-{escape(case["status"])}">{escape(case["status"])}</span>',
             escape(case.get("reason") or ""),
             "<br>".join(escape(f) for f in flags),

@@ -132,11 +132,12 @@ def test_report_html_lists_flagged_cases_first_with_previews(run):
     assert result.report_html == out / "report.html"
     page = _parse(out / "report.html")
     header, *rows = page.rows
-    assert header[:4] == ["case", "status", "reason", "flags"]
+    assert header[:5] == ["case", "source", "status", "reason", "flags"]
     assert "anterior volume (mL)" in header
     assert [r[0] for r in rows][0] == "scaled_035"  # flagged first
     assert {r[0] for r in rows} == {"scaled_035", "hippocampus_008", "hippocampus_035", "broken"}
-    assert [r[1] for r in rows][-1] == "failed"
+    assert [r[2] for r in rows][-1] == "failed"
+    assert {r[0]: r[1] for r in rows}["broken"] == "broken.nii.gz"  # the input relative to INPUT
     volumes = {r[0]: r[header.index("anterior volume (mL)")] for r in rows}
     report = json.loads((out / "report.json").read_text())
     stats = {c["case_id"]: c["statistics"] for c in report["cases"]}
