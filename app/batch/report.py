@@ -36,14 +36,13 @@ from typing import Any
 
 from app.batch.records import CaseRecord
 from app.loading import Decision
-from app.reporting.provenance import package_versions
+from app.reporting.provenance import PACKAGES, jsonable, package_versions
 from app.writing.atomic import atomic_write
 
 REPORT_JSON = "report.json"
 REPORT_CSV = "report.csv"
 
 #: distributions whose versions the report records
-PACKAGES = ("monai", "torch", "numpy", "pytorch-ignite", "nibabel", "pydicom", "highdicom", "SimpleITK")
 
 #: the chosen DICOM series' fields, in CSV column order
 SERIES_COLUMNS = (
@@ -100,7 +99,7 @@ def run_provenance(
         "bundle": dict(bundle),
         "device": device,
         "command_line": list(command_line) or list(sys.argv),
-        "options": {k: _jsonable(v) for k, v in options.items()},
+        "options": {k: jsonable(v) for k, v in options.items()},
         "started": started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),
         "seconds": round((finished - started).total_seconds(), 3),
@@ -244,14 +243,3 @@ def dumps_report(report: Mapping[str, Any]) -> str:
         body = ",\n".join("    " + json.dumps(item, separators=(", ", ": ")) for item in items)
         head = head.replace(json.dumps(marks[key]), "[\n" + body + "\n  ]" if items else "[]", 1)
     return head + "\n"
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        items = [_jsonable(v) for v in value]
-        return sorted(items, key=str) if isinstance(value, set | frozenset) else items
-    return str(value)

@@ -15,8 +15,23 @@ from typing import Any
 from app import __version__
 from app.evaluation.policy import POLICY_TEXT
 
-#: distributions whose versions are recorded
-PACKAGES = ("monai", "torch", "numpy", "scipy", "nibabel", "scikit-image", "matplotlib")
+#: distributions whose versions every report records (evaluation and batch runs alike)
+PACKAGES = (
+    "monai",
+    "torch",
+    "pytorch-ignite",
+    "numpy",
+    "scipy",
+    "nibabel",
+    "pydicom",
+    "highdicom",
+    "SimpleITK",
+    "scikit-image",
+    "matplotlib",
+    "openvino",
+    "onnxruntime",
+    "ray",
+)
 
 #: one line per metric, as defined in app.evaluation.surface / overlap
 DEFINITIONS = {
@@ -67,7 +82,7 @@ def build_provenance(
         "tool": "unetseg evaluate",
         "timestamp": stamp,
         "versions": package_versions(),
-        "inputs": {str(k): _jsonable(v) for k, v in inputs.items()},
+        "inputs": {str(k): jsonable(v) for k, v in inputs.items()},
         "labels": {str(k): v for k, v in labels.items()} if labels is not None else "inferred from the data",
         "tolerance_mm": float(tolerance_mm),
         "policy": POLICY_TEXT,
@@ -76,11 +91,13 @@ def build_provenance(
     }
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON data: mappings with string keys, lists (sets sorted), numbers, strings, else ``str``."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [jsonable(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, set | frozenset) else items
     return str(value)
