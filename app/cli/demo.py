@@ -79,6 +79,6 @@ def run(args: argparse.Namespace) -> int:
         print("  mean Dice: " + ", ".join(f"{k} {v:.3f}" for k, v in evaluation["mean_dice"].items()))
     print(f"outputs: {out}/<case_id>/<case_id>_seg.nii.gz and _seg.dcm")
     print(f"reports: {result.report_json}, {result.report_csv}")
-    if evaluation.get("reports"):
-        print(f"         {evaluation['reports']['report_html']}")
+    if result.report_html is not None:
+        print(f"open in a browser: {result.report_html} (cases, previews, scores with overlays on the MRI)")
     return result.exit_code
