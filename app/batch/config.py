@@ -1,20 +1,24 @@
 """What one batch run is asked to do: a small frozen dataclass, checked when built.
 
 ``unetseg infer`` and ``unetseg demo`` build a :class:`BatchConfig` from their arguments and hand it to
-:func:`app.batch.runner.run_batch`; nothing else configures a run.
+:func:`app.batch.runner.run_batch`; nothing else configures a run. It is the one options object of a run: it is
+validated once, here, and what the report records is derived from it, not written out again:
+:meth:`BatchConfig.options` (``report.json``'s ``provenance.options``) and :meth:`BatchConfig.canonical_command`
+(the reproducible ``unetseg infer`` command line), both from the fields and their ``flag`` metadata. Adding an
+option means a field (with its flag and check) and the code that uses it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from app.batch.shard import Shard
 from app.errors import InputError
 from app.inference.runtime.select import BACKEND_CHOICES
-from app.loading.options import ReadOptions
+from app.loading.options import DEFAULT_MAX_BYTES, ReadOptions
 
 Format = Literal["nifti", "seg"]
 Cluster = Literal["local", "ray"]
@@ -24,6 +28,23 @@ FORMATS: tuple[Format, ...] = ("nifti", "seg")
 #: ``modality`` values with a special meaning
 MODALITY_FROM_BUNDLE = "auto"
 ANY_MODALITY = "any"
+
+
+def _flag(word: str, *, always: bool = False, text: Callable[[Any], str] = str) -> dict[str, Any]:
+    """Field metadata: the ``unetseg infer`` option ``word`` that sets the field. A bool field's word is the one
+    that flips its default (``--resume``, ``--no-preview``); ``always``: written even at its default value;
+    ``text``: the value as written on the command line."""
+    return {"flag": word, "always": always, "text": text}
+
+
+def _read_words(read: ReadOptions) -> list[str]:
+    """``--max-input-gib`` and ``--strict-orientation`` for a :class:`ReadOptions` that is not the default."""
+    words = []
+    if read.max_bytes != DEFAULT_MAX_BYTES:
+        words += ["--max-input-gib", f"{read.max_bytes / 2**30:g}"]
+    if read.strict_orientation:
+        words.append("--strict-orientation")
+    return words
 
 
 @dataclass(frozen=True)
@@ -61,33 +82,36 @@ class BatchConfig:
             turns it off (statistics and flags are always computed).
         read: what every reader is told: the size limit and the NIfTI orientation policy
             (:class:`~app.loading.options.ReadOptions`).
-        command_line: the command as typed, for the report.
+        command_line: the command to record in the report; empty: :meth:`canonical_command`.
     """
 
     inputs: tuple[Path, ...]
     bundle: Path
     out: Path
-    device: str = "auto"
-    formats: frozenset[Format] = frozenset(FORMATS)
-    seg_type: SegType = "BINARY"
-    overlap: float | None = None
-    sw_batch_size: int | None = None
-    backend: str = "auto"
-    skip_empty: bool = True
-    resample_float32: bool = True
-    num_threads: int | None = None
-    series_filters: tuple[str, ...] = ()
-    modality: str = MODALITY_FROM_BUNDLE
-    resume: bool = False
-    ref: Path | None = None
+    device: str = field(default="auto", metadata=_flag("--device", always=True))
+    formats: frozenset[Format] = field(
+        default=frozenset(FORMATS),
+        metadata=_flag("--formats", always=True, text=lambda v: ",".join(sorted(v))),
+    )
+    seg_type: SegType = field(default="BINARY", metadata=_flag("--seg-type", always=True, text=str.lower))
+    modality: str = field(default=MODALITY_FROM_BUNDLE, metadata=_flag("--modality", always=True))
+    backend: str = field(default="auto", metadata=_flag("--backend", always=True))
+    cluster: Cluster = field(default="local", metadata=_flag("--cluster"))
+    num_threads: int | None = field(default=None, metadata=_flag("--threads"))
+    skip_empty: bool = field(default=True, metadata=_flag("--no-skip-empty"))
+    resample_float32: bool = field(default=True, metadata=_flag("--float64-resampling"))
+    series_filters: tuple[str, ...] = field(default=(), metadata=_flag("--series"))
+    overlap: float | None = field(default=None, metadata=_flag("--overlap"))
+    sw_batch_size: int | None = field(default=None, metadata=_flag("--sw-batch-size"))
+    ref: Path | None = field(default=None, metadata=_flag("--ref"))
     tolerance_mm: float = 1.0
-    shard: Shard | None = None
-    cluster: Cluster = "local"
-    address: str | None = None
-    workers: int | None = None
-    threads_per_worker: int | None = None
-    preview: bool = True
+    shard: Shard | None = field(default=None, metadata=_flag("--shard"))
+    address: str | None = field(default=None, metadata=_flag("--address"))
+    workers: int | None = field(default=None, metadata=_flag("--workers"))
+    threads_per_worker: int | None = field(default=None, metadata=_flag("--threads-per-worker"))
     read: ReadOptions = field(default_factory=ReadOptions)
+    preview: bool = field(default=True, metadata=_flag("--no-preview"))
+    resume: bool = field(default=False, metadata=_flag("--resume"))
     command_line: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -129,6 +153,49 @@ class BatchConfig:
             )
         if self.ref is not None and not Path(self.ref).is_dir():
             raise InputError(self.ref, "reference folder not found")
+
+    def options(self) -> dict[str, Any]:
+        """Every setting of the run by field name (``read`` as its fields; paths, shards as text), for the report."""
+        options: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "command_line":
+                continue
+            value = getattr(self, f.name)
+            if is_dataclass(value) and not isinstance(value, type):
+                value = asdict(value)
+            elif isinstance(value, frozenset):
+                value = sorted(value)
+            elif isinstance(value, tuple):
+                value = [str(v) for v in value]
+            elif isinstance(value, Path | Shard):
+                value = str(value)
+            options[f.name] = value
+        return options
+
+    def canonical_command(self) -> tuple[str, ...]:
+        """The ``unetseg infer`` command that runs this configuration: INPUT, bundle and OUT, the options marked
+        ``always``, then every option that is not at its default (field order), the readers' options last."""
+        words = [
+            "unetseg",
+            "infer",
+            *map(str, self.inputs),
+            "--bundle",
+            str(self.bundle),
+            "--out",
+            str(self.out),
+        ]
+        for f in fields(self):
+            if "flag" not in f.metadata:
+                continue
+            value, flag = getattr(self, f.name), f.metadata["flag"]
+            if isinstance(value, bool):
+                words += [flag] if value != f.default else []
+            elif isinstance(value, tuple):
+                for item in value:
+                    words += [flag, f.metadata["text"](item)]
+            elif value is not None and (f.metadata["always"] or value != f.default):
+                words += [flag, f.metadata["text"](value)]
+        return tuple(words + _read_words(self.read))
 
     @property
     def report_stem(self) -> str:

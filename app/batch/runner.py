@@ -105,7 +105,9 @@ def run_batch(config: BatchConfig, observer: BatchObserver | None = None) -> Bat
             shard = config.shard
             cases = [case for case in cases if shard.takes(case.case_id)]
             logger.info("shard %s: %d case(s) of this shard", shard, len(cases))
-        journal.start(config.command_line, [case.case_id for case in cases], decisions)
+        journal.start(
+            config.command_line or config.canonical_command(), [case.case_id for case in cases], decisions
+        )
         records = [CaseRecord.of(case, config.inputs) for case in cases]
         run = _RunInfo(info, config, started, log_path)
         live = LiveReport(config.out, records, decisions, run.provenance, journal, stem=config.report_stem)
@@ -188,7 +190,7 @@ class _RunInfo:
                 "label_context": info.label_context,
             },
             device=self.device,
-            command_line=self.config.command_line,
+            command_line=self.config.command_line or self.config.canonical_command(),
             options={**_options(self.config, info), "runtime": self.runtime, "ray_nodes": self.nodes},
             workers=self.workers,
             driver_peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -276,29 +278,5 @@ def _prepare_out(out: Path) -> None:
 
 
 def _options(config: BatchConfig, info: BundleInfo) -> dict[str, Any]:
-    return {
-        "inputs": [str(p) for p in config.inputs],
-        "out": str(config.out),
-        "device": config.device,
-        "formats": sorted(config.formats),
-        "seg_type": config.seg_type,
-        "overlap": config.overlap,
-        "sw_batch_size": config.sw_batch_size,
-        "backend": config.backend,
-        "skip_empty": config.skip_empty,
-        "resample_float32": config.resample_float32,
-        "num_threads": config.num_threads,
-        "series_filters": list(config.series_filters),
-        "modality": config.required_modality(info.modality),
-        "resume": config.resume,
-        "ref": str(config.ref) if config.ref else None,
-        "tolerance_mm": config.tolerance_mm,
-        "shard": str(config.shard) if config.shard else None,
-        "cluster": config.cluster,
-        "address": config.address,
-        "workers": config.workers,
-        "threads_per_worker": config.threads_per_worker,
-        "max_input_bytes": config.read.max_bytes,
-        "strict_orientation": config.read.strict_orientation,
-        "preview": config.preview,
-    }
+    """The run's options for the report: the configuration's, with the modality rule resolved for this bundle."""
+    return {**config.options(), "modality": config.required_modality(info.modality)}

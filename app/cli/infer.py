@@ -21,7 +21,7 @@ from app.inference.runtime.select import BACKEND_CHOICES
 from app.loading.options import DEFAULT_MAX_BYTES, ReadOptions
 
 if TYPE_CHECKING:
-    from app.batch import BatchResult
+    from app.batch import BatchConfig, BatchResult
 
 
 #: exit codes of ``unetseg infer`` (``--help`` epilog, README; printed with their meaning when non-zero)
@@ -169,10 +169,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.batch import BatchConfig, parse_formats, run_batch
+    from app.batch import run_batch
+
+    config = batch_config(args)
+    from app.cli.console import ConsoleObserver
+
+    console = ConsoleObserver(config.inputs)
+    try:
+        result = run_batch(config, console)
+    finally:
+        console.close()
+    print_summary(result)
+    return result.exit_code
+
+
+def batch_config(args: argparse.Namespace) -> BatchConfig:
+    """The run's one options object from the parsed arguments (checked by :class:`BatchConfig` itself)."""
+    from app.batch import BatchConfig, parse_formats
     from app.batch.shard import Shard
 
-    config = BatchConfig(
+    return BatchConfig(
         inputs=tuple(args.inputs),
         bundle=args.bundle,
         out=args.out,
@@ -196,54 +212,7 @@ def run(args: argparse.Namespace) -> int:
         threads_per_worker=args.threads_per_worker,
         preview=args.preview,
         read=read_options(args),
-        command_line=command_line(args),
     )
-    from app.cli.console import ConsoleObserver
-
-    console = ConsoleObserver(config.inputs)
-    try:
-        result = run_batch(config, console)
-    finally:
-        console.close()
-    print_summary(result)
-    return result.exit_code
-
-
-def command_line(args: argparse.Namespace) -> tuple[str, ...]:
-    """The command as parsed, in canonical form (options at their given or default values), for the report."""
-    words = ["unetseg", "infer", *map(str, args.inputs), "--bundle", str(args.bundle), "--out", str(args.out)]
-    words += ["--device", args.device, "--formats", args.formats, "--seg-type", args.seg_type]
-    words += ["--modality", args.modality, "--backend", args.backend]
-    if args.cluster != "local":
-        words += ["--cluster", args.cluster]
-    if args.threads is not None:
-        words += ["--threads", str(args.threads)]
-    if not args.skip_empty:
-        words.append("--no-skip-empty")
-    if not args.resample_float32:
-        words.append("--float64-resampling")
-    for rule in args.series_filters:
-        words += ["--series", rule]
-    for option, value in (
-        ("--overlap", args.overlap),
-        ("--sw-batch-size", args.sw_batch_size),
-        ("--ref", args.ref),
-        ("--shard", args.shard),
-        ("--address", args.address),
-        ("--workers", args.workers),
-        ("--threads-per-worker", args.threads_per_worker),
-    ):
-        if value is not None:
-            words += [option, str(value)]
-    if args.max_input_gib != DEFAULT_MAX_BYTES / 2**30:
-        words += ["--max-input-gib", f"{args.max_input_gib:g}"]
-    if args.strict_orientation:
-        words.append("--strict-orientation")
-    if not args.preview:
-        words.append("--no-preview")
-    if args.resume:
-        words.append("--resume")
-    return tuple(words)
 
 
 def read_options(args: argparse.Namespace) -> ReadOptions:

@@ -101,7 +101,7 @@ def test_cli_size_limit_refuses_a_real_case_over_it_and_is_recorded(toy_bundle, 
         and "exceeds the limit of" in case["reason"]
         and image.name in case["reason"]
     )
-    assert report["provenance"]["options"]["max_input_bytes"] == int(0.00001 * 2**30)
+    assert report["provenance"]["options"]["read"]["max_bytes"] == int(0.00001 * 2**30)
     assert "--max-input-gib" in report["provenance"]["command_line"]
     assert main([*args, "--max-input-gib", "0"]) == 2
     assert "--max-input-gib must be > 0" in capsys.readouterr().err
