@@ -22,6 +22,7 @@ import numpy as np
 
 from app.evaluation import evaluate_case, evaluate_folders
 from app.evaluation.surface import surface_distances
+from app.reporting.evaluation_reports import write_evaluation_reports
 from app.volume import Volume
 
 SHAPE = (512, 512, 300)
@@ -135,12 +136,13 @@ def bench_folders(n_cases: int) -> list[tuple[str, ...]]:
             nib.save(
                 nib.Nifti1Image(pred.astype(np.uint8), image.affine), str(pred_dir / f"{stem}_seg.nii.gz")
             )
-        seconds, run = timed(
-            lambda: evaluate_folders(
-                pred_dir, HIPPOCAMPUS, Path(tmp) / "out", labels={1: "anterior", 2: "posterior"}, worst=10
-            ),
-            1,
-        )
+
+        def score_and_report():
+            run = evaluate_folders(pred_dir, HIPPOCAMPUS, labels={1: "anterior", 2: "posterior"})
+            write_evaluation_reports(run, Path(tmp) / "out", worst=10)
+            return run
+
+        seconds, run = timed(score_and_report, 1)
     scored = run.summary["n_cases"] - len(run.failures)
     dice = run.summary["labels"]["anterior"]["metrics"]["dice"]["mean"]
     return [

@@ -64,6 +64,7 @@ def score_outputs(
     """
     from app.evaluation import evaluate_folders
     from app.evaluation.pairing import pair_files
+    from app.reporting.evaluation_reports import write_evaluation_reports
 
     run_ids = {record.case_id for record in records}
     with tempfile.TemporaryDirectory(prefix="unetseg-scoring-") as tmp:
@@ -93,12 +94,10 @@ def score_outputs(
         if not ours:
             logger.warning("no reference in %s names a case of this run; nothing scored", ref)
             return _nothing_scored(ref, not_in_run)
-        run = evaluate_folders(
-            preds,
-            refs,
+        run = evaluate_folders(preds, refs, labels=labels, tolerance_mm=tolerance_mm)
+        reports = write_evaluation_reports(
+            run,
             out,
-            labels=labels,
-            tolerance_mm=tolerance_mm,
             inputs={
                 "pred": f"{out}/<case_id>/<case_id>_seg.nii.gz",
                 "ref": str(ref),
@@ -116,16 +115,13 @@ def score_outputs(
         name: round(float(entry["metrics"]["dice"]["mean"]), 4)
         for name, entry in run.summary["labels"].items()
     }
-    reports = run.reports
     return {
         "ref": str(ref),
         "reports": {
             "metrics_csv": str(reports.metrics_csv),
             "summary_json": str(reports.summary_json),
             "report_html": str(reports.report_html),
-        }
-        if reports is not None
-        else None,
+        },
         "dice": dice,
         "mean_dice": mean_dice,
         **_em_means(run.summary),

@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from app.errors import InputError
     from app.evaluation.labels import bundle_metadata, labels_from_bundle, parse_labels
     from app.evaluation.runner import evaluate_folders
+    from app.reporting.evaluation_reports import write_evaluation_reports
 
     if args.tolerance_mm < 0:
         raise InputError(None, f"--tolerance-mm must be >= 0, got {args.tolerance_mm}")
@@ -85,15 +86,12 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate_folders(
         args.pred,
         args.ref,
-        args.out,
         labels=labels,
         tolerance_mm=args.tolerance_mm,
         resample=args.resample,
-        images=args.images,
-        worst=args.worst,
         fail_fast=args.pred.is_file() and args.ref.is_file(),
-        inputs=inputs,
     )
+    reports = write_evaluation_reports(result, args.out, images=args.images, worst=args.worst, inputs=inputs)
     for name, entry in result.summary["labels"].items():
         dice, hd95 = entry["metrics"]["dice"], entry["metrics"]["hd95_mm"]
         flags = ", ".join(f"{n} {flag}" for flag, n in entry["flags"].items() if n and flag != "ok")
@@ -118,10 +116,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"failed: {failure.case_id}: {failure.flag}: {failure.message}", file=sys.stderr)
     for path, reason in result.unused:
         print(f"unused: {path}: {reason}", file=sys.stderr)
-    if result.reports is not None:
-        paths = result.reports
-        extra = f", {paths.em_metrics_csv}" if paths.em_metrics_csv is not None else ""
-        print(f"wrote {paths.metrics_csv}{extra}, {paths.summary_json}, {paths.report_html}")
+    extra = f", {reports.em_metrics_csv}" if reports.em_metrics_csv is not None else ""
+    print(f"wrote {reports.metrics_csv}{extra}, {reports.summary_json}, {reports.report_html}")
     return 0 if result.ok else InputError.exit_code
 
 

@@ -4,7 +4,8 @@ Public API:
 
 * :func:`evaluate_case` (``pred: Volume, ref: Volume, labels`` -> ``list[LabelResult]``): one case.
 * :func:`evaluate_batch`: a batch of label arrays plus affine(s), for Ignite handlers.
-* :func:`evaluate_folders`: files or folders in, reports out (``unetseg evaluate``, ``infer --ref``).
+* :func:`evaluate_folders`: files or folders in, a typed :class:`EvaluationRun` out (``unetseg evaluate``,
+  ``infer --ref``); the reports are the reporting stage's (:mod:`app.reporting.evaluation_reports`).
 * :func:`summarise`: per-label statistics; :class:`LabelResult`, :class:`CaseFailure`: the records.
 * :data:`POLICY_TEXT`: the empty-mask policy (:mod:`app.evaluation.policy`).
 

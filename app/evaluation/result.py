@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from app.evaluation.policy import Flag
+from app.volume import Volume
 
 #: the numeric fields summarised per label, in report order
 METRICS: tuple[str, ...] = (
@@ -92,3 +93,12 @@ class CaseFailure:
     message: str
     path: Path | None = None
     scored: bool = True
+
+
+@dataclass(frozen=True)
+class CaseVolumes:
+    """The voxels of one case for its overlay picture (``image`` on the reference grid, or ``None``)."""
+
+    ref: Volume
+    pred: Volume | None = None
+    image: Volume | None = None

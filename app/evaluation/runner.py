@@ -1,11 +1,13 @@
-"""Evaluate prediction files against reference files and write the reports: the folder-level entry point.
+"""Evaluate prediction files against reference files: the folder-level entry point.
 
 Contract: :func:`evaluate_folders` pairs files by case id (:mod:`app.evaluation.pairing`), reads each pair
 (:mod:`app.evaluation.io`), optionally resamples the prediction onto the reference grid, scores it
-(:func:`app.evaluation.case.evaluate_case`) and writes ``metrics.csv``, ``summary.json`` and ``report.html``
-into ``out`` (:func:`app.reporting.write_reports`). When the labels name exactly a membrane and a cell class
-(:func:`app.evaluation.em.em_cell_value`, e.g. the EM bundle's), each case also gets the ISBI 2012 scores of
-:func:`app.evaluation.em.em_scores` (``em_metrics.csv``, ``summary.json["em"]``, a table in the report).
+(:func:`app.evaluation.case.evaluate_case`) and returns an :class:`EvaluationRun`; it writes nothing and
+imports nothing from reporting. The reports (``metrics.csv``, ``summary.json``, ``report.html``) are the
+reporting stage's: :func:`app.reporting.evaluation_reports.write_evaluation_reports`, which re-reads the few
+cases it draws through :meth:`EvaluationRun.case_volumes`. When the labels name exactly a membrane and a cell
+class (:func:`app.evaluation.em.em_cell_value`, e.g. the EM bundle's), each case also gets the ISBI 2012 scores
+of :func:`app.evaluation.em.em_scores` (:attr:`EvaluationRun.em_rows`, ``summary["em"]``).
 Per-case problems that a user can cause (:class:`~app.errors.UnetsegError`) are caught here, in one place:
 the case is recorded as a :class:`~app.evaluation.result.CaseFailure` with worst-case results (see
 :mod:`app.evaluation.policy`) and the run goes on, unless ``fail_fast``. The same function serves ``unetseg
@@ -19,33 +21,63 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.errors import InputError, UnetsegError
 from app.evaluation.case import ReferenceStats, both_empty, evaluate_case, failed_case, label_array
 from app.evaluation.em import em_cell_value, em_scores, em_worst_case
 from app.evaluation.grid import resample_nearest, same_grid
 from app.evaluation.io import read_image, read_label
-from app.evaluation.pairing import Pair, pair_files, pair_images
-from app.evaluation.result import CaseFailure, LabelResult
+from app.evaluation.pairing import Pair, pair_files
+from app.evaluation.result import CaseFailure, CaseVolumes, LabelResult
 from app.evaluation.summary import summarise, summarise_em
 from app.volume import Volume
-
-if TYPE_CHECKING:
-    from app.reporting.report import CaseVolumes, ReportPaths
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class EvaluationRun:
-    """What :func:`evaluate_folders` did: results, summary, failures, unused files and the report paths."""
+    """What :func:`evaluate_folders` did.
+
+    Attributes:
+        results: one :class:`~app.evaluation.result.LabelResult` per case and label (failed cases: worst case).
+        summary: :func:`~app.evaluation.summary.summarise` of ``results`` (plus ``"em"`` for EM labels).
+        failures: references without a usable prediction, with the reason.
+        unused: files that were not used, with the reason.
+        pairs: the reference/prediction pairs, in case-id order.
+        em_rows: per-case EM scores (empty unless the labels are a membrane and a cell class).
+        pred, ref: what was evaluated; resample: predictions off the reference grid were resampled.
+        labels: the label values and names asked for (``None``: those seen in the data).
+        tolerance_mm: the NSD tolerance.
+        seconds: how long the scoring took.
+    """
 
     results: list[LabelResult]
     summary: dict[str, Any]
     failures: list[CaseFailure] = field(default_factory=list)
     unused: list[tuple[Path, str]] = field(default_factory=list)
-    reports: ReportPaths | None = None
+    pairs: tuple[Pair, ...] = ()
+    em_rows: list[dict[str, Any]] = field(default_factory=list)
+    pred: Path | None = None
+    ref: Path | None = None
+    resample: bool = False
+    labels: dict[int, str] | None = None
+    tolerance_mm: float = 1.0
+    seconds: float = 0.0
+
+    def case_volumes(
+        self,
+        case_id: str,
+        image_path: Path | None = None,
+        image_source: Callable[[str], Volume] | None = None,
+    ) -> CaseVolumes | None:
+        """Re-read one case (reference, prediction and its image when given) for a picture; ``None`` when it
+        cannot be read (logged)."""
+        pair = next((p for p in self.pairs if p.case_id == case_id), None)
+        if pair is None:
+            return None
+        return _case_volumes(pair, image_path, self.resample, image_source)
 
     @property
     def ok(self) -> bool:
@@ -56,40 +88,25 @@ class EvaluationRun:
 def evaluate_folders(
     pred: str | Path,
     ref: str | Path,
-    out: str | Path | None,
     *,
     labels: Mapping[int, str] | None = None,
     tolerance_mm: float = 1.0,
     resample: bool = False,
-    images: str | Path | None = None,
-    worst: int = 10,
     fail_fast: bool = False,
-    inputs: Mapping[str, Any] | None = None,
-    image_source: Callable[[str], Volume] | None = None,
-    html_name: str = "report.html",
 ) -> EvaluationRun:
-    """Score every reference under ``ref`` against its prediction under ``pred``; write reports to ``out``.
+    """Score every reference under ``ref`` against its prediction under ``pred`` (module docstring).
 
     Args:
         pred: a prediction label file or folder.
         ref: a reference label file or folder.
-        out: report folder; ``None``: compute only, write nothing.
         labels: label value -> name; ``None``: every non-zero value seen in the data, ``label_<value>``.
         tolerance_mm: NSD tolerance in mm.
         resample: put predictions that are not on their reference grid onto it (nearest neighbour)
             instead of failing them.
-        images: an image file or folder for the overlay pictures, paired by case id (``_0000`` allowed).
-        worst: number of worst cases (by mean Dice) with overlay pictures.
         fail_fast: raise the first per-case error instead of recording it.
-        inputs: extra provenance to record (e.g. the bundle path).
-        image_source: the image of a case by case id, for the overlays of cases ``images`` has none for (a
-            batch reads its inputs again, only for the few cases shown); may raise
-            :class:`~app.errors.UnetsegError` (that overlay is then drawn without the image).
-        html_name: the report page's file name in ``out``.
 
     Raises:
         InputError: nothing to evaluate (no reference files), or any per-case error with ``fail_fast``.
-        OutputError: the report folder cannot be written.
     """
     started = time.perf_counter()
     pairing = pair_files(Path(pred), Path(ref))
@@ -149,45 +166,20 @@ def evaluate_folders(
         summary["em"] = summarise_em(em_rows, cell_value)
     elapsed = time.perf_counter() - started
     logger.info("scored %d cases (%d failures) in %.1f s", len(pairing.pairs), len(failures), elapsed)
-    reports = None
-    if out is not None:
-        # reporting imports evaluation modules, so it is imported here, not at the top
-        from app.reporting.provenance import build_provenance
-        from app.reporting.report import write_reports
-
-        provenance = build_provenance(
-            inputs={
-                "pred": str(pred),
-                "ref": str(ref),
-                "images": str(images) if images else None,
-                "resample": resample,
-                "worst": worst,
-                "n_pairs": len(pairing.pairs),
-                **(inputs or {}),
-            },
-            tolerance_mm=tolerance_mm,
-            labels=labels,
-            timings_s={"evaluate": elapsed},
-        )
-        image_paths = pair_images(Path(images), [p.case_id for p in pairing.pairs]) if images else {}
-        pairs = {p.case_id: p for p in pairing.pairs}
-
-        def volumes(case_id: str) -> CaseVolumes | None:
-            return _case_volumes(pairs[case_id], image_paths.get(case_id), resample, image_source)
-
-        reports = write_reports(
-            results,
-            out,
-            provenance=provenance,
-            volumes=volumes,
-            failures=failures,
-            unused=pairing.unused,
-            worst=worst,
-            summary=summary,
-            em_rows=em_rows,
-            html_name=html_name,
-        )
-    return EvaluationRun(results, summary, failures, list(pairing.unused), reports)
+    return EvaluationRun(
+        results,
+        summary,
+        failures,
+        list(pairing.unused),
+        pairs=tuple(pairing.pairs),
+        em_rows=em_rows,
+        pred=Path(pred),
+        ref=Path(ref),
+        resample=resample,
+        labels=dict(labels) if labels is not None else None,
+        tolerance_mm=tolerance_mm,
+        seconds=elapsed,
+    )
 
 
 def _prediction(pair: Pair, ref: Volume, resample: bool) -> Volume:
@@ -235,8 +227,6 @@ def _case_volumes(
     image_source: Callable[[str], Volume] | None = None,
 ) -> CaseVolumes | None:
     """Re-read one case for its overlay picture; ``None`` when it cannot be read (logged)."""
-    from app.reporting.report import CaseVolumes
-
     try:
         ref = read_label(pair.ref)
         pred = _prediction(pair, ref, resample) if pair.pred is not None else None

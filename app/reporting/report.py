@@ -16,26 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import OutputError
-from app.evaluation.result import CaseFailure, LabelResult
+from app.evaluation.result import CaseFailure, CaseVolumes, LabelResult
 from app.evaluation.summary import summarise
 from app.reporting.atomic import write_atomic
 from app.reporting.html import CaseFigure, render_html
 from app.reporting.provenance import build_provenance
 from app.reporting.tables import em_metrics_csv, metrics_csv, summary_json
-from app.volume import Volume
 
 logger = logging.getLogger(__name__)
 
 _FAILED = ("no_prediction", "error")
-
-
-@dataclass(frozen=True)
-class CaseVolumes:
-    """The voxels of one case for its overlay picture (``image`` on the reference grid, or ``None``)."""
-
-    ref: Volume
-    pred: Volume | None = None
-    image: Volume | None = None
 
 
 VolumeSource = Mapping[str, CaseVolumes] | Callable[[str], CaseVolumes | None]
