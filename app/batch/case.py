@@ -36,7 +36,8 @@ from app.batch.config import BatchConfig
 from app.batch.manifest import forget, write_manifest
 from app.batch.records import CaseRecord, OutputFile
 from app.errors import InputError, OutputError
-from app.inference.bundle import BundleInfo, LoadedBundle
+from app.inference.bundle import LoadedBundle
+from app.inference.bundle_info import BundleInfo
 from app.inference.input_check import check_input
 from app.loading import Case
 from app.volume import Volume

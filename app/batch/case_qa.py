@@ -21,7 +21,7 @@ from app.bundle_metadata import read_metadata, without_background
 from app.bundle_ranges import BundleRanges, read_ranges
 from app.evaluation import plausibility
 from app.evaluation.statistics import CaseStatistics, case_statistics, intensity_unit
-from app.inference.bundle import BundleInfo
+from app.inference.bundle_info import BundleInfo
 from app.reporting.atomic import write_atomic
 from app.volume import Volume
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from app.batch.records import CaseRecord
 from app.errors import OutputError
-from app.inference.bundle import sha256_file
+from app.inference.bundle_info import sha256_file
 from app.writing.atomic import TEMPORARY_PREFIX, atomic_write
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from app.batch.tracing import relative_source
 from app.evaluation.statistics import CaseStatistics
-from app.inference.bundle import sha256_file
+from app.inference.bundle_info import sha256_file
 from app.loading import Case
 
 Status = Literal["pending", "ok", "partial", "failed", "skipped"]

@@ -2,7 +2,7 @@
 
 Contract of :func:`run_batch`:
 
-1. the bundle is validated and its metadata read (:func:`~app.inference.bundle.read_bundle_info`); OUT is
+1. the bundle is validated and its metadata read (:func:`~app.inference.bundle_info.read_bundle_info`); OUT is
    created, the run log opened (:mod:`app.batch.run_log`: ``OUT/logs/run-*.log``) and the run journaled
    (:mod:`app.batch.journal`: ``OUT/journal.jsonl``); inputs are discovered with
    :func:`app.loading.discover_inputs` (a file whose header cannot be read is a recorded decision, not an
@@ -54,7 +54,7 @@ from app.batch.run_page import write_run_page
 from app.batch.worker import CaseWorker, WorkerInfo
 from app.bundle_metadata import scored_labels
 from app.errors import InputError, OutputError
-from app.inference.bundle import BundleInfo, read_bundle_info
+from app.inference.bundle_info import BundleInfo, read_bundle_info
 from app.loading import Case, Decision, discover_inputs
 
 logger = logging.getLogger(__name__)

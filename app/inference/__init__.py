@@ -11,7 +11,8 @@ case via a temporary RAS NIfTI; labels back on the input grid and space), ``capt
 replaces ``SaveImaged``). Importing this package does not import torch or MONAI.
 """
 
-from app.inference.bundle import BundleInfo, LoadedBundle, load_bundle, read_bundle_info
+from app.inference.bundle import LoadedBundle, load_bundle
+from app.inference.bundle_info import BundleInfo, read_bundle_info
 from app.inference.predict import segment
 
 __all__ = ["BundleInfo", "LoadedBundle", "load_bundle", "read_bundle_info", "segment"]

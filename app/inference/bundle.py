@@ -3,10 +3,7 @@
 Contract of the folder (validated at the door; every failure is a :class:`~app.errors.BundleError` naming the
 file and what to fix):
 
-* ``configs/metadata.json``: ``network_data_format.outputs.pred.channel_def`` (label value -> name, ``"0"``
-  is the background) and, optionally, ``network_data_format.inputs.image.modality`` (the default series
-  selection rule), ``version``, ``name``, ``inputs.image.spatial_shape`` (its length is the number of
-  spatial dimensions the network takes).
+* ``configs/metadata.json``: read by :func:`app.inference.bundle_info.read_bundle_info` (:class:`BundleInfo`).
 * ``configs/inference.json``: read with MONAI's :class:`~monai.bundle.ConfigParser`. The keys used are those
   of MONAI's ``InferProperties``: ``bundle_root``, ``device``, ``network_def`` (or ``network``),
   ``preprocessing``, ``inferer``, ``postprocessing``, ``handlers`` (optional), ``evaluator`` (optional, only
@@ -20,22 +17,15 @@ file and what to fix):
 Two things of the bundle are changed, both by type, never by list index: ``SaveImaged`` is removed from the
 postprocessing (the app writes its own outputs) and ``CheckpointLoader`` is removed from the handlers (the
 weights are already loaded, once for the whole batch).
-
-``label_context`` (the anatomy the SEG writer puts in front of short channel names such as ``"anterior"``) is
-derived, not configured: the first word of the metadata ``name`` that is a known anatomy name of
-:func:`app.writing.segment_codes.known_names` (``"Hippocampus MRI segmentation"`` -> ``"hippocampus"``),
-else the first such word of the folder name, else ``None``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -44,67 +34,17 @@ if TYPE_CHECKING:
 
     from app.inference.runtime.select import RuntimeSettings
 
-from app.bundle_metadata import channel_def, picture_scale, read_metadata, without_background
-from app.errors import BundleError, InputError
+from app.errors import BundleError
+from app.inference.bundle_info import BundleInfo, read_bundle_info
+from app.inference.device import DeviceChoice, resolve_device
 from app.inference.resample_precision import resample_in_float32
 
 logger = logging.getLogger(__name__)
 
-DeviceChoice = Literal["auto", "cpu", "cuda"]
-
-#: files every bundle must have, relative to its folder
-REQUIRED_FILES = ("configs/metadata.json", "configs/inference.json", "models/model.pt")
 #: inference.json keys that must exist
 REQUIRED_KEYS = ("preprocessing", "inferer", "postprocessing")
 #: settings of the bundle's ``evaluator`` passed on to the per-case evaluator
 EVALUATOR_SETTINGS = ("amp", "non_blocking", "prepare_batch")
-
-
-@dataclass(frozen=True)
-class BundleInfo:
-    """What the app needs to know about a bundle, from its metadata (no torch needed).
-
-    Attributes:
-        path: the bundle folder (absolute).
-        name: metadata ``name`` (the folder name when absent).
-        version: metadata ``version`` (``"unknown"`` when absent).
-        labels: ``channel_def`` as label value -> name, background included, sorted by value.
-        modality: the input modality the bundle was made for (e.g. ``"MR"``), or ``None``.
-        spatial_dims: 2 or 3 (from the input ``spatial_shape``; 3 when absent).
-        label_context: anatomy for short channel names (module docstring), or ``None``.
-        weights_sha256: SHA-256 of ``models/model.pt`` (provenance, and the --resume fingerprint).
-        picture_scale: label value -> picture value factor of the bundle's own picture writer
-            (:func:`app.bundle_metadata.picture_scale`; 255 for the EM bundle), ``None`` for none.
-        num_channels: input channels the network takes (``inputs.image.num_channels``; 1 when absent).
-    """
-
-    path: Path
-    name: str
-    version: str
-    labels: dict[int, str]
-    modality: str | None
-    spatial_dims: int
-    label_context: str | None
-    weights_sha256: str
-    picture_scale: int | None = None
-    num_channels: int = 1
-
-    @property
-    def segments(self) -> dict[int, str]:
-        """``labels`` without the background (value 0)."""
-        return {value: name for value, name in self.labels.items() if value != 0}
-
-    @property
-    def metadata_file(self) -> Path:
-        return self.path / "configs" / "metadata.json"
-
-    @property
-    def config_file(self) -> Path:
-        return self.path / "configs" / "inference.json"
-
-    @property
-    def weights_file(self) -> Path:
-        return self.path / "models" / "model.pt"
 
 
 @dataclass(frozen=True)
@@ -132,59 +72,6 @@ class LoadedBundle:
     handlers: tuple[Any, ...]
     evaluator_settings: Mapping[str, Any]
     runtime: RuntimeSettings | None = None
-
-
-def read_bundle_info(path: str | Path) -> BundleInfo:
-    """Validate the folder and read its metadata (no torch, no MONAI).
-
-    Raises:
-        BundleError: a required file is missing, metadata.json is not JSON, or ``channel_def`` is missing or
-            malformed.
-    """
-    root = Path(path).resolve()
-    if not root.is_dir():
-        raise BundleError(root, "bundle folder not found; give the folder that holds configs/ and models/")
-    for relative in REQUIRED_FILES:
-        if not (root / relative).is_file():
-            raise BundleError(root / relative, "missing; a MONAI bundle needs " + ", ".join(REQUIRED_FILES))
-    meta_file = root / "configs" / "metadata.json"
-    metadata = read_metadata(root)
-    labels = channel_def(metadata, meta_file)
-    if not without_background(labels):
-        raise BundleError(meta_file, "channel_def names only the background; nothing to segment")
-    fmt = metadata.get("network_data_format") or {}
-    image = (fmt.get("inputs") or {}).get("image") or {}
-    modality = image.get("modality")
-    shape = image.get("spatial_shape")
-    spatial_dims = len(shape) if isinstance(shape, list) and len(shape) in (2, 3) else 3
-    channels = image.get("num_channels", 1)
-    if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
-        raise BundleError(meta_file, f"inputs.image.num_channels must be an integer >= 1, got {channels!r}")
-    name = str(metadata.get("name") or root.name)
-    return BundleInfo(
-        path=root,
-        name=name,
-        version=str(metadata.get("version") or "unknown"),
-        labels=labels,
-        modality=str(modality).upper() if modality else None,
-        spatial_dims=spatial_dims,
-        label_context=derive_label_context(name, root.name),
-        weights_sha256=sha256_file(root / "models" / "model.pt"),
-        picture_scale=picture_scale(root),
-        num_channels=channels,
-    )
-
-
-def derive_label_context(*names: str) -> str | None:
-    """The first word of ``names`` (in order) that is a known single-word anatomy name, or ``None``."""
-    from app.writing.segment_codes import known_names
-
-    anatomy = {key for key in known_names() if " " not in key}
-    for text in names:
-        for word in re.split(r"[^a-z]+", text.lower()):
-            if word in anatomy:
-                return word
-    return None
 
 
 def load_bundle(
@@ -355,37 +242,6 @@ def _in_channels(parser: Any) -> int:
     """``network_def#in_channels`` (1 when the config does not say)."""
     key = "network_def#in_channels"
     return int(parser.get_parsed_content(key)) if key in parser else 1
-
-
-def resolve_device(choice: str) -> Any:
-    """``"auto"`` -> CUDA if available else CPU; other names as torch devices.
-
-    Raises:
-        InputError: an unknown device name, or CUDA asked for but not available.
-    """
-    import torch
-
-    choice = str(choice).strip().lower()
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(choice)
-    except RuntimeError as exc:
-        raise InputError(None, f"unknown device {choice!r}; expected auto, cpu or cuda[:N]") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(
-            None, "device cuda asked for, but torch sees no CUDA device; use --device cpu or auto"
-        )
-    return device
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _override(parser: Any, key: str, value: Any, config_file: Path) -> None:

@@ -18,7 +18,7 @@ Nothing is read or allocated here: the check uses the volume's shape and metadat
 from __future__ import annotations
 
 from app.errors import InputError
-from app.inference.bundle import BundleInfo
+from app.inference.bundle_info import BundleInfo
 from app.volume import Volume
 
 

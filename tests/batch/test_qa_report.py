@@ -201,7 +201,7 @@ def test_no_preview_on_the_command_line(real_bundle, demo_data, tmp_path):
 def test_a_ct_series_given_to_the_mr_bundle_is_warned_about(real_bundle, shared_data):
     """With --modality any a CT runs through the MR bundle; the record says why its result is doubtful."""
     from app.batch.case_qa import input_warnings
-    from app.inference.bundle import read_bundle_info
+    from app.inference.bundle_info import read_bundle_info
     from app.loading.load import load_volume
 
     ct = load_volume(shared_data / "totalseg-ct" / "example_ct_dicom")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.errors import BundleError
-from app.inference.bundle import derive_label_context, read_bundle_info
+from app.inference.bundle_info import derive_label_context, read_bundle_info
 
 
 def _copy(real_bundle: Path, dst: Path) -> Path:
