@@ -30,19 +30,29 @@ METRIC_COLUMNS = (
     ("volume_diff_ml", "Vol diff (mL)", "{:+.3f}"),
 )
 
-_CSS = """
-body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:24px auto;max-width:1100px;
+#: the look every unetseg page shares (this evaluation page and the run page of app.reporting.run_html)
+BASE_CSS = """
+body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:24px auto;max-width:1200px;
 color:#222;line-height:1.4;padding:0 16px}
 h1{font-size:1.5em;margin-bottom:4px}h2{font-size:1.2em;margin-top:32px;border-bottom:1px solid #ddd}
 h3{font-size:1em;margin:20px 0 6px}.meta{color:#666;font-size:.9em}
 table{border-collapse:collapse;font-size:.85em;margin:8px 0}
-th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}th{background:#f3f3f3}
-td.l,th.l{text-align:left}tr.group td{background:#fafafa;font-weight:600;text-align:left}
+th,td{border:1px solid #ddd;padding:3px 8px}th{background:#f3f3f3}
+.figs img{max-width:100%;margin:4px 8px 4px 0;border:1px solid #eee}
+"""
+#: this page's own rules, scoped to its ``div.evaluation`` so that they hold where the page is embedded (the run
+#: page embeds it whole) and change nothing around it
+_CSS = (
+    BASE_CSS
+    + """
+.evaluation th,.evaluation td{text-align:right}.evaluation td.l,.evaluation th.l{text-align:left}
+.evaluation tr.group td{background:#fafafa;font-weight:600;text-align:left}
 .flag-missed,.flag-false_positive,.flag-no_prediction,.flag-error{color:#b00000;font-weight:600}
-.flag-both_empty{color:#1f5fa0}.figs img{max-width:100%;margin:4px 8px 4px 0;border:1px solid #eee}
+.flag-both_empty{color:#1f5fa0}
 .policy{white-space:pre-wrap;font-size:.85em;background:#f8f8f8;padding:8px;border:1px solid #eee}
 details summary{cursor:pointer;color:#245;margin:8px 0}code{font-size:.9em}
 """
+)
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,7 @@ def render_html(
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         "<title>Segmentation evaluation report</title>",
         f"<style>{_CSS}</style></head><body>",
+        '<div class="evaluation">',
         "<h1>Segmentation evaluation report</h1>",
         f'<p class="meta">{escape(str(provenance.get("timestamp", "")))} &middot; '
         f"{int(summary.get('n_cases', 0))} cases &middot; NSD tolerance {float(provenance.get('tolerance_mm', 0)):g} mm"
@@ -121,6 +132,7 @@ def render_html(
                 **{f"time: {k}": f"{v} s" for k, v in provenance.get("timings_s", {}).items()},
             }
         ),
+        "</div>",
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"

@@ -18,18 +18,16 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-_CSS = """
-body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:24px auto;max-width:1200px;
-color:#222;line-height:1.4;padding:0 16px}
-h1{font-size:1.5em;margin-bottom:4px}h2{font-size:1.2em;margin-top:32px;border-bottom:1px solid #ddd}
-h3{font-size:1em;margin:20px 0 6px}.meta{color:#666;font-size:.9em}
-table{border-collapse:collapse;font-size:.85em;margin:8px 0}
-th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}
-table.cases th{cursor:pointer}td.n{text-align:right}
+from app.reporting.html import BASE_CSS
+
+_CSS = (
+    BASE_CSS
+    + """
+th,td{text-align:left;vertical-align:top}table.cases th{cursor:pointer}td.n{text-align:right}
 .status-failed,.status-partial{color:#b00000;font-weight:600}.flag{color:#b05000}
 tr.flagged td:first-child{border-left:4px solid #e08000}
-.figs img{max-width:100%;margin:4px 8px 4px 0;border:1px solid #eee}
 """
+)
 
 #: sorts the case table by the clicked column (numbers numerically); the page works without it too
 _SORT = """
