@@ -16,6 +16,7 @@ reference under ``--ref`` is scored, one without a prediction is a miss.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -23,10 +24,13 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.batch.records import CaseRecord
 from app.volume import Volume
+
+if TYPE_CHECKING:
+    from app.evaluation.runner import EvaluationRun
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +98,11 @@ def score_outputs(
         if not ours:
             logger.warning("no reference in %s names a case of this run; nothing scored", ref)
             return _nothing_scored(ref, not_in_run)
-        run = evaluate_folders(preds, refs, labels=labels, tolerance_mm=tolerance_mm)
+        run = _named_as_in_out(
+            evaluate_folders(preds, refs, labels=labels, tolerance_mm=tolerance_mm),
+            staged,
+            {str(preds): str(out), str(refs): str(ref)},
+        )
         reports = write_evaluation_reports(
             run,
             out,
@@ -125,18 +133,36 @@ def score_outputs(
         "dice": dice,
         "mean_dice": mean_dice,
         **_em_means(run.summary),
-        "failures": [
-            {
-                "case_id": f.case_id,
-                "flag": f.flag,
-                "message": f.message.replace(str(preds), str(out)).replace(str(refs), str(ref)),
-            }
-            for f in run.failures
-        ],
-        "unused": [{"path": staged.get(str(p), str(p)), "reason": why} for p, why in run.unused],
+        "failures": [{"case_id": f.case_id, "flag": f.flag, "message": f.message} for f in run.failures],
+        "unused": [{"path": str(p), "reason": why} for p, why in run.unused],
         "not_in_run": not_in_run,
         "ok": run.ok,
     }
+
+
+def _named_as_in_out(
+    run: EvaluationRun, staged: Mapping[str, str], folders: Mapping[str, str]
+) -> EvaluationRun:
+    """``run`` with its failures and unused files named as the user knows them (the outputs in OUT, the
+    reference folder) instead of by the temporary staging folders, before any report is written."""
+
+    def named(text: str) -> str:
+        for tmp, real in folders.items():
+            text = text.replace(tmp, real)
+        return text
+
+    return dataclasses.replace(
+        run,
+        failures=[
+            dataclasses.replace(
+                f,
+                message=named(f.message),
+                path=Path(staged.get(str(f.path), named(str(f.path)))) if f.path is not None else None,
+            )
+            for f in run.failures
+        ],
+        unused=[(Path(staged.get(str(p), named(str(p)))), why) for p, why in run.unused],
+    )
 
 
 def _input_image(records: Mapping[str, CaseRecord], case_id: str) -> Volume:

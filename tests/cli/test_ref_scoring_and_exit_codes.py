@@ -122,3 +122,34 @@ def test_a_nonzero_exit_is_printed_with_its_meaning(unetseg_cli, toy_bundle, tmp
     assert result.stderr.splitlines()[-1] == (
         "unetseg infer: exit code 2: input error: an input, reference or option to fix (the message names it)"
     )
+
+
+def test_infer_ref_names_outputs_by_their_place_in_out_not_the_staging_folder(
+    unetseg_cli, toy_bundle, demo_data, three_references, tmp_path
+):
+    """A case of the run with no reference (a DICOM series, named by its hash) is listed as unused, named by its
+    label file in OUT: the temporary folder the scoring staged it in is gone when the pages are read."""
+    out = tmp_path / "out"
+    image = demo_data / "hippocampus" / "images" / "hippocampus_045.nii.gz"
+    series = demo_data / "dicom" / "study_2" / "series_3"
+    result = unetseg_cli(
+        "infer",
+        image,
+        series,
+        "--bundle",
+        toy_bundle,
+        "--out",
+        out,
+        "--device",
+        "cpu",
+        "--ref",
+        three_references,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    evaluation = json.loads((out / "report.json").read_text())["evaluation"]
+    (unused,) = evaluation["unused"]
+    assert unused["path"].startswith(str(out)) and unused["path"].endswith("_seg.nii.gz")
+    for page in ("scores.html", "summary.json", "report.html"):
+        text = (out / page).read_text()
+        assert "unetseg-scoring-" not in text, page
+    assert unused["path"] in json.dumps(json.loads((out / "summary.json").read_text()))
