@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from app.cli.exit_codes import codes, epilog
+from app.cli.text import some_names
 
 #: exit codes of ``unetseg evaluate`` (``--help`` epilog, README; printed with their meaning when non-zero)
 EXIT_CODES = codes(
@@ -121,16 +122,9 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result.ok else InputError.exit_code
 
 
-#: case ids named on the line about references without a prediction (all are in metrics.csv and summary.json)
-NAMED_MISSING = 10
-
-
 def missing_predictions_line(case_ids: list[str]) -> str:
     """One line for every reference without a prediction: they count as misses (the policy of ``evaluate``)."""
-    named = ", ".join(case_ids[:NAMED_MISSING])
-    more = len(case_ids) - NAMED_MISSING
-    if more > 0:
-        named += f" and {more} more"
+    named = some_names(case_ids)
     return (
         f"{len(case_ids)} reference(s) have no prediction and count as misses (Dice 0, worst-case distances; "
         f"flag no_prediction in metrics.csv and summary.json): {named}"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.cli.exit_codes import codes, epilog
+from app.cli.text import some_names
 from app.inference.runtime.select import BACKEND_CHOICES
 from app.loading.options import DEFAULT_MAX_BYTES, ReadOptions
 
@@ -265,16 +266,9 @@ def print_summary(result: BatchResult) -> None:
         print(not_in_run_line(not_in_run, evaluation.get("ref", "--ref")))
 
 
-#: case ids named on the console line of references without a case in the run (all are in report.json)
-NAMED_NOT_IN_RUN = 10
-
-
 def not_in_run_line(case_ids: list[str], ref: str) -> str:
     """The one line about references whose case is not in this run (not scored, not averaged)."""
-    named = ", ".join(case_ids[:NAMED_NOT_IN_RUN])
-    more = len(case_ids) - NAMED_NOT_IN_RUN
-    if more > 0:
-        named += f" and {more} more (all in report.json evaluation.not_in_run)"
+    named = some_names(case_ids, " (all in report.json evaluation.not_in_run)")
     return (
         f"{len(case_ids)} reference(s) in {ref} name no case of this run and were not scored or averaged: "
         f"{named}"
