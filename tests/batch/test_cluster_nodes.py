@@ -10,22 +10,16 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 
 import ray  # noqa: F401  (the test extra installs Ray; fail loudly if it is missing)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from http_helpers import free_port
 
 
 def test_infer_on_a_two_node_cluster(toy_bundle, demo_data, repo_root, tmp_path):
     ray_cli = shutil.which("ray") or str(sys.executable).replace("python", "ray")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(repo_root), "RAY_USAGE_STATS_ENABLED": "0"}
     # the cluster's own token (Ray's token authentication), given to every process that joins it
     env.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)})

@@ -20,22 +20,21 @@ Skipped when the label environment is absent; ``.ci/run`` builds it and runs ``p
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
+from http_helpers import free_port, multipart, request
 from PIL import Image
 
 pytestmark = pytest.mark.slow
@@ -55,20 +54,7 @@ STARTUP_S = 240
 TRAIN_S = 600
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _request(url: str, *, method: str = "GET", body: bytes | None = None, headers=None, timeout: float = 300):
-    """(status, bytes) of one HTTP request; HTTP errors are returned, not raised."""
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read()
+_request = functools.partial(request, timeout=300)
 
 
 def _dice_per_label(a: np.ndarray, b: np.ndarray, labels) -> dict[int, float]:
@@ -136,7 +122,7 @@ def server(shared_data, tmp_path_factory):
         shutil.copy(isbi / "image" / f"{n}.png", studies / f"isbi2012_train_{n}.png")
         shutil.copy(isbi / "label" / f"{n}.png", studies / "labels" / "final" / f"isbi2012_train_{n}.png")
     model_dir = work / "model"
-    port = _free_port()
+    port = free_port()
     log = work / "server.log"
     cmd = [
         str(LABEL_PYTHON),
@@ -172,7 +158,7 @@ def server(shared_data, tmp_path_factory):
             if proc.poll() is not None:
                 pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
             try:
-                status, _ = _request(f"{url}/info/", timeout=5)
+                status, _, _ = _request(f"{url}/info/", timeout=5)
                 if status == 200:
                     break
             except OSError:
@@ -205,13 +191,13 @@ def _auth(server, headers: dict | None = None) -> dict:
 
 
 def _info(server) -> dict:
-    status, body = _request(f"{server['url']}/info/")
+    status, _, body = _request(f"{server['url']}/info/")
     assert status == 200
     return json.loads(body)
 
 
 def _infer(server, image_id: str, dest: Path, model: str = MODEL) -> Path:
-    status, body = _request(
+    status, _, body = _request(
         f"{server['url']}/infer/{model}?image={image_id}&output=image",
         method="POST",
         body=b"",
@@ -232,20 +218,12 @@ def _em_served(server) -> dict:
 
 def _upload(server, model: str, image: Path, dest: Path) -> Path:
     """``/infer`` of an uploaded file (multipart ``file``), the label written to ``dest``."""
-    boundary = "unetsegboundary"
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{image.name}"\r\n'
-            f"Content-Type: application/octet-stream\r\n\r\n"
-        ).encode()
-        + image.read_bytes()
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    status, reply = _request(
+    body, form = multipart("file", image.name, image.read_bytes())
+    status, _, reply = _request(
         f"{server['url']}/infer/{model}?output=image",
         method="POST",
         body=body,
-        headers=_auth(server, {"Content-Type": f"multipart/form-data; boundary={boundary}"}),
+        headers=_auth(server, form),
     )
     assert status == 200, reply[:500]
     dest.write_bytes(reply)
@@ -291,18 +269,10 @@ def test_infer_agrees_with_the_bundles_own_inference(server, case, tmp_path):
 def test_ids_and_tags_with_dotdot_are_refused(server, method, path, field):
     body, headers = b"", {}
     if field:
-        boundary = "unetsegboundary"
-        payload = (server["studies"] / f"{CASES[0]}.nii.gz").read_bytes()
-        body = (
-            (
-                f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="x.nii.gz"\r\n'
-                f"Content-Type: application/octet-stream\r\n\r\n"
-            ).encode()
-            + payload
-            + f"\r\n--{boundary}--\r\n".encode()
-        )
-        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-    status, reply = _request(server["url"] + path, method=method, body=body, headers=_auth(server, headers))
+        body, headers = multipart(field, "x.nii.gz", (server["studies"] / f"{CASES[0]}.nii.gz").read_bytes())
+    status, _, reply = _request(
+        server["url"] + path, method=method, body=body, headers=_auth(server, headers)
+    )
     assert status == 400, reply[:300]
     assert b"refused" in reply
     assert not list(server["work"].rglob("outside*"))
@@ -312,7 +282,7 @@ def test_ids_and_tags_with_dotdot_are_refused(server, method, path, field):
 def test_an_image_of_the_other_dimension_is_refused(server, model, image):
     if model == EM_MODEL:
         _em_served(server)
-    status, reply = _request(
+    status, _, reply = _request(
         f"{server['url']}/infer/{model}?image={image}&output=image",
         method="POST",
         body=b"",
@@ -324,7 +294,7 @@ def test_an_image_of_the_other_dimension_is_refused(server, model, image):
 
 def _train(server, model: str) -> dict:
     """A two-epoch ``/train`` of ``model`` on the datastore, waited for; MONAI Label's task status at the end."""
-    status, body = _request(
+    status, _, body = _request(
         f"{server['url']}/train/{model}",
         method="POST",
         body=json.dumps({"max_epochs": 2, "val_split": 0.34}).encode(),
@@ -333,7 +303,7 @@ def _train(server, model: str) -> dict:
     assert status == 200, body[:500]
     deadline = time.monotonic() + TRAIN_S
     while True:
-        status, body = _request(f"{server['url']}/train/")
+        status, _, body = _request(f"{server['url']}/train/")
         task = json.loads(body)
         if task.get("status") in ("DONE", "ERROR", "STOPPED"):
             break

@@ -17,6 +17,7 @@ exactly as a user starts it (a token file is made in the model folder). Checked 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -24,12 +25,11 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from http_helpers import free_port, multipart, request
 
 pytestmark = pytest.mark.slow
 
@@ -41,33 +41,11 @@ FOREIGN = "https://evil.example"
 STARTUP_S = 240
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _request(url: str, *, method: str = "GET", body: bytes | None = None, headers=None, timeout: float = 120):
-    """``(status, headers, body)`` of one request; HTTP errors are returned, not raised."""
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
-    except urllib.error.HTTPError as err:
-        return err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
+_request = functools.partial(request, timeout=120)
 
 
 def _multipart(field: str, path: Path) -> tuple[bytes, dict]:
-    boundary = "unetsegboundary"
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{path.name}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n"
-        ).encode()
-        + path.read_bytes()
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    return multipart(field, path.name, path.read_bytes())
 
 
 def _children(pid: int) -> list[int]:
@@ -117,7 +95,7 @@ def _serve(work: Path, shared_data: Path):
     source = shared_data / "msd-hippocampus"
     shutil.copy(source / "imagesTr" / f"{CASE}.nii.gz", studies)
     shutil.copy(source / "labelsTr" / f"{CASE}.nii.gz", studies / "labels" / "final")
-    port = _free_port()
+    port = free_port()
     log = work / "server.log"
     env = {k: v for k, v in os.environ.items() if k != "UNETSEG_SERVE_TOKEN"}
     cmd = [str(LABEL_PYTHON), "-m", "app.cli.main", "serve", "--studies", str(studies), "--port", str(port)]
