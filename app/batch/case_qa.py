@@ -76,7 +76,7 @@ def describe_case(
     flags = plausibility.label_flags(stats, bundle_ranges(info), expected=names)
     stats = CaseStatistics(stats.space, stats.intensity_unit, stats.labels, stats.cells, tuple(flags))
     for flag in flags:
-        logger.warning("case %s: check the result: %s", case_id, flag.message)
+        logger.info("case %s: check the result: %s", case_id, flag.message)  # in the record; printed once
     path = write_atomic(case_dir / STATISTICS_NAME, json.dumps(stats.to_dict(), indent=2) + "\n")
     written = [OutputFile.of("statistics", path)]
     if preview:

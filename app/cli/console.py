@@ -101,6 +101,8 @@ class ConsoleObserver(BatchObserver):
             line += f"\n    {record.reason}"
         for warning in record.warnings:
             line += f"\n    warning: {warning}"
+        for flag in record.flags:
+            line += f"\n    check the result: {flag}"
         self._write(line)
         if self._bar is not None:
             minutes = (self.clock() - self._started_at) / 60

@@ -227,3 +227,18 @@ def test_writing_the_run_page_reports_its_progress(toy_bundle, demo_data, tmp_pa
     run_batch(BatchConfig(inputs=tuple(images), bundle=toy_bundle, out=tmp_path, device="cpu"), steps)
     # one step per preview picture, then the page: (0, 3), (1, 3), (2, 3), (3, 3)
     assert steps.steps == [("report.html", done, 3) for done in range(4)]
+
+
+def test_the_console_line_of_a_flagged_case_says_what_to_check(run, capsys):
+    from app.cli.console import ConsoleObserver
+
+    result, _ = run
+    scaled = next(r for r in result.records if r.case_id == "scaled_035")
+    console = ConsoleObserver(())
+    console.started([scaled])
+    console.case_done(scaled)
+    console.close()
+    printed = capsys.readouterr().out
+    assert any(line.strip().startswith("warning: ") for line in printed.splitlines())
+    checks = [line.strip() for line in printed.splitlines() if line.strip().startswith("check the result: ")]
+    assert checks == [f"check the result: {flag}" for flag in scaled.flags] and checks

@@ -82,7 +82,10 @@ def test_piped_run_prints_each_case_as_it_finishes_and_a_partial_reason_once(
 
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    assert [line[:6] for line in lines[:2]] == ["[1/2] ", "[2/2] "]
+    # one line per case, in the order they finish; the details of a case (reason, warnings, what to check in
+    # the toy bundle's random labels) are indented under it
+    case_lines = [line for line in lines if not line.startswith("    ")]
+    assert [line[:6] for line in case_lines[:2]] == ["[1/2] ", "[2/2] "]
     partial = next(i for i, line in enumerate(lines) if " partial " in line)
     assert lines[partial].endswith("  no_for_uid (#3 T1 hippocampus crop hippocampus_045)")
     assert lines[partial + 1].startswith("    DICOM SEG not written")
