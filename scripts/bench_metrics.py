@@ -143,13 +143,13 @@ def bench_folders(n_cases: int) -> list[tuple[str, ...]]:
             return run
 
         seconds, run = timed(score_and_report, 1)
-    scored = run.summary["n_cases"] - len(run.failures)
-    dice = run.summary["labels"]["anterior"]["metrics"]["dice"]["mean"]
+    scored = run.summary.n_cases - len(run.failures)
+    dice = run.summary.mean("anterior", "dice")
     return [
         (
             f"(b) evaluate_folders + reports: {scored} predictions, {len(all_references)} references",
             *_seconds(seconds),
-            f"{seconds[1] / run.summary['n_cases'] * 1000:.0f} ms CPU/case; {len(run.failures)} references without a "
+            f"{seconds[1] / run.summary.n_cases * 1000:.0f} ms CPU/case; {len(run.failures)} references without a "
             f"prediction reported; anterior mean Dice {dice:.3f}",
         )
     ]

@@ -12,8 +12,9 @@ DICOM cases, ``<case_id>_seg.dcm`` (:func:`app.writing.dicom_seg.write_dicom_seg
 grid with its :class:`~app.volume.DicomSource`, segments from the bundle's ``channel_def``). Then the prediction is
 described for a person (:func:`app.batch.case_qa.describe_case`: ``statistics.json`` with plausibility flags,
 ``preview.png`` unless ``config.preview`` is off; an input far from the bundle's training images adds a warning
-to the record first). Every file is written atomically, and ``case.json`` (:mod:`app.batch.manifest`) after
-all of them.
+to the record first). With ``--ref``, the label map the case holds is scored against the case's reference in
+memory (:func:`app.batch.scoring.score_prediction`, :attr:`~app.batch.records.CaseRecord.score`). Every file is
+written atomically, and ``case.json`` (:mod:`app.batch.manifest`) after all of them.
 
 SEG UIDs are deterministic (:func:`seg_uids`): the same source series, model, settings and unetseg version
 give the same SEG Series/SOP Instance UIDs, so a re-run replaces an object instead of adding a near copy.
@@ -80,9 +81,11 @@ def run_case(
     config: BatchConfig,
     workdir: Path,
     progress: Callable[[int, int], None] | None = None,
+    reference: Path | None = None,
 ) -> CaseRecord:
     """Segment one case and write its outputs (contract in the module docstring); ``progress(done, total)``
-    hears of the sliding window's windows (:func:`app.inference.predict.segment`).
+    hears of the sliding window's windows (:func:`app.inference.predict.segment`); with a ``reference``
+    label file (``--ref``), the label map is scored against it in memory (:func:`app.batch.scoring.score_prediction`).
 
     Raises:
         InputError: the case cannot be read, or no requested output applies to it (SEG only for DICOM).
@@ -101,6 +104,7 @@ def run_case(
     forget(case_dir)
     record.outputs.clear()
     record.warnings.clear()
+    record.score = None
 
     started = time.perf_counter()
     volume = case.load(config.read)
@@ -118,8 +122,9 @@ def run_case(
     record.timings_s["inference"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    stored = _as_stored(case, labels, bundle.info)
     if "nifti" in formats and case.kind == "picture":
-        path = _write_label_picture(case, labels, bundle.info, case_dir)
+        path = _write_label_picture(case, stored, case_dir)
         record.outputs.append(OutputFile.of("picture", path))
     elif "nifti" in formats:
         path = write_nifti(labels, case_dir / f"{case.case_id}_seg.nii.gz")
@@ -140,6 +145,15 @@ def run_case(
             logger.info("case %s: %s", case.case_id, record.reason)
     record.timings_s["write"] = time.perf_counter() - started
 
+    if reference is not None:
+        from app.batch.scoring import score_prediction
+        from app.bundle_metadata import scored_labels
+
+        started = time.perf_counter()
+        scored = scored_labels(bundle.info.labels, bundle.info.picture_scale)
+        record.score = score_prediction(case.case_id, stored, reference, scored, config.tolerance_mm)
+        record.timings_s["score"] = time.perf_counter() - started
+
     started = time.perf_counter()
     record.statistics, written = describe_case(
         case.case_id,
@@ -157,12 +171,19 @@ def run_case(
     return record
 
 
-def _write_label_picture(case: Case, labels: Volume, info: BundleInfo, case_dir: Path) -> Path:
+def _as_stored(case: Case, labels: Volume, info: BundleInfo) -> Volume:
+    """The label map as the case's output file stores it: a picture input's labels times the bundle's
+    ``picture_scale`` (e.g. 0/255 for the EM bundle), any other case's as they are."""
+    if case.kind != "picture":
+        return labels
+    return labels.with_array(labels.array.astype(np.int64) * (info.picture_scale or 1))
+
+
+def _write_label_picture(case: Case, stored: Volume, case_dir: Path) -> Path:
     from app.writing.picture import write_picture
 
-    suffix = ".png" if labels.ndim == 2 and case.source.suffix.lower() == ".png" else ".tif"
-    scaled = labels.array.astype(np.int64) * (info.picture_scale or 1)
-    return write_picture(labels.with_array(scaled), case_dir / f"{case.case_id}_seg{suffix}")
+    suffix = ".png" if stored.ndim == 2 and case.source.suffix.lower() == ".png" else ".tif"
+    return write_picture(stored, case_dir / f"{case.case_id}_seg{suffix}")
 
 
 def _write_seg(

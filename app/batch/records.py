@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from app.batch.tracing import relative_source
+from app.evaluation.scoring import CaseScore
 from app.evaluation.statistics import CaseStatistics
 from app.inference.bundle_info import sha256_file
 from app.loading import Case
@@ -63,6 +64,9 @@ class CaseRecord:
             (:mod:`app.evaluation.statistics`, ``statistics.json``); ``None`` until a case is segmented.
         source: ``input`` relative to the INPUT it was found under (:mod:`app.batch.tracing`), the name a user
             recognises behind an opaque case id; empty when the record was made without the inputs.
+        score: with ``--ref``, the case's prediction scored against its reference while the case ran
+            (:mod:`app.batch.scoring`); kept in memory for the run's evaluation reports, not written to
+            ``case.json`` (``report.json`` carries the run's scores).
     """
 
     case_id: str
@@ -79,6 +83,7 @@ class CaseRecord:
     warnings: list[str] = field(default_factory=list)
     statistics: CaseStatistics | None = None
     source: str = ""
+    score: CaseScore | None = None
 
     @property
     def flags(self) -> list[str]:
@@ -109,7 +114,7 @@ class CaseRecord:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data, field by field (``dataclasses.asdict`` deep-copies every input path, which
         made a 100,000-case report take 20 s longer to build)."""
-        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "score"}
         data["input_files"] = list(self.input_files)
         data["series"] = dict(self.series) if self.series is not None else None
         data["outputs"] = [asdict(o) for o in self.outputs]

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from app.evaluation.summary import Summary
 from app.reporting.atomic import write_atomic
 
 logger = logging.getLogger(__name__)
@@ -56,8 +57,8 @@ def write_run_page(
     reports = (report.get("evaluation") or {}).get("reports") or {}
     if reports.get("summary_json"):
         try:
-            summary = json.loads(Path(reports["summary_json"]).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            summary = Summary.from_dict(json.loads(Path(reports["summary_json"]).read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             logger.warning("scores not shown in the run page: %s (%s)", reports["summary_json"], exc)
     scores = None
     if (

@@ -17,8 +17,9 @@ Contract of :func:`run_batch`:
    (:class:`~app.batch.live_report.LiveReport`), so a killed process leaves a valid report of (nearly) all
    finished cases and a journal of all of them; the ``observer`` hears of every case as it starts and ends,
    and (local runs) of its sliding-window windows done of total while it runs;
-5. at the end the report is written with ``state: "complete"``; with ``ref``, the outputs are then scored
-   (:mod:`app.batch.scoring`) and the report written again with the scores; last, ``report.html``
+5. at the end the report is written with ``state: "complete"``; with ``ref``, the scores each case computed
+   against its reference while it ran are assembled (:mod:`app.batch.scoring`) and the report written again
+   with them; last, ``report.html``
    (:mod:`app.batch.run_page`: per-case statistics, flags and previews, and the scores). KeyboardInterrupt / SystemExit
    (Ctrl-C; SIGTERM as the CLI maps it) end the batch: the report is written with ``state: "interrupted"``,
    the interrupted case's files are removed, and the exception goes on to the caller. Any other error outside
@@ -51,6 +52,7 @@ from app.batch.records import CaseRecord
 from app.batch.report import run_provenance
 from app.batch.run_log import run_log
 from app.batch.run_page import write_run_page
+from app.batch.scoring import RunScores
 from app.batch.worker import CaseWorker, WorkerInfo
 from app.bundle_metadata import scored_labels
 from app.errors import InputError, OutputError
@@ -63,7 +65,7 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class BatchResult:
     """What a batch did: the records (in discovery order), decisions, the report dict, its files (JSON, CSV and
-    the HTML page) and the log."""
+    the HTML page), the log and, with ``--ref``, the scores."""
 
     records: list[CaseRecord]
     decisions: list[Decision]
@@ -72,6 +74,7 @@ class BatchResult:
     report_csv: Path
     log: Path | None = None
     report_html: Path | None = None
+    scores: RunScores | None = None
 
     @property
     def failed(self) -> list[CaseRecord]:
@@ -81,8 +84,7 @@ class BatchResult:
     @property
     def exit_code(self) -> int:
         """0 when every case produced all its outputs (and every reference was scored), else 1."""
-        evaluation = self.report.get("evaluation")
-        scored_ok = evaluation is None or evaluation.get("ok", True)
+        scored_ok = self.scores is None or self.scores.ok
         return 0 if not self.failed and scored_ok else 1
 
 
@@ -130,12 +132,13 @@ def run_batch(config: BatchConfig, observer: BatchObserver | None = None) -> Bat
             live.write("aborted", abort_reason=f"{type(exc).__name__}: {exc}")
             raise
         report_json, report_csv = live.write("complete")
+        scores = None
         if config.ref is not None:
-            from app.batch.scoring import score_outputs
+            from app.batch.scoring import References, score_run
 
-            live.evaluation = score_outputs(
+            scores = score_run(
                 records,
-                config.ref,
+                References.of(config.ref),
                 config.out,
                 scored_labels(info.labels, info.picture_scale),
                 tolerance_mm=config.tolerance_mm,
@@ -144,6 +147,7 @@ def run_batch(config: BatchConfig, observer: BatchObserver | None = None) -> Bat
                     "images": ", ".join(map(str, config.inputs)) + " (each case's input, read again)",
                 },
             )
+            live.evaluation = scores.to_dict()
             report_json, report_csv = live.write("complete")
         report_html = write_run_page(
             live.report,
@@ -164,7 +168,7 @@ def run_batch(config: BatchConfig, observer: BatchObserver | None = None) -> Bat
         live.write_seconds,
     )
     observer.finished()
-    return BatchResult(records, decisions, report, report_json, report_csv, log_path, report_html)
+    return BatchResult(records, decisions, report, report_json, report_csv, log_path, report_html, scores)
 
 
 class _RunInfo:

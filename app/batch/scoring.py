@@ -1,168 +1,267 @@
-"""``--ref``: score this run's NIfTI outputs against reference labels with the evaluation stage, reports in OUT.
+"""``--ref``: each case's prediction scored against its reference label while the case runs, the run's
+scores assembled and reported in OUT at the end.
 
 Contract: references are label files named by case id (``<case_id>.nii.gz``, ``.nii``, ``.nrrd``, a DICOM
-SEG ``<case_id>.dcm``, or a PNG/TIFF for picture inputs; :mod:`app.evaluation.pairing`). The references scored
-are those of *this run's cases*: a reference whose case id names no case of the run (e.g. ``--ref`` at a whole
-dataset's ``labelsTr`` while three images were segmented) is not a miss of this run; it is listed in
-``not_in_run`` and left out of every mean. Only the NIfTI (or label picture) outputs of this run's ``ok`` and
-``skipped`` (complete) cases are scored: they and the references of the run's cases are linked into
-temporary folders and handed to :func:`app.evaluation.evaluate_folders`, so stale files from other runs in OUT
-never count, and a case of this run that failed shows up in the reports as a reference without prediction
-(a miss, by the evaluation policy). ``metrics.csv``, ``summary.json`` and ``report.html`` are written into
-OUT (the overlays drawn on each case's input, read again for the few cases shown); the returned dict goes
-into ``report.json``. ``unetseg evaluate`` keeps the plain policy: every
-reference under ``--ref`` is scored, one without a prediction is a miss.
+SEG ``<case_id>.dcm``, or a PNG/TIFF for picture inputs), found in the ``--ref`` folder by the evaluation
+stage's own rules (:func:`app.evaluation.pairing.reference_files`, :class:`References`). While a case runs,
+:func:`score_prediction` scores the label map the case holds in memory (in the form its output file stores:
+RAS, label pictures at the bundle's ``picture_scale``) with :func:`app.evaluation.scoring.score_case`; its
+:class:`~app.evaluation.scoring.CaseScore` travels with the case's record (from a Ray worker too). No output
+is read back to be scored, except the outputs of cases complete from an earlier run (``--resume``), which were
+never in this process's memory. At the end :func:`score_run` assembles the scores of *this run's cases*: a
+reference whose case id names no case of the run (e.g. ``--ref`` at a whole dataset's ``labelsTr`` while three
+images were segmented) is listed in ``not_in_run`` and left out of every mean; a case of the run that failed
+is a reference without prediction (a miss, by the evaluation policy); a case's output without a reference is
+listed as unused. ``metrics.csv``, ``summary.json`` and ``scores.html`` are written into OUT (the overlays
+drawn on each case's input, read again for the few cases shown); the returned :class:`RunScores` goes into
+``report.json``. ``unetseg evaluate`` keeps the plain policy: every reference under ``--ref`` is scored, one
+without a prediction is a miss.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
-import os
-import shutil
-import tempfile
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.batch.records import CaseRecord
+from app.errors import UnetsegError
+from app.evaluation.io import read_label
+from app.evaluation.pairing import Pair, reference_files
+from app.evaluation.run import EvaluationRun
+from app.evaluation.scoring import (
+    CaseScore,
+    no_prediction,
+    score_case,
+    unusable_prediction,
+    unusable_reference,
+)
 from app.volume import Volume
-
-if TYPE_CHECKING:
-    from app.evaluation.runner import EvaluationRun
 
 logger = logging.getLogger(__name__)
 
 #: the evaluation's own page in OUT (overlays on the images, distributions); the run page embeds it
 SCORES_PAGE = "scores.html"
 
+_SCORED = ("ok", "partial", "skipped")  # statuses whose label map exists
 
-def score_outputs(
+
+@dataclass(frozen=True)
+class References:
+    """The reference label files of a ``--ref`` folder by case id, and the files not used (with the reason)."""
+
+    folder: Path
+    by_case: Mapping[str, Path]
+    unused: tuple[tuple[Path, str], ...] = ()
+
+    @classmethod
+    def of(cls, folder: str | Path) -> References:
+        """The folder scanned as :func:`app.evaluation.pairing.reference_files` does (top level and one down)."""
+        by_case, unused = reference_files(Path(folder))
+        return cls(Path(folder), by_case, tuple(unused))
+
+    def get(self, case_id: str) -> Path | None:
+        return self.by_case.get(case_id)
+
+
+@dataclass(frozen=True)
+class RunScores:
+    """What ``--ref`` scored, for ``report.json`` (:meth:`to_dict`) and the console.
+
+    Attributes:
+        ref: the reference folder.
+        reports: ``metrics_csv``, ``summary_json``, ``report_html`` paths; ``None`` when nothing was scored.
+        dice: case id -> label name -> Dice (4 decimals).
+        mean_dice: label name -> mean Dice over the scored cases, misses included.
+        mean_em: EM score -> mean (membrane/cell labels only).
+        failures: references without a usable prediction, as ``case_id``, ``flag``, ``message``.
+        unused: files not used, as ``path``, ``reason``.
+        not_in_run: case ids of references naming no case of this run.
+        ok: every reference of the run's cases was scored from a usable prediction.
+        reason: why nothing was scored (empty otherwise).
+    """
+
+    ref: str
+    reports: Mapping[str, str] | None
+    dice: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    mean_dice: Mapping[str, float] = field(default_factory=dict)
+    mean_em: Mapping[str, float] | None = None
+    failures: tuple[Mapping[str, str], ...] = ()
+    unused: tuple[Mapping[str, str], ...] = ()
+    not_in_run: tuple[str, ...] = ()
+    ok: bool = False
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``evaluation`` entry of ``report.json``."""
+        data: dict[str, Any] = {
+            "ref": self.ref,
+            "reports": dict(self.reports) if self.reports is not None else None,
+            "dice": {case: dict(scores) for case, scores in self.dice.items()},
+            "mean_dice": dict(self.mean_dice),
+        }
+        if self.mean_em is not None:
+            data["mean_em"] = dict(self.mean_em)
+        data.update(
+            failures=[dict(f) for f in self.failures],
+            unused=[dict(u) for u in self.unused],
+            not_in_run=list(self.not_in_run),
+            ok=self.ok,
+        )
+        if self.reason:
+            data["reason"] = self.reason
+        return data
+
+
+def score_prediction(
+    case_id: str, labels: Volume, ref_path: Path, scored: Mapping[int, str], tolerance_mm: float
+) -> CaseScore:
+    """Score a case's label map (as its output file stores it) against its reference file; never raises for an
+    unreadable reference or a grid mismatch (:func:`app.evaluation.scoring.score_case`)."""
+    try:
+        ref = read_label(ref_path)
+    except UnetsegError as exc:
+        return unusable_reference(case_id, ref_path, exc)
+    return score_case(
+        case_id, labels.in_space("RAS"), ref, scored, tolerance_mm=tolerance_mm, ref_path=ref_path
+    )
+
+
+def score_run(
     records: Sequence[CaseRecord],
-    ref: Path,
+    references: References,
     out: Path,
     labels: Mapping[int, str],
     *,
     tolerance_mm: float = 1.0,
     inputs: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Score the records' NIfTI outputs against ``ref``; write the evaluation reports into ``out``.
+) -> RunScores:
+    """Assemble the run's scores and write the evaluation reports into ``out`` (module docstring).
 
     Args:
-        records: the run's case records.
-        ref: folder of reference labels named by case id.
+        records: the run's case records (with the scores their cases computed).
+        references: the ``--ref`` folder's reference files.
         out: the run's output folder.
-        labels: label value -> name to score (background excluded).
+        labels: label value -> name scored (background excluded; as the output files store them).
         tolerance_mm: NSD tolerance.
         inputs: extra provenance for the evaluation reports.
-
-    Returns:
-        ``{"reports": {...paths}, "dice": {case_id: {label name: Dice}}, "mean_dice": {label name: mean},
-        "failures": [...], "unused": [...], "not_in_run": [case ids], "ok": bool}``, plus
-        ``"mean_em": {score: mean}`` for membrane/cell labels. When no reference names a case of the run,
-        nothing is scored: ``"reports": None``, ``"ok": False`` and a ``"reason"``.
 
     Raises:
         OutputError: the reports cannot be written.
     """
-    from app.evaluation import evaluate_folders
-    from app.evaluation.pairing import pair_files
     from app.reporting.evaluation_reports import write_evaluation_reports
 
-    run_ids = {record.case_id for record in records}
-    with tempfile.TemporaryDirectory(prefix="unetseg-scoring-") as tmp:
-        preds, refs = Path(tmp) / "pred", Path(tmp) / "ref"
-        preds.mkdir()
-        refs.mkdir()
-        staged: dict[str, str] = {}
-        for record in records:
-            output = record.output("nifti") or record.output("picture")
-            if record.status in ("ok", "skipped") and output is not None:
-                suffix = ".nii.gz" if output.kind == "nifti" else Path(output.path).suffix
-                link = preds / f"{record.case_id}_seg{suffix}"
-                _link(Path(output.path).resolve(), link)
-                staged[str(link)] = output.path
-        pairing = pair_files(preds, Path(ref))
-        not_in_run = sorted(p.case_id for p in pairing.pairs if p.case_id not in run_ids)
-        ours = [p for p in pairing.pairs if p.case_id in run_ids]
-        for pair in ours:
-            _link(pair.ref.resolve(), refs / pair.ref.name)
-        if not_in_run:
-            logger.info(
-                "%d reference(s) in %s name no case of this run; not scored: %s",
-                len(not_in_run),
-                ref,
-                ", ".join(not_in_run),
-            )
-        if not ours:
-            logger.warning("no reference in %s names a case of this run; nothing scored", ref)
-            return _nothing_scored(ref, not_in_run)
-        run = _named_as_in_out(
-            evaluate_folders(preds, refs, labels=labels, tolerance_mm=tolerance_mm),
-            staged,
-            {str(preds): str(out), str(refs): str(ref)},
+    started = time.perf_counter()
+    by_id = {record.case_id: record for record in records}
+    not_in_run = sorted(cid for cid in references.by_case if cid not in by_id)
+    if not_in_run:
+        logger.info(
+            "%d reference(s) in %s name no case of this run; not scored: %s",
+            len(not_in_run),
+            references.folder,
+            ", ".join(not_in_run),
         )
-        reports = write_evaluation_reports(
-            run,
-            out,
-            inputs={
-                "pred": f"{out}/<case_id>/<case_id>_seg.nii.gz",
-                "ref": str(ref),
-                "images": "each case's input, read again for the overlays",
-                "references_not_in_run": len(not_in_run),
-                **(inputs or {}),
-            },
-            image_source=functools.partial(_input_image, {r.case_id: r for r in records}),
-            html_name=SCORES_PAGE,
+    unused = list(references.unused)
+    pairs: list[Pair] = []
+    scores: list[CaseScore] = []
+    for cid, record in sorted(by_id.items()):
+        output = _label_output(record)
+        ref_path = references.get(cid)
+        if ref_path is None:
+            if output is not None:
+                unused.append((output, "no reference with this case id"))
+            continue
+        pairs.append(Pair(cid, ref_path, output))
+        scores.append(_case_score(record, ref_path, output, labels, tolerance_mm))
+    if not pairs:
+        logger.warning("no reference in %s names a case of this run; nothing scored", references.folder)
+        return RunScores(
+            ref=str(references.folder),
+            reports=None,
+            not_in_run=tuple(not_in_run),
+            reason=(
+                f"no reference in {references.folder} names a case of this run (reference files are named "
+                "<case_id>.nii.gz)"
+            ),
         )
+    seconds = time.perf_counter() - started + sum(r.timings_s.get("score", 0.0) for r in records)
+    run = EvaluationRun.from_scores(
+        scores,
+        labels=labels,
+        tolerance_mm=tolerance_mm,
+        unused=unused,
+        pairs=pairs,
+        pred=Path(out),
+        ref=references.folder,
+        seconds=seconds,
+    )
+    reports = write_evaluation_reports(
+        run,
+        out,
+        inputs={
+            "pred": f"{out}/<case_id>/<case_id>_seg.nii.gz (each case scored as it was segmented)",
+            "ref": str(references.folder),
+            "images": "each case's input, read again for the overlays",
+            "references_not_in_run": len(not_in_run),
+            **(inputs or {}),
+        },
+        image_source=functools.partial(_input_image, by_id),
+        html_name=SCORES_PAGE,
+    )
     dice: dict[str, dict[str, float]] = {}
     for result in run.results:
         dice.setdefault(result.case_id, {})[result.name] = round(float(result.dice), 4)
-    mean_dice = {
-        name: round(float(entry["metrics"]["dice"]["mean"]), 4)
-        for name, entry in run.summary["labels"].items()
-    }
-    return {
-        "ref": str(ref),
-        "reports": {
+    em = run.summary.em
+    return RunScores(
+        ref=str(references.folder),
+        reports={
             "metrics_csv": str(reports.metrics_csv),
             "summary_json": str(reports.summary_json),
             "report_html": str(reports.report_html),
         },
-        "dice": dice,
-        "mean_dice": mean_dice,
-        **_em_means(run.summary),
-        "failures": [{"case_id": f.case_id, "flag": f.flag, "message": f.message} for f in run.failures],
-        "unused": [{"path": str(p), "reason": why} for p, why in run.unused],
-        "not_in_run": not_in_run,
-        "ok": run.ok,
-    }
-
-
-def _named_as_in_out(
-    run: EvaluationRun, staged: Mapping[str, str], folders: Mapping[str, str]
-) -> EvaluationRun:
-    """``run`` with its failures and unused files named as the user knows them (the outputs in OUT, the
-    reference folder) instead of by the temporary staging folders, before any report is written."""
-
-    def named(text: str) -> str:
-        for tmp, real in folders.items():
-            text = text.replace(tmp, real)
-        return text
-
-    return dataclasses.replace(
-        run,
-        failures=[
-            dataclasses.replace(
-                f,
-                message=named(f.message),
-                path=Path(staged.get(str(f.path), named(str(f.path)))) if f.path is not None else None,
-            )
-            for f in run.failures
-        ],
-        unused=[(Path(staged.get(str(p), named(str(p)))), why) for p, why in run.unused],
+        dice=dice,
+        mean_dice={name: round(entry.metrics["dice"].mean, 4) for name, entry in run.summary.labels.items()},
+        mean_em={name: round(stats.mean, 4) for name, stats in em.metrics.items()}
+        if em is not None
+        else None,
+        failures=tuple({"case_id": f.case_id, "flag": f.flag, "message": f.message} for f in run.failures),
+        unused=tuple({"path": str(p), "reason": why} for p, why in run.unused),
+        not_in_run=tuple(not_in_run),
+        ok=run.ok,
     )
+
+
+def _label_output(record: CaseRecord) -> Path | None:
+    """The case's label map file in OUT (NIfTI or label picture), when the case has one."""
+    output = record.output("nifti") or record.output("picture")
+    return Path(output.path) if output is not None and record.status in _SCORED else None
+
+
+def _case_score(
+    record: CaseRecord, ref_path: Path, output: Path | None, labels: Mapping[int, str], tolerance_mm: float
+) -> CaseScore:
+    """The case's own score (computed while it ran), or, for a case complete from an earlier run, its output
+    file scored now; a case without a label map is a reference without prediction."""
+    if record.score is not None and record.status in ("ok", "partial"):
+        return record.score
+    try:
+        ref = read_label(ref_path)
+    except UnetsegError as exc:
+        return unusable_reference(record.case_id, ref_path, exc)
+    if output is not None:
+        try:
+            pred = read_label(output)
+        except UnetsegError as exc:
+            return unusable_prediction(record.case_id, ref, exc, ref_path=ref_path, pred_path=output)
+        return score_case(
+            record.case_id, pred, ref, labels, tolerance_mm=tolerance_mm, ref_path=ref_path, pred_path=output
+        )
+    why = f"no prediction: the case is {record.status}" + (f" ({record.reason})" if record.reason else "")
+    return no_prediction(record.case_id, ref, ref_path, message=why)
 
 
 def _input_image(records: Mapping[str, CaseRecord], case_id: str) -> Volume:
@@ -183,35 +282,3 @@ def _input_image(records: Mapping[str, CaseRecord], case_id: str) -> Volume:
 
         return read_image(record.input)
     return load_volume(record.input)
-
-
-def _nothing_scored(ref: Path, not_in_run: list[str]) -> dict[str, Any]:
-    """The evaluation entry of a run none of whose cases has a reference: not ok, nothing averaged."""
-    return {
-        "ref": str(ref),
-        "reports": None,
-        "dice": {},
-        "mean_dice": {},
-        "failures": [],
-        "unused": [],
-        "not_in_run": not_in_run,
-        "ok": False,
-        "reason": f"no reference in {ref} names a case of this run (reference files are named <case_id>.nii.gz)",
-    }
-
-
-def _em_means(summary: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"mean_em": {score: mean}}`` when the run has EM scores (:mod:`app.evaluation.em`), else ``{}``."""
-    em = summary.get("em")
-    if em is None:
-        return {}
-    return {"mean_em": {name: round(float(stats["mean"]), 4) for name, stats in em["metrics"].items()}}
-
-
-def _link(target: Path, link: Path) -> None:
-    """A symbolic link, or a copy where the file system has none."""
-    try:
-        os.symlink(target, link)
-    except OSError as exc:
-        logger.debug("no symlink (%s); copying %s", exc, target)
-        shutil.copyfile(target, link)

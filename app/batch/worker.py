@@ -10,7 +10,8 @@ Contract of :class:`CaseWorker`:
   processes through an actor's constructor), so the driver can raise it as the local runner would;
 * :meth:`run` runs one case exactly as :func:`app.batch.runner.run_batch` does locally
   (:func:`app.batch.case.run_case` inside :func:`app.batch.isolation.run_isolated`), writing straight into
-  OUT with the same atomic writers, and returns the filled record.
+  OUT with the same atomic writers, and returns the filled record (with ``--ref``, its
+  :class:`~app.evaluation.scoring.CaseScore` against the reference the worker found for it).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from app.batch.config import BatchConfig
 from app.batch.isolation import run_isolated
 from app.batch.records import CaseRecord
 from app.batch.run_log import run_log
+from app.batch.scoring import References
 from app.errors import BundleError, InputError, OutputError, UnetsegError
 from app.loading import Case
 
@@ -75,6 +77,8 @@ class CaseWorker:
         self.workdir = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="unetseg-worker-")))
         self.bundle: Any = None
         self.error: tuple[str, str | None, str] | None = None
+        # --ref: each case is scored as it is segmented, against its reference found here once per worker
+        self.references = References.of(config.ref) if config.ref is not None else None
         try:
             self.bundle = load_bundle(
                 config.bundle,
@@ -110,8 +114,16 @@ class CaseWorker:
         ``progress(done, total)``: the case's sliding-window windows as they run (local runs)."""
         if self.bundle is None:
             raise RuntimeError("the worker has no bundle; describe() says why")
+        reference = self.references.get(case.case_id) if self.references is not None else None
         work = functools.partial(
-            run_case, case, record, self.bundle, self.config, self.workdir, progress=progress
+            run_case,
+            case,
+            record,
+            self.bundle,
+            self.config,
+            self.workdir,
+            progress=progress,
+            reference=reference,
         )
         return run_isolated(case, record, work, run_log=self.log)
 

@@ -67,16 +67,15 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"unetseg demo: {len(result.records)} DICOM series, bundle {bundle['name']} {bundle['version']}, device {provenance['device']}"
     )
-    evaluation = result.report.get("evaluation") or {}
-    dice = evaluation.get("dice") or {}
+    dice = result.scores.dice if result.scores is not None else {}
     for record in result.records:
         scores = ", ".join(f"{name} {value:.3f}" for name, value in (dice.get(record.case_id) or {}).items())
         detail = f"Dice {scores}" if scores else record.reason
         print(
             f"  {names.get(record.case_id, record.case_id):16s} {record.case_id}  {record.status:7s} {detail}"
         )
-    if evaluation.get("mean_dice"):
-        print("  mean Dice: " + ", ".join(f"{k} {v:.3f}" for k, v in evaluation["mean_dice"].items()))
+    if result.scores is not None and result.scores.mean_dice:
+        print("  mean Dice: " + ", ".join(f"{k} {v:.3f}" for k, v in result.scores.mean_dice.items()))
     print(f"outputs: {out}/<case_id>/<case_id>_seg.nii.gz and _seg.dcm")
     print(f"reports: {result.report_json}, {result.report_csv}")
     if result.report_html is not None:

@@ -93,18 +93,18 @@ def run(args: argparse.Namespace) -> int:
         fail_fast=args.pred.is_file() and args.ref.is_file(),
     )
     reports = write_evaluation_reports(result, args.out, images=args.images, worst=args.worst, inputs=inputs)
-    for name, entry in result.summary["labels"].items():
-        dice, hd95 = entry["metrics"]["dice"], entry["metrics"]["hd95_mm"]
-        flags = ", ".join(f"{n} {flag}" for flag, n in entry["flags"].items() if n and flag != "ok")
+    for name, entry in result.summary.labels.items():
+        dice, hd95 = entry.metrics["dice"], entry.metrics["hd95_mm"]
+        flags = ", ".join(f"{n} {flag}" for flag, n in entry.flags.items() if n and flag != "ok")
         print(
-            f"{name}: Dice {dice['mean']:.3f} +/- {dice['std']:.3f} (median {dice['median']:.3f}), "
-            f"HD95 median {hd95['median']:.2f} mm, n={entry['n']}" + (f" [{flags}]" if flags else "")
+            f"{name}: Dice {dice.mean:.3f} +/- {dice.std:.3f} (median {dice.median:.3f}), "
+            f"HD95 median {hd95.median:.2f} mm, n={entry.n}" + (f" [{flags}]" if flags else "")
         )
-    em = result.summary.get("em")
+    em = result.summary.em
     if em is not None:
-        means = {name: stats["mean"] for name, stats in em["metrics"].items()}
+        means = {name: stats.mean for name, stats in em.metrics.items()}
         print(
-            f"EM (n={em['n']}): adapted Rand error {means['rand_error']:.4f} (predicted membrane as one segment "
+            f"EM (n={em.n}): adapted Rand error {means['rand_error']:.4f} (predicted membrane as one segment "
             f"{means['rand_error_membrane_segment']:.4f}, thinned {means['rand_error_thinned']:.4f}), "
             f"pixel error {means['pixel_error']:.4f}, V_rand {means['v_rand']:.4f}, V_info {means['v_info']:.4f} "
             "(thinned; higher is better)"

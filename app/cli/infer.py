@@ -227,8 +227,8 @@ def read_options(args: argparse.Namespace) -> ReadOptions:
 
 def print_summary(result: BatchResult) -> None:
     """After the per-case lines: Dice per case (with ``--ref``), the counts, the report and log paths."""
-    evaluation = result.report.get("evaluation") or {}
-    dice = evaluation.get("dice") or {}
+    scored = result.scores
+    dice = scored.dice if scored is not None else {}
     for record in result.records:
         scores = dice.get(record.case_id)
         if scores:
@@ -248,22 +248,23 @@ def print_summary(result: BatchResult) -> None:
     internal = [r for r in result.records if r.failure == "internal"]
     if internal and result.log is not None:
         print(f"{len(internal)} case(s) failed with an internal error; tracebacks in {result.log}")
-    em = evaluation.get("mean_em")
+    if scored is None:
+        return
+    em = scored.mean_em
     if em:
         print(
             f"EM scores (mean): adapted Rand error {em['rand_error']:.4f}, pixel error {em['pixel_error']:.4f} "
             f"(all scores in em_metrics.csv)"
         )
-    reports = evaluation.get("reports")
+    reports = scored.reports
     if reports:
         print(f"scores: {reports['metrics_csv']}, {reports['summary_json']}, {reports['report_html']}")
-    for failure in evaluation.get("failures") or []:
+    for failure in scored.failures:
         print(f"not scored: {failure['case_id']}: {failure['flag']}: {failure['message']}")
-    if evaluation.get("reason"):
-        print(f"nothing scored: {evaluation['reason']}")
-    not_in_run = evaluation.get("not_in_run") or []
-    if not_in_run:
-        print(not_in_run_line(not_in_run, evaluation.get("ref", "--ref")))
+    if scored.reason:
+        print(f"nothing scored: {scored.reason}")
+    if scored.not_in_run:
+        print(not_in_run_line(list(scored.not_in_run), scored.ref))
 
 
 def not_in_run_line(case_ids: list[str], ref: str) -> str:

@@ -1,8 +1,11 @@
 """An Ignite handler that scores an evaluator's predictions with unetseg's evaluation package.
 
 It makes the bundle's ``evaluate.json`` produce the same ``metrics.csv`` / ``summary.json`` / ``report.html`` as
-``unetseg evaluate`` and ``unetseg infer --ref``: one implementation of the metrics and the empty-mask policy
-(:mod:`app.evaluation`), three entry points.
+``unetseg evaluate`` and ``unetseg infer --ref``, by the same path: each case scored as a
+:class:`~app.evaluation.scoring.CaseScore` (:func:`app.evaluation.scoring.score_case`), the run assembled by
+:meth:`~app.evaluation.run.EvaluationRun.from_scores` and written by
+:func:`~app.reporting.evaluation_reports.write_evaluation_reports`; the worst cases are drawn from the voxels the
+evaluator held.
 
 Contract: after the evaluator's postprocessing, each decollated output item holds ``pred_key`` and
 ``label_key`` as label maps or one-hot/probability channels ``(C, *spatial)``, MetaTensors whose ``affine`` maps
@@ -21,11 +24,11 @@ from typing import Any
 import numpy as np
 from ignite.engine import Engine, Events
 
-from app.evaluation.batch import evaluate_batch
 from app.evaluation.labels import labels_from_bundle
-from app.evaluation.result import LabelResult
-from app.reporting.provenance import build_provenance
-from app.reporting.report import CaseVolumes, write_reports
+from app.evaluation.result import CaseVolumes
+from app.evaluation.run import EvaluationRun
+from app.evaluation.scoring import CaseScore, score_case
+from app.reporting.evaluation_reports import write_evaluation_reports
 from app.volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -67,7 +70,7 @@ class SegmentationReportHandler:
         self.worst = worst
         self.spatial_dims = spatial_dims
         self.keys = (pred_key, label_key, image_key)
-        self.results: list[LabelResult] = []
+        self.scores: list[CaseScore] = []
         self.volumes: dict[str, CaseVolumes] = {}
         self._started = 0.0
 
@@ -77,35 +80,39 @@ class SegmentationReportHandler:
         engine.add_event_handler(Events.COMPLETED, self._write)
 
     def _reset(self, engine: Engine) -> None:
-        self.results, self.volumes, self._started = [], {}, time.perf_counter()
+        self.scores, self.volumes, self._started = [], {}, time.perf_counter()
 
     def _collect(self, engine: Engine) -> None:
-        pred_key, label_key, image_key = self.keys
+        pred_key = self.keys[0]
         output: Any = engine.state.output
         items = output if isinstance(output, list) else [output]
         for item in items:
-            pred, label = item[pred_key], item[label_key]
+            pred = item[pred_key]
             case_id = Path(str(pred.meta.get("filename_or_obj", f"case_{len(self.volumes)}"))).name
             case_id = case_id.removesuffix(".gz").removesuffix(".nii")
             affine = np.asarray(pred.affine.detach().cpu(), dtype=np.float64)
-            results = evaluate_batch(
-                pred[None],
-                label[None],
-                affine,
-                self.labels,
-                spatial_dims=self.spatial_dims,
-                case_ids=[case_id],
-                tolerance_mm=self.tolerance_mm,
+            case = self._case_volumes(item, affine, case_id)
+            if case.pred is None:
+                raise ValueError(f"case {case_id}: the evaluator's output has no {pred_key!r}")
+            self.scores.append(
+                score_case(case_id, case.pred, case.ref, self.labels, tolerance_mm=self.tolerance_mm)
             )
-            self.results.extend(results)
-            self.volumes[case_id] = self._case_volumes(item, affine, case_id)
+            self.volumes[case_id] = case
 
     def _case_volumes(self, item, affine: np.ndarray, case_id: str) -> CaseVolumes:
+        """The item's label maps (a channel axis of size C > 1 reduced by argmax) and image, on one grid."""
         pred_key, label_key, image_key = self.keys
 
         def label_map(x) -> np.ndarray:
             array = x.detach().cpu().numpy()
-            return (array.argmax(0) if array.shape[0] > 1 else array[0]).astype(np.uint8)
+            if array.ndim != self.spatial_dims + 1:
+                raise ValueError(
+                    f"case {case_id}: expected (C, {self.spatial_dims} spatial axes), got shape {array.shape}"
+                )
+            array = array.argmax(0) if array.shape[0] > 1 else array[0]
+            if not np.array_equal(array, np.rint(array)):
+                raise ValueError(f"case {case_id}: the label map holds non-integer values")
+            return array.astype(np.int32)
 
         image = item.get(image_key)
         image_volume = None
@@ -118,13 +125,19 @@ class SegmentationReportHandler:
         )
 
     def _write(self, engine: Engine) -> None:
-        provenance = build_provenance(
-            inputs={"engine": type(engine).__name__, "cases": sorted(self.volumes)},
-            tolerance_mm=self.tolerance_mm,
+        run = EvaluationRun.from_scores(
+            self.scores,
             labels=self.labels,
-            timings_s={"evaluation": time.perf_counter() - self._started},
+            tolerance_mm=self.tolerance_mm,
+            seconds=time.perf_counter() - self._started,
+            volumes=self.volumes,
         )
-        paths = write_reports(
-            self.results, self.output_dir, provenance=provenance, volumes=self.volumes, worst=self.worst
+        paths = write_evaluation_reports(
+            run,
+            self.output_dir,
+            inputs={"engine": type(engine).__name__, "cases": sorted(self.volumes)},
+            worst=self.worst,
         )
-        logger.info("evaluation reports written: %s, %s, %s", *paths.__dict__.values())
+        logger.info(
+            "evaluation reports written: %s, %s, %s", paths.metrics_csv, paths.summary_json, paths.report_html
+        )

@@ -38,6 +38,7 @@ thinning step; no MONAI metric covers either score.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
 
@@ -56,6 +57,7 @@ __all__ = [
     "adapted_rand_error",
     "cell_components",
     "em_cell_value",
+    "EmRow",
     "em_scores",
     "em_worst_case",
     "pixel_error",
@@ -153,11 +155,23 @@ def em_cell_value(labels: Mapping[int, str] | None) -> int | None:
     return by_name["cell"] if set(by_name) == {"membrane", "cell"} else None
 
 
-def em_worst_case(case_id: str, flag: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class EmRow:
+    """The EM scores of one case (:data:`EM_SCORES`), with the case's flag (``ok``, or why it scores the worst)."""
+
+    case_id: str
+    flag: str
+    scores: Mapping[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        """``case_id``, ``flag`` and the scores, flat (a CSV row / JSON object)."""
+        return {"case_id": self.case_id, "flag": self.flag, **self.scores}
+
+
+def em_worst_case(case_id: str, flag: str) -> EmRow:
     """The EM row of a case without a usable prediction: every score at its worst (1.0 for the errors, 0.0 for
     the F-scores)."""
-    worst = {name: 0.0 if name in HIGHER_IS_BETTER else 1.0 for name in EM_SCORES}
-    return {"case_id": case_id, "flag": flag, **worst}
+    return EmRow(case_id, flag, {name: 0.0 if name in HIGHER_IS_BETTER else 1.0 for name in EM_SCORES})
 
 
 def em_scores(pred_labels: np.ndarray, ref_labels: np.ndarray, cell_value: int) -> dict[str, float]:

@@ -94,8 +94,7 @@ def pair_files(pred: Path, ref: Path) -> Pairing:
     pred, ref = Path(pred), Path(ref)
     if pred.is_file() and ref.is_file():
         return Pairing(pairs=[Pair(case_id=case_id(ref), ref=ref, pred=pred)])
-    unused: list[tuple[Path, str]] = []
-    refs = _by_id(label_files(ref), (), unused)
+    refs, unused = reference_files(ref)
     preds: dict[str, list[Path]] = {}
     for path in label_files(pred):
         cid = _match(path, refs, PREDICTION_SUFFIXES)
@@ -114,6 +113,13 @@ def pair_files(pred: Path, ref: Path) -> Pairing:
         len(unused),
     )
     return Pairing(pairs=pairs, unused=unused)
+
+
+def reference_files(ref: Path) -> tuple[dict[str, Path], list[tuple[Path, str]]]:
+    """The reference label files under ``ref`` (a file or folder) by case id, and the files not used (a second
+    file for a case id: the preferred extension wins, module docstring)."""
+    unused: list[tuple[Path, str]] = []
+    return _by_id(label_files(Path(ref)), (), unused), unused
 
 
 def pair_images(images: Path, case_ids: Iterable[str]) -> dict[str, Path]:

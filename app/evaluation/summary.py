@@ -1,75 +1,189 @@
-"""Per-label summary statistics over cases.
+"""Per-label summary statistics over cases, as typed objects.
 
 Contract: :func:`summarise` takes :class:`~app.evaluation.result.LabelResult` objects (any order, any number
-of cases) and returns a JSON-ready dict::
+of cases) and returns a :class:`Summary`; :func:`summarise_em` adds the statistics of the per-case EM scores
+(:class:`~app.evaluation.em.EmRow`). :meth:`Summary.to_dict` is the JSON form of ``summary.json``::
 
     {"n_cases": 3,
      "labels": {"anterior": {"label": 1, "n": 3,
                              "flags": {"ok": 2, "both_empty": 0, "missed": 1, ...},
                              "metrics": {"dice": {"n": 3, "mean": .., "median": .., "std": ..,
-                                                  "p5": .., "p95": ..}, ...}}, ...}}
+                                                  "p5": .., "p95": ..}, ...}}, ...},
+     "em": {"cell_label": 255, "n": 3, "flags": {"ok": 3}, "metrics": {"rand_error": {...}, ...}}}
 
-Every result counts, whatever its flag (:mod:`app.evaluation.policy`): a miss enters the Dice statistics as
-0 and the distance statistics as the worst case, so it cannot silently raise an average. ``std`` is the
-sample standard deviation (``ddof=1``; 0 for a single case); percentiles interpolate linearly. Labels are
-keyed by name, in label-value order; a name shared by two values is keyed ``"name (value)"``.
+(``"em"`` only for membrane/cell labels.) Every result counts, whatever its flag (:mod:`app.evaluation.policy`):
+a miss enters the Dice statistics as 0 and the distance statistics as the worst case, so it cannot silently
+raise an average. ``std`` is the sample standard deviation (``ddof=1``; 0 for a single case); percentiles
+interpolate linearly. Labels are keyed by name, in label-value order; a name shared by two values is keyed
+``"name (value)"``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from app.evaluation.policy import FLAGS
 from app.evaluation.result import METRICS, LabelResult
 
+if TYPE_CHECKING:
+    from app.evaluation.em import EmRow
 
-def describe(values: Iterable[float]) -> dict[str, float | int]:
+
+@dataclass(frozen=True)
+class Stats:
+    """n, mean, median, sample standard deviation and 5th / 95th percentiles of one score over cases."""
+
+    n: int
+    mean: float
+    median: float
+    std: float
+    p5: float
+    p95: float
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {
+            "n": self.n,
+            "mean": self.mean,
+            "median": self.median,
+            "std": self.std,
+            "p5": self.p5,
+            "p95": self.p95,
+        }
+
+
+@dataclass(frozen=True)
+class LabelSummary:
+    """One label over all cases: its value, how many results, the count of each flag, and each metric's
+    :class:`Stats` (in :data:`~app.evaluation.result.METRICS` order)."""
+
+    label: int
+    n: int
+    flags: Mapping[str, int]
+    metrics: Mapping[str, Stats]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "n": self.n,
+            "flags": dict(self.flags),
+            "metrics": {name: stats.to_dict() for name, stats in self.metrics.items()},
+        }
+
+
+@dataclass(frozen=True)
+class EmSummary:
+    """The EM scores over cases: the cell label value, how many cases, their flags, each score's :class:`Stats`."""
+
+    cell_label: int
+    n: int
+    flags: Mapping[str, int]
+    metrics: Mapping[str, Stats]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cell_label": self.cell_label,
+            "n": self.n,
+            "flags": dict(self.flags),
+            "metrics": {name: stats.to_dict() for name, stats in self.metrics.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The summary of a run: the number of cases, a :class:`LabelSummary` per label name, and the EM scores'."""
+
+    n_cases: int
+    labels: Mapping[str, LabelSummary] = field(default_factory=dict)
+    em: EmSummary | None = None
+
+    def mean(self, label: str, metric: str = "dice") -> float:
+        """The mean of ``metric`` over the cases, for the label named ``label``."""
+        return self.labels[label].metrics[metric].mean
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (module docstring)."""
+        data: dict[str, Any] = {
+            "n_cases": self.n_cases,
+            "labels": {name: entry.to_dict() for name, entry in self.labels.items()},
+        }
+        if self.em is not None:
+            data["em"] = self.em.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Summary:
+        """The inverse of :meth:`to_dict` (a ``summary.json`` read again; its other keys are ignored).
+
+        Raises:
+            KeyError, TypeError, ValueError: ``data`` is not a summary written by :meth:`to_dict`.
+        """
+
+        def metrics(entry: Mapping[str, Any]) -> dict[str, Stats]:
+            return {name: Stats(**stats) for name, stats in entry["metrics"].items()}
+
+        em = data.get("em")
+        return cls(
+            n_cases=int(data["n_cases"]),
+            labels={
+                name: LabelSummary(int(e["label"]), int(e["n"]), dict(e["flags"]), metrics(e))
+                for name, e in data["labels"].items()
+            },
+            em=(
+                EmSummary(int(em["cell_label"]), int(em["n"]), dict(em["flags"]), metrics(em))
+                if em is not None
+                else None
+            ),
+        )
+
+
+def describe(values: Iterable[float]) -> Stats:
     """n, mean, median, std (ddof=1), 5th and 95th percentiles of ``values`` (all 0 when there are none)."""
     array = np.asarray(list(values), dtype=np.float64)
     if array.size == 0:
-        return {"n": 0, "mean": 0.0, "median": 0.0, "std": 0.0, "p5": 0.0, "p95": 0.0}
-    return {
-        "n": int(array.size),
-        "mean": float(array.mean()),
-        "median": float(np.median(array)),
-        "std": float(array.std(ddof=1)) if array.size > 1 else 0.0,
-        "p5": float(np.percentile(array, 5)),
-        "p95": float(np.percentile(array, 95)),
-    }
+        return Stats(n=0, mean=0.0, median=0.0, std=0.0, p5=0.0, p95=0.0)
+    return Stats(
+        n=int(array.size),
+        mean=float(array.mean()),
+        median=float(np.median(array)),
+        std=float(array.std(ddof=1)) if array.size > 1 else 0.0,
+        p5=float(np.percentile(array, 5)),
+        p95=float(np.percentile(array, 95)),
+    )
 
 
-def summarise(results: Iterable[LabelResult]) -> dict[str, Any]:
+def summarise(results: Iterable[LabelResult], em: EmSummary | None = None) -> Summary:
     """Per-label statistics of every metric and counts of every flag (see the module docstring)."""
     results = list(results)
     by_label: dict[tuple[int, str], list[LabelResult]] = {}
     for result in results:
         by_label.setdefault((result.label, result.name), []).append(result)
     names = [name for _, name in by_label]
-    labels: dict[str, Any] = {}
+    labels: dict[str, LabelSummary] = {}
     for (value, name), group in sorted(by_label.items()):
         key = name if names.count(name) == 1 else f"{name} ({value})"
-        labels[key] = {
-            "label": value,
-            "n": len(group),
-            "flags": {flag: sum(r.flag == flag for r in group) for flag in FLAGS},
-            "metrics": {metric: describe(getattr(r, metric) for r in group) for metric in METRICS},
-        }
-    return {"n_cases": len({r.case_id for r in results}), "labels": labels}
+        labels[key] = LabelSummary(
+            label=value,
+            n=len(group),
+            flags={flag: sum(r.flag == flag for r in group) for flag in FLAGS},
+            metrics={metric: describe(getattr(r, metric) for r in group) for metric in METRICS},
+        )
+    return Summary(n_cases=len({r.case_id for r in results}), labels=labels, em=em)
 
 
-def summarise_em(rows: Iterable[Mapping[str, Any]], cell_value: int) -> dict[str, Any]:
+def summarise_em(rows: Iterable[EmRow], cell_value: int) -> EmSummary:
     """Statistics of the per-case EM scores (:func:`app.evaluation.em.em_scores` rows, worst-case rows of
-    failed cases included): ``{"cell_label": v, "n": .., "flags": {..}, "metrics": {score: describe(..)}}``."""
+    failed cases included)."""
     from app.evaluation.em import EM_SCORES
 
     rows = list(rows)
-    flags = sorted({str(row["flag"]) for row in rows})
-    return {
-        "cell_label": int(cell_value),
-        "n": len(rows),
-        "flags": {flag: sum(row["flag"] == flag for row in rows) for flag in flags},
-        "metrics": {name: describe(float(row[name]) for row in rows) for name in EM_SCORES},
-    }
+    flags = sorted({row.flag for row in rows})
+    return EmSummary(
+        cell_label=int(cell_value),
+        n=len(rows),
+        flags={flag: sum(row.flag == flag for row in rows) for flag in flags},
+        metrics={name: describe(float(row.scores[name]) for row in rows) for name in EM_SCORES},
+    )

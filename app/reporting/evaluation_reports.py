@@ -16,7 +16,7 @@ from typing import Any
 
 from app.evaluation.pairing import pair_images
 from app.evaluation.result import CaseVolumes
-from app.evaluation.runner import EvaluationRun
+from app.evaluation.run import EvaluationRun
 from app.reporting.provenance import build_provenance
 from app.reporting.report import ReportPaths, write_reports
 from app.volume import Volume
@@ -48,14 +48,16 @@ def write_evaluation_reports(
     Raises:
         OutputError: the report folder cannot be written.
     """
+    files = (
+        {"pred": str(run.pred), "ref": str(run.ref)} if run.pred is not None or run.ref is not None else {}
+    )
     provenance = build_provenance(
         inputs={
-            "pred": str(run.pred),
-            "ref": str(run.ref),
+            **files,
             "images": str(images) if images else None,
             "resample": run.resample,
             "worst": worst,
-            "n_pairs": len(run.pairs),
+            **({"n_pairs": len(run.pairs)} if run.pairs else {}),
             **(inputs or {}),
         },
         tolerance_mm=run.tolerance_mm,

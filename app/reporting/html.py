@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app.evaluation.result import CaseFailure, LabelResult
+from app.evaluation.summary import EmSummary, Summary
 
 #: (field, heading, number format) of the summary and case tables
 METRIC_COLUMNS = (
@@ -67,7 +68,7 @@ class CaseFigure:
 
 def render_html(
     *,
-    summary: Mapping[str, Any],
+    summary: Summary,
     results: Sequence[LabelResult],
     provenance: Mapping[str, Any],
     distributions: Sequence[tuple[str, bytes]] = (),
@@ -86,7 +87,7 @@ def render_html(
         '<div class="evaluation">',
         "<h1>Segmentation evaluation report</h1>",
         f'<p class="meta">{escape(str(provenance.get("timestamp", "")))} &middot; '
-        f"{int(summary.get('n_cases', 0))} cases &middot; NSD tolerance {float(provenance.get('tolerance_mm', 0)):g} mm"
+        f"{summary.n_cases} cases &middot; NSD tolerance {float(provenance.get('tolerance_mm', 0)):g} mm"
         f" &middot; unetseg {escape(str(provenance.get('versions', {}).get('unetseg', '?')))}</p>",
         _inputs(provenance),
         "<h2>Summary per label</h2>",
@@ -94,8 +95,8 @@ def render_html(
         '<p class="meta">Every case counts in every statistic: a missed or false-positive structure enters Dice'
         " as 0 and the distances as the worst case (the grid diagonal); see the policy below.</p>",
     ]
-    if "em" in summary:
-        parts += ["<h2>EM membrane scores (ISBI 2012)</h2>", _em_table(summary["em"])]
+    if summary.em is not None:
+        parts += ["<h2>EM membrane scores (ISBI 2012)</h2>", _em_table(summary.em)]
     if failures or unused:
         parts += ["<h2>Failed and unused inputs</h2>", _failures_table(failures, unused)]
     if distributions:
@@ -150,28 +151,29 @@ def _inputs(provenance: Mapping[str, Any]) -> str:
     return _key_values(rows)
 
 
-def summary_table(summary: Mapping[str, Any]) -> str:
+def summary_table(summary: Summary) -> str:
     """The per-label metrics table of an evaluation summary (also used by the run report of ``infer --ref``)."""
     return _summary_table(summary)
 
 
-def _summary_table(summary: Mapping[str, Any]) -> str:
+def _summary_table(summary: Summary) -> str:
     head = "".join(f"<th>{h}</th>" for h in ("n", "mean", "std", "median", "p5", "p95"))
     rows = [f'<table><tr><th class="l">label / metric</th>{head}</tr>']
-    for name, entry in summary.get("labels", {}).items():
+    for name, entry in summary.labels.items():
         flags = ", ".join(
-            f'<span class="flag-{escape(f)}">{n} {escape(f)}</span>' for f, n in entry["flags"].items() if n
+            f'<span class="flag-{escape(f)}">{n} {escape(f)}</span>' for f, n in entry.flags.items() if n
         )
         rows.append(
-            f'<tr class="group"><td colspan="7">{escape(str(name))} (label {int(entry["label"])}): '
-            f"{int(entry['n'])} cases &mdash; {flags}</td></tr>"
+            f'<tr class="group"><td colspan="7">{escape(str(name))} (label {entry.label}): '
+            f"{entry.n} cases &mdash; {flags}</td></tr>"
         )
         for key, heading, fmt in METRIC_COLUMNS:
-            stats = entry["metrics"][key]
+            stats = entry.metrics[key]
             cells = "".join(
-                f"<td>{fmt.format(stats[s])}</td>" for s in ("mean", "std", "median", "p5", "p95")
+                f"<td>{fmt.format(v)}</td>"
+                for v in (stats.mean, stats.std, stats.median, stats.p5, stats.p95)
             )
-            rows.append(f'<tr><td class="l">{escape(heading)}</td><td>{int(stats["n"])}</td>{cells}</tr>')
+            rows.append(f'<tr><td class="l">{escape(heading)}</td><td>{stats.n}</td>{cells}</tr>')
     rows.append("</table>")
     return "".join(rows)
 
@@ -186,20 +188,22 @@ EM_COLUMNS = (
 )
 
 
-def _em_table(em: Mapping[str, Any]) -> str:
+def _em_table(em: EmSummary) -> str:
     head = "".join(f"<th>{h}</th>" for h in ("n", "mean", "std", "median", "p5", "p95"))
-    flags = ", ".join(f"{int(n)} {escape(str(f))}" for f, n in em.get("flags", {}).items() if n)
+    flags = ", ".join(f"{int(n)} {escape(str(f))}" for f, n in em.flags.items() if n)
     rows = [
-        f'<p class="meta">Cell interior = label {int(em["cell_label"])}, every other value membrane; cells are '
+        f'<p class="meta">Cell interior = label {em.cell_label}, every other value membrane; cells are '
         "4-connected components; per 2D slice, averaged per case; errors are lower-is-better, the V scores "
         "higher-is-better; a case without a usable prediction scores the worst value (1.0 error, 0.0 V). "
         f"Cases: {flags}.</p>",
         f'<table><tr><th class="l">score</th>{head}</tr>',
     ]
     for key, heading in EM_COLUMNS:
-        stats = em["metrics"][key]
-        cells = "".join(f"<td>{stats[s]:.4f}</td>" for s in ("mean", "std", "median", "p5", "p95"))
-        rows.append(f'<tr><td class="l">{escape(heading)}</td><td>{int(stats["n"])}</td>{cells}</tr>')
+        stats = em.metrics[key]
+        cells = "".join(
+            f"<td>{v:.4f}</td>" for v in (stats.mean, stats.std, stats.median, stats.p5, stats.p95)
+        )
+        rows.append(f'<tr><td class="l">{escape(heading)}</td><td>{stats.n}</td>{cells}</tr>')
     rows.append("</table>")
     return "".join(rows)
 

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import OutputError
+from app.evaluation.em import EmRow
 from app.evaluation.result import CaseFailure, CaseVolumes, LabelResult
-from app.evaluation.summary import summarise
+from app.evaluation.summary import Summary, summarise
 from app.reporting.atomic import write_atomic
 from app.reporting.html import CaseFigure, render_html
 from app.reporting.provenance import build_provenance
@@ -48,8 +49,8 @@ def write_reports(
     failures: Sequence[CaseFailure] = (),
     unused: Sequence[tuple[Path, str]] = (),
     worst: int = 10,
-    summary: Mapping[str, Any] | None = None,
-    em_rows: Sequence[Mapping[str, Any]] = (),
+    summary: Summary | None = None,
+    em_rows: Sequence[EmRow] = (),
     html_name: str = "report.html",
 ) -> ReportPaths:
     """Write ``metrics.csv``, ``summary.json`` and ``report.html`` (``html_name``) into ``out_dir``.
@@ -63,8 +64,8 @@ def write_reports(
         failures: failed cases, listed in the summary and the report.
         unused: files that were not used, with the reason.
         worst: how many cases get overlay pictures (0: none).
-        summary: the :func:`~app.evaluation.summary.summarise` dict, if already computed.
-        em_rows: per-case EM scores (:func:`app.evaluation.em.em_scores` plus ``case_id`` and ``flag``), written
+        summary: the :func:`~app.evaluation.summary.summarise` of ``results``, if already computed.
+        em_rows: per-case EM scores (:class:`~app.evaluation.em.EmRow`), written
             to ``em_metrics.csv``; empty: no EM scores.
         html_name: the HTML page's file name (``infer --ref`` writes ``scores.html``, which its run page embeds).
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from app.evaluation.summary import Summary
 from app.reporting.html import BASE_CSS
 
 _CSS = (
@@ -43,7 +44,7 @@ def render_run_html(
     report: Mapping[str, Any],
     previews: Mapping[str, bytes],
     *,
-    evaluation_summary: Mapping[str, Any] | None = None,
+    evaluation_summary: Summary | None = None,
     evaluation_page: tuple[str, str] | None = None,
     max_previews: int = 100,
 ) -> str:

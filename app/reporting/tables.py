@@ -16,7 +16,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from app.evaluation.em import EmRow
 from app.evaluation.result import CaseFailure, LabelResult
+from app.evaluation.summary import Summary
 
 COLUMNS = tuple(f.name for f in fields(LabelResult))
 
@@ -31,20 +33,21 @@ def metrics_csv(results: Iterable[LabelResult]) -> str:
     return buffer.getvalue()
 
 
-def em_metrics_csv(rows: Iterable[Mapping[str, Any]]) -> str:
+def em_metrics_csv(rows: Iterable[EmRow]) -> str:
     """CSV text of per-case EM scores: ``case_id``, ``flag`` and :data:`app.evaluation.em.EM_SCORES`, by case id."""
     from app.evaluation.em import EM_SCORES
 
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=("case_id", "flag", *EM_SCORES), lineterminator="\n")
     writer.writeheader()
-    for row in sorted(rows, key=lambda r: str(r["case_id"])):
-        writer.writerow({key: row[key] for key in writer.fieldnames})
+    for row in sorted(rows, key=lambda r: r.case_id):
+        values = row.as_dict()
+        writer.writerow({key: values[key] for key in writer.fieldnames})
     return buffer.getvalue()
 
 
 def summary_json(
-    summary: Mapping[str, Any],
+    summary: Summary,
     *,
     provenance: Mapping[str, Any],
     failures: Sequence[CaseFailure] = (),
@@ -52,7 +55,7 @@ def summary_json(
 ) -> str:
     """JSON text (4-space indents) of the summary plus failures, unused files and provenance."""
     document = {
-        **summary,
+        **summary.to_dict(),
         "failures": [
             {
                 "case_id": f.case_id,

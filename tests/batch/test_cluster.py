@@ -58,11 +58,36 @@ def _comparable(out, case_id):
     return record
 
 
-def test_ray_gives_the_local_outputs(ray_runtime, toy_bundle, six_cases, tmp_path):
-    local = run_batch(_config(toy_bundle, six_cases, tmp_path / "local", num_threads=1))
+@pytest.fixture(scope="module")
+def six_references(demo_data, tmp_path_factory):
+    """Reference labels named by the six cases' ids (the DICOM series' by their hashes; ``broken`` too, a miss)."""
+    from app.demo.dicom_tree import references_by_case_id
+
+    refs = references_by_case_id(tmp_path_factory.mktemp("six_refs"))
+    for label in sorted((demo_data / "hippocampus" / "labels").glob("*.nii.gz")):
+        shutil.copyfile(label, refs / label.name)
+    shutil.copyfile(label, refs / "broken.nii.gz")
+    return refs
+
+
+def test_ray_gives_the_local_outputs(ray_runtime, toy_bundle, six_cases, six_references, tmp_path):
+    """Outputs, records and --ref scores (each computed on the worker that segmented the case) as the local run's."""
+    local = run_batch(_config(toy_bundle, six_cases, tmp_path / "local", num_threads=1, ref=six_references))
     on_ray = run_batch(
-        _config(toy_bundle, six_cases, tmp_path / "ray", cluster="ray", workers=2, threads_per_worker=1)
+        _config(
+            toy_bundle,
+            six_cases,
+            tmp_path / "ray",
+            cluster="ray",
+            workers=2,
+            threads_per_worker=1,
+            ref=six_references,
+        )
     )
+    assert local.scores is not None and on_ray.scores is not None
+    assert on_ray.scores.dice == local.scores.dice and len(on_ray.scores.dice) == 6
+    assert on_ray.scores.failures == local.scores.failures and len(on_ray.scores.failures) == 1
+    assert all(r.score is not None for r in on_ray.records if r.status == "ok")
     assert [r.case_id for r in local.records] == [r.case_id for r in on_ray.records]
     assert len(on_ray.records) == 6
     for a, b in zip(local.records, on_ray.records, strict=True):

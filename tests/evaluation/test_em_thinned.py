@@ -118,7 +118,7 @@ def test_real_slice_thicker_membranes_cost_little_merges_cost_much():
 
 def test_registered_scores_and_worst_case():
     assert {"v_rand", "v_info"} <= set(EM_SCORES) and HIGHER_IS_BETTER == {"v_rand", "v_info"}
-    worst = em_worst_case("x", "no_prediction")
+    worst = em_worst_case("x", "no_prediction").scores
     assert worst["v_rand"] == worst["v_info"] == 0.0 and worst["rand_error"] == 1.0
     empty = np.zeros((8, 8), bool)
     assert v_rand(empty, empty) == 0.0 and v_info(empty, empty) == 0.0  # no true cell pixel to score

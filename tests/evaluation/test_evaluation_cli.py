@@ -221,11 +221,11 @@ def test_em_scores_give_a_case_without_prediction_the_worst_score(tmp_path):
 
     run = evaluate_folders(tmp_path / "pred", tmp_path / "ref", labels={0: "Membrane", 255: "Cell"})
     write_evaluation_reports(run, tmp_path / "out")
-    em = run.summary["em"]
-    assert em["flags"] == {"no_prediction": 1, "ok": 1}
-    assert em["metrics"]["rand_error"]["mean"] == pytest.approx(0.5)  # 0 for "a", the worst 1.0 for "b"
+    em = run.summary.em
+    assert em is not None and em.flags == {"no_prediction": 1, "ok": 1}
+    assert em.metrics["rand_error"].mean == pytest.approx(0.5)  # 0 for "a", the worst 1.0 for "b"
     rows = {r["case_id"]: r for r in csv.DictReader((tmp_path / "out" / "em_metrics.csv").open())}
     assert rows["b"]["flag"] == "no_prediction" and float(rows["b"]["pixel_error"]) == 1.0
     # other label names: no EM scores
     plain = evaluate_folders(tmp_path / "pred", tmp_path / "ref", labels={255: "foreground"})
-    assert "em" not in plain.summary
+    assert plain.summary.em is None and "em" not in plain.summary.to_dict()

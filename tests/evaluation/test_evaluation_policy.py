@@ -105,9 +105,9 @@ def test_summary_counts_flags_and_keeps_misses_in_the_statistics(make_volume):
     for pred, cid in cases:
         results += evaluate_case(make_volume(pred, SPACING), make_volume(ref, SPACING), {1: "s"}, case_id=cid)
     summary = summarise(results)
-    entry = summary["labels"]["s"]
-    assert summary["n_cases"] == 3 and entry["n"] == 3
-    assert entry["flags"] == {
+    entry = summary.labels["s"]
+    assert summary.n_cases == 3 and entry.n == 3
+    assert entry.flags == {
         "ok": 2,
         "both_empty": 0,
         "missed": 1,
@@ -115,13 +115,13 @@ def test_summary_counts_flags_and_keeps_misses_in_the_statistics(make_volume):
         "no_prediction": 0,
         "error": 0,
     }
-    dice = entry["metrics"]["dice"]
-    assert dice["n"] == 3
-    assert dice["mean"] == pytest.approx(2 / 3)
-    assert dice["median"] == pytest.approx(1.0)
-    assert dice["std"] == pytest.approx(np.std([1, 1, 0], ddof=1))
-    assert dice["p5"] == pytest.approx(np.percentile([1, 1, 0], 5))
-    assert entry["metrics"]["hd95_mm"]["mean"] == pytest.approx(DIAGONAL / 3)
+    dice = entry.metrics["dice"]
+    assert dice.n == 3
+    assert dice.mean == pytest.approx(2 / 3)
+    assert dice.median == pytest.approx(1.0)
+    assert dice.std == pytest.approx(np.std([1, 1, 0], ddof=1))
+    assert dice.p5 == pytest.approx(np.percentile([1, 1, 0], 5))
+    assert entry.metrics["hd95_mm"].mean == pytest.approx(DIAGONAL / 3)
 
 
 def test_policy_text_names_every_flag():

@@ -70,7 +70,7 @@ def test_write_reports_files(tmp_path, run):
     summary = json.loads(paths.summary_json.read_text())
     assert (
         summary["labels"]["front <a>"]["metrics"]["dice"]
-        == summarise(results)["labels"]["front <a>"]["metrics"]["dice"]
+        == summarise(results).to_dict()["labels"]["front <a>"]["metrics"]["dice"]
     )
     assert summary["failures"][0]["case_id"] == "gone"
     assert summary["unused_files"][0]["path"] == "/p/stray.nii.gz"

@@ -1,0 +1,109 @@
+"""Issue 16: ``infer --ref`` scores the label map each case holds in memory while it runs, through the same
+``score_case`` as ``unetseg evaluate``; no output is written to be read back for its scores (the overlays of
+the worst cases re-read theirs, a picture, not a score), and a case complete from an earlier run is scored from
+its file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import app.batch.scoring as batch_scoring
+import app.evaluation.run as evaluation_run
+from app.batch import BatchConfig, run_batch
+from app.evaluation import evaluate_folders
+from app.evaluation.io import read_label
+
+
+@pytest.fixture
+def cases_and_refs(demo_data, tmp_path):
+    """Two real MRI volumes and one broken file, with references for all three and one for no case."""
+    inputs, refs = tmp_path / "in", tmp_path / "ref"
+    inputs.mkdir()
+    refs.mkdir()
+    for name in ("hippocampus_008", "hippocampus_045"):
+        shutil.copyfile(demo_data / "hippocampus" / "images" / f"{name}.nii.gz", inputs / f"{name}.nii.gz")
+        shutil.copyfile(demo_data / "hippocampus" / "labels" / f"{name}.nii.gz", refs / f"{name}.nii.gz")
+    (inputs / "broken.nii.gz").write_bytes(b"\x1f\x8b not really gzip")
+    shutil.copyfile(demo_data / "hippocampus" / "labels" / "hippocampus_008.nii.gz", refs / "broken.nii.gz")
+    shutil.copyfile(
+        demo_data / "hippocampus" / "labels" / "hippocampus_035.nii.gz", refs / "elsewhere.nii.gz"
+    )
+    return inputs, refs
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """Every label file read, by the module that read it (scores: app.batch.scoring; pictures: app.evaluation.run)."""
+    seen: list[tuple[str, Path]] = []
+
+    def spy(module):
+        def read(path):
+            seen.append((module, Path(path)))
+            return read_label(path)
+
+        return read
+
+    monkeypatch.setattr(batch_scoring, "read_label", spy("scoring"))
+    monkeypatch.setattr(evaluation_run, "read_label", spy("pictures"))
+    return seen
+
+
+def _config(toy_bundle, inputs, refs, out, **options):
+    return BatchConfig(
+        inputs=(inputs,), bundle=toy_bundle, out=out, device="cpu", backend="torch", ref=refs, **options
+    )
+
+
+def test_each_case_is_scored_from_the_label_map_it_holds(toy_bundle, cases_and_refs, reads, tmp_path):
+    inputs, refs = cases_and_refs
+    out = tmp_path / "out"
+    result = run_batch(_config(toy_bundle, inputs, refs, out))
+
+    ok = [r for r in result.records if r.status == "ok"]
+    assert len(ok) == 2 and all(r.score is not None and len(r.score.results) == 2 for r in ok)
+    assert all("score" in r.timings_s for r in ok)
+    # scoring read the references only; the outputs in OUT were read for the overlay pictures alone
+    assert {path.parent for module, path in reads if module == "scoring"} == {refs}
+    assert any(path.is_relative_to(out) for module, path in reads if module == "pictures")
+
+    # the same numbers as unetseg evaluate on the written files
+    files = evaluate_folders(out, refs, labels={1: "anterior", 2: "posterior"})
+    scores = result.scores
+    assert scores is not None and scores.reports is not None
+    by_case = {(r.case_id, r.name): r.dice for r in files.results}
+    for case_id in ("hippocampus_008", "hippocampus_045"):
+        for name, dice in scores.dice[case_id].items():
+            assert dice == pytest.approx(by_case[(case_id, name)], abs=1e-4)
+    assert Path(scores.reports["metrics_csv"]).read_text().count("hippocampus_045") == 2
+
+    # the failed case is a miss that says why; the reference of no case is named, not averaged
+    (failure,) = scores.failures
+    assert failure["case_id"] == "broken" and failure["flag"] == "no_prediction"
+    assert "the case is failed" in failure["message"] and "broken.nii.gz" in failure["message"]
+    assert scores.not_in_run == ("elsewhere",) and not scores.ok and result.exit_code == 1
+    evaluation = json.loads((out / "report.json").read_text())["evaluation"]
+    assert evaluation == scores.to_dict()
+    assert "score" not in json.loads((out / "hippocampus_045" / "case.json").read_text())["record"]
+
+
+def test_a_resumed_run_scores_its_earlier_cases_from_their_files(toy_bundle, cases_and_refs, reads, tmp_path):
+    inputs, refs = cases_and_refs
+    out = tmp_path / "out"
+    first = run_batch(_config(toy_bundle, inputs, refs, out))
+    reads.clear()
+
+    again = run_batch(_config(toy_bundle, inputs, refs, out, resume=True))
+
+    assert [r.status for r in again.records if r.case_id != "broken"] == ["skipped", "skipped"]
+    assert all(r.score is None for r in again.records)  # nothing was segmented in this process
+    scored = {path for module, path in reads if module == "scoring"}
+    assert {p for p in scored if p.is_relative_to(out)} == {
+        out / cid / f"{cid}_seg.nii.gz" for cid in ("hippocampus_008", "hippocampus_045")
+    }
+    assert first.scores is not None and again.scores is not None
+    assert again.scores.dice == first.scores.dice
+    assert again.scores.mean_dice == first.scores.mean_dice
