@@ -4,14 +4,16 @@
 :func:`app.batch.runner.run_batch`; nothing else configures a run. It is the one options object of a run: it is
 validated once, here, and what the report records is derived from it, not written out again:
 :meth:`BatchConfig.options` (``report.json``'s ``provenance.options``) and :meth:`BatchConfig.canonical_command`
-(the reproducible ``unetseg infer`` command line), both from the fields and their ``flag`` metadata. Adding an
-option means a field (with its flag and check) and the code that uses it.
+(the reproducible ``unetseg infer`` command line), both from the fields and their :class:`Flag` metadata, from
+which ``unetseg infer``'s parser is also built (:func:`config_flags`) and its values read back
+(:meth:`BatchConfig.from_flags`). Adding an option means a field (with its flag and check) and the code that
+uses it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import Field, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,11 +32,47 @@ MODALITY_FROM_BUNDLE = "auto"
 ANY_MODALITY = "any"
 
 
-def _flag(word: str, *, always: bool = False, text: Callable[[Any], str] = str) -> dict[str, Any]:
-    """Field metadata: the ``unetseg infer`` option ``word`` that sets the field. A bool field's word is the one
-    that flips its default (``--resume``, ``--no-preview``); ``always``: written even at its default value;
-    ``text``: the value as written on the command line."""
-    return {"flag": word, "always": always, "text": text}
+@dataclass(frozen=True)
+class Flag:
+    """How a :class:`BatchConfig` field is set on the ``unetseg infer`` command line: the parser is built from these
+    (:func:`config_flags`, ``app.cli.infer``), the parsed values become the configuration
+    (:meth:`BatchConfig.from_flags`) and the configuration becomes its command line again
+    (:meth:`BatchConfig.canonical_command`).
+
+    Attributes:
+        word: the option (a bool field's word is the one that flips its default: ``--resume``, ``--no-preview``).
+        help: its ``--help`` text.
+        metavar: the value's name in ``--help``.
+        type: the parser's conversion of the word's value (a malformed number is a usage error).
+        parse: then the field's value from the parser's (may raise :class:`~app.errors.InputError`, which names
+            the option); ``None``: as the parser gives it.
+        text: the field's value as written on the command line.
+        choices: the values the parser accepts.
+        always: written in the canonical command even at its default value.
+        group: the ``--help`` section; ``None``: the command's own options.
+    """
+
+    word: str
+    help: str
+    metavar: str | None = None
+    type: Callable[[str], Any] = str
+    parse: Callable[[Any], Any] | None = None
+    text: Callable[[Any], str] = str
+    choices: tuple[str, ...] | None = None
+    always: bool = False
+    group: str | None = None
+
+
+def _flag(word: str, help: str, **options: Any) -> dict[str, Flag]:
+    """Field metadata: the :class:`Flag` that sets the field."""
+    return {"flag": Flag(word, help, **options)}
+
+
+_SCALE_OUT = "scale-out (docs/scale_out.md)"
+
+
+def _shard(text: str) -> Shard:
+    return Shard.parse(text)
 
 
 def _read_words(read: ReadOptions) -> list[str]:
@@ -88,30 +126,156 @@ class BatchConfig:
     inputs: tuple[Path, ...]
     bundle: Path
     out: Path
-    device: str = field(default="auto", metadata=_flag("--device", always=True))
+    device: str = field(
+        default="auto",
+        metadata=_flag(
+            "--device", "auto (CUDA when available), cpu, cuda or cuda:N (default auto)", always=True
+        ),
+    )
     formats: frozenset[Format] = field(
         default=frozenset(FORMATS),
-        metadata=_flag("--formats", always=True, text=lambda v: ",".join(sorted(v))),
+        metadata=_flag(
+            "--formats",
+            "outputs: nifti, seg or nifti,seg (default; SEG for DICOM input)",
+            parse=lambda text: parse_formats(text),
+            text=lambda v: ",".join(sorted(v)),
+            always=True,
+        ),
     )
-    seg_type: SegType = field(default="BINARY", metadata=_flag("--seg-type", always=True, text=str.lower))
-    modality: str = field(default=MODALITY_FROM_BUNDLE, metadata=_flag("--modality", always=True))
-    backend: str = field(default="auto", metadata=_flag("--backend", always=True))
-    cluster: Cluster = field(default="local", metadata=_flag("--cluster"))
-    num_threads: int | None = field(default=None, metadata=_flag("--threads"))
-    skip_empty: bool = field(default=True, metadata=_flag("--no-skip-empty"))
-    resample_float32: bool = field(default=True, metadata=_flag("--float64-resampling"))
-    series_filters: tuple[str, ...] = field(default=(), metadata=_flag("--series"))
-    overlap: float | None = field(default=None, metadata=_flag("--overlap"))
-    sw_batch_size: int | None = field(default=None, metadata=_flag("--sw-batch-size"))
-    ref: Path | None = field(default=None, metadata=_flag("--ref"))
+    seg_type: SegType = field(
+        default="BINARY",
+        metadata=_flag(
+            "--seg-type",
+            "DICOM SEG type (default binary)",
+            choices=("binary", "labelmap"),
+            parse=str.upper,
+            text=str.lower,
+            always=True,
+        ),
+    )
+    modality: str = field(
+        default=MODALITY_FROM_BUNDLE,
+        metadata=_flag(
+            "--modality",
+            "DICOM Modality to take: auto (the bundle's input modality, default), any, or e.g. MR",
+            always=True,
+        ),
+    )
+    backend: str = field(
+        default="auto",
+        metadata=_flag(
+            "--backend",
+            "network runtime (default auto: the fastest installed one that agrees with torch on a check window)",
+            choices=BACKEND_CHOICES,
+            always=True,
+        ),
+    )
+    cluster: Cluster = field(
+        default="local",
+        metadata=_flag(
+            "--cluster",
+            "local: this process (default); ray: Ray actors, each loading the bundle once (unetseg[ray])",
+            choices=("local", "ray"),
+            group=_SCALE_OUT,
+        ),
+    )
+    num_threads: int | None = field(
+        default=None,
+        metadata=_flag("--threads", "CPU threads for the network (default: all)", metavar="N", type=int),
+    )
+    skip_empty: bool = field(
+        default=True,
+        metadata=_flag(
+            "--no-skip-empty", "run the network on every window, also those entirely outside the body (3D)"
+        ),
+    )
+    resample_float32: bool = field(
+        default=True,
+        metadata=_flag(
+            "--float64-resampling",
+            "resample in the bundle's own precision (MONAI's float64 default) instead of float32: labels "
+            "exactly as python -m monai.bundle run gives them, at about twice the peak memory",
+        ),
+    )
+    series_filters: tuple[str, ...] = field(
+        default=(),
+        metadata=_flag(
+            "--series",
+            "DICOM series rule Key=Value (exact, case-insensitive) or Key~Regex, e.g. "
+            "SeriesDescription~T1; repeatable, all must match",
+            metavar="RULE",
+        ),
+    )
+    overlap: float | None = field(
+        default=None, metadata=_flag("--overlap", "sliding-window overlap", metavar="F", type=float)
+    )
+    sw_batch_size: int | None = field(
+        default=None, metadata=_flag("--sw-batch-size", "sliding-window batch size", metavar="N", type=int)
+    )
+    ref: Path | None = field(
+        default=None,
+        metadata=_flag(
+            "--ref",
+            "folder of reference labels named <case_id>.nii.gz (or .nii, .nrrd, .dcm SEG): score the cases "
+            "of this run against them (Dice, HD95; metrics.csv, summary.json, scores.html in OUT, the scores "
+            "also in report.html); references of cases not in this run are listed, not scored",
+            metavar="DIR",
+            type=Path,
+        ),
+    )
     tolerance_mm: float = 1.0
-    shard: Shard | None = field(default=None, metadata=_flag("--shard"))
-    address: str | None = field(default=None, metadata=_flag("--address"))
-    workers: int | None = field(default=None, metadata=_flag("--workers"))
-    threads_per_worker: int | None = field(default=None, metadata=_flag("--threads-per-worker"))
+    shard: Shard | None = field(
+        default=None,
+        metadata=_flag(
+            "--shard",
+            "run only the K-th of N deterministic parts of the case list (for SLURM arrays and other "
+            "schedulers); each part writes report-shard-K-of-N.json, `unetseg report OUT` joins them",
+            metavar="K/N",
+            parse=_shard,
+        ),
+    )
+    address: str | None = field(
+        default=None,
+        metadata=_flag(
+            "--address",
+            "the Ray cluster to join: auto, HOST:PORT or ray://HOST:PORT (default: start a local Ray runtime "
+            "for this run and stop it after)",
+            metavar="ADDR",
+            group=_SCALE_OUT,
+        ),
+    )
+    workers: int | None = field(
+        default=None,
+        metadata=_flag(
+            "--workers",
+            "Ray workers (default: cluster CPUs // threads)",
+            metavar="N",
+            type=int,
+            group=_SCALE_OUT,
+        ),
+    )
+    threads_per_worker: int | None = field(
+        default=None,
+        metadata=_flag(
+            "--threads-per-worker",
+            "CPU threads per Ray worker (default 1)",
+            metavar="T",
+            type=int,
+            group=_SCALE_OUT,
+        ),
+    )
     read: ReadOptions = field(default_factory=ReadOptions)
-    preview: bool = field(default=True, metadata=_flag("--no-preview"))
-    resume: bool = field(default=False, metadata=_flag("--resume"))
+    preview: bool = field(
+        default=True,
+        metadata=_flag(
+            "--no-preview",
+            "do not draw OUT/<case_id>/preview.png (statistics, flags and report.html are still written)",
+        ),
+    )
+    resume: bool = field(
+        default=False,
+        metadata=_flag("--resume", "skip cases whose OUT/<case_id>/case.json shows complete outputs"),
+    )
     command_line: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -184,18 +348,35 @@ class BatchConfig:
             "--out",
             str(self.out),
         ]
-        for f in fields(self):
-            if "flag" not in f.metadata:
-                continue
-            value, flag = getattr(self, f.name), f.metadata["flag"]
+        for f, flag in config_flags():
+            value = getattr(self, f.name)
             if isinstance(value, bool):
-                words += [flag] if value != f.default else []
+                words += [flag.word] if value != f.default else []
             elif isinstance(value, tuple):
                 for item in value:
-                    words += [flag, f.metadata["text"](item)]
-            elif value is not None and (f.metadata["always"] or value != f.default):
-                words += [flag, f.metadata["text"](value)]
+                    words += [flag.word, flag.text(item)]
+            elif value is not None and (flag.always or value != f.default):
+                words += [flag.word, flag.text(value)]
         return tuple(words + _read_words(self.read))
+
+    @classmethod
+    def from_flags(cls, values: Mapping[str, Any], **fixed: Any) -> BatchConfig:
+        """The configuration from the command line's values by field name (``None``, or an empty list for a
+        repeatable option: the field's default), each through its :attr:`Flag.parse`; ``fixed``: the fields
+        without a flag (inputs, bundle, out, read).
+
+        Raises:
+            InputError: a value a field refuses (names the option).
+        """
+        given: dict[str, Any] = {}
+        for f, flag in config_flags():
+            value = values.get(f.name)
+            if value is None or (isinstance(f.default, tuple) and not value):
+                continue
+            if isinstance(f.default, tuple):
+                value = tuple(value)
+            given[f.name] = flag.parse(value) if flag.parse is not None else value
+        return cls(**fixed, **given)
 
     @property
     def report_stem(self) -> str:
@@ -215,6 +396,12 @@ class BatchConfig:
         if value.lower() == ANY_MODALITY or not value:
             return None
         return value.upper()
+
+
+def config_flags() -> list[tuple[Field[Any], Flag]]:
+    """The fields of :class:`BatchConfig` set by a ``unetseg infer`` option, with their :class:`Flag`, in field
+    order."""
+    return [(f, f.metadata["flag"]) for f in fields(BatchConfig) if "flag" in f.metadata]
 
 
 def parse_formats(text: str | Sequence[str]) -> frozenset[Format]:

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 from app.cli.exit_codes import codes, epilog
 from app.cli.text import some_names
-from app.inference.runtime.select import BACKEND_CHOICES
 from app.loading.options import DEFAULT_MAX_BYTES, ReadOptions
 
 if TYPE_CHECKING:
@@ -45,79 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="files or folders (any depth)")
     parser.add_argument("--bundle", required=True, type=Path, metavar="DIR", help="MONAI bundle folder")
     parser.add_argument("--out", required=True, type=Path, metavar="OUT", help="output folder")
-    parser.add_argument(
-        "--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default auto)"
-    )
-    parser.add_argument(
-        "--formats",
-        default="nifti,seg",
-        help="outputs: nifti, seg or nifti,seg (default; SEG for DICOM input)",
-    )
-    parser.add_argument(
-        "--seg-type", default="binary", choices=("binary", "labelmap"), help="DICOM SEG type (default binary)"
-    )
-    parser.add_argument("--overlap", type=float, default=None, metavar="F", help="sliding-window overlap")
-    parser.add_argument(
-        "--sw-batch-size", type=int, default=None, metavar="N", help="sliding-window batch size"
-    )
-    parser.add_argument(
-        "--backend",
-        default="auto",
-        choices=BACKEND_CHOICES,
-        help="network runtime (default auto: the fastest installed one that agrees with torch on a check window)",
-    )
-    parser.add_argument(
-        "--threads", type=int, default=None, metavar="N", help="CPU threads for the network (default: all)"
-    )
-    parser.add_argument(
-        "--no-skip-empty",
-        dest="skip_empty",
-        action="store_false",
-        help="run the network on every window, also those entirely outside the body (3D)",
-    )
-    parser.add_argument(
-        "--float64-resampling",
-        dest="resample_float32",
-        action="store_false",
-        help="resample in the bundle's own precision (MONAI's float64 default) instead of float32: labels "
-        "exactly as python -m monai.bundle run gives them, at about twice the peak memory",
-    )
-    parser.add_argument(
-        "--series",
-        dest="series_filters",
-        action="append",
-        default=[],
-        metavar="RULE",
-        help="DICOM series rule Key=Value (exact, case-insensitive) or Key~Regex, e.g. "
-        "SeriesDescription~T1; repeatable, all must match",
-    )
-    parser.add_argument(
-        "--modality",
-        default="auto",
-        help="DICOM Modality to take: auto (the bundle's input modality, default), any, or e.g. MR",
-    )
-    parser.add_argument(
-        "--resume",
-        action="store_true",
-        help="skip cases whose OUT/<case_id>/case.json shows complete outputs",
-    )
-    parser.add_argument(
-        "--ref",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="folder of reference labels named <case_id>.nii.gz (or .nii, .nrrd, .dcm SEG): score the cases "
-        "of this run against them (Dice, HD95; metrics.csv, summary.json, scores.html in OUT, the scores also in "
-        "report.html); references "
-        "of cases not in this run are listed, not scored",
-    )
-    parser.add_argument(
-        "--shard",
-        default=None,
-        metavar="K/N",
-        help="run only the K-th of N deterministic parts of the case list (for SLURM arrays and other "
-        "schedulers); each part writes report-shard-K-of-N.json, `unetseg report OUT` joins them",
-    )
+    add_config_arguments(parser)
     parser.add_argument(
         "--max-input-gib",
         type=float,
@@ -130,40 +57,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--strict-orientation",
         action="store_true",
         help="refuse a NIfTI whose qform and sform disagree (default: follow the sform and warn)",
-    )
-    parser.add_argument(
-        "--no-preview",
-        dest="preview",
-        action="store_false",
-        help="do not draw OUT/<case_id>/preview.png (statistics, flags and report.html are still written)",
-    )
-    cluster = parser.add_argument_group("scale-out (docs/scale_out.md)")
-    cluster.add_argument(
-        "--cluster",
-        default="local",
-        choices=("local", "ray"),
-        help="local: this process (default); ray: Ray actors, each loading the bundle once (unetseg[ray])",
-    )
-    cluster.add_argument(
-        "--address",
-        default=None,
-        metavar="ADDR",
-        help="the Ray cluster to join: auto, HOST:PORT or ray://HOST:PORT (default: start a local Ray runtime "
-        "for this run and stop it after)",
-    )
-    cluster.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        metavar="N",
-        help="Ray workers (default: cluster CPUs // threads)",
-    )
-    cluster.add_argument(
-        "--threads-per-worker",
-        type=int,
-        default=None,
-        metavar="T",
-        help="CPU threads per Ray worker (default 1)",
     )
     parser.set_defaults(run=run)
     return parser
@@ -184,35 +77,41 @@ def run(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per :class:`~app.batch.config.BatchConfig` field with a :class:`~app.batch.config.Flag`, in
+    field order (those of a ``group`` in their own ``--help`` section); the value lands under the field's name."""
+    from app.batch.config import config_flags
+
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for f, flag in config_flags():
+        target = parser if flag.group is None else groups.get(flag.group)
+        if target is None:
+            target = groups[flag.group] = parser.add_argument_group(flag.group)  # type: ignore[index]
+        if isinstance(f.default, bool):
+            action = "store_false" if f.default else "store_true"
+            target.add_argument(flag.word, dest=f.name, action=action, help=flag.help)
+        elif isinstance(f.default, tuple):
+            target.add_argument(
+                flag.word, dest=f.name, action="append", metavar=flag.metavar, type=flag.type, help=flag.help
+            )
+        else:
+            target.add_argument(
+                flag.word,
+                dest=f.name,
+                default=None,
+                type=flag.type,
+                choices=flag.choices,
+                metavar=flag.metavar,
+                help=flag.help,
+            )
+
+
 def batch_config(args: argparse.Namespace) -> BatchConfig:
     """The run's one options object from the parsed arguments (checked by :class:`BatchConfig` itself)."""
-    from app.batch import BatchConfig, parse_formats
-    from app.batch.shard import Shard
+    from app.batch.config import BatchConfig
 
-    return BatchConfig(
-        inputs=tuple(args.inputs),
-        bundle=args.bundle,
-        out=args.out,
-        device=args.device,
-        formats=parse_formats(args.formats),
-        seg_type=args.seg_type.upper(),
-        overlap=args.overlap,
-        sw_batch_size=args.sw_batch_size,
-        backend=args.backend,
-        skip_empty=args.skip_empty,
-        resample_float32=args.resample_float32,
-        num_threads=args.threads,
-        series_filters=tuple(args.series_filters),
-        modality=args.modality,
-        resume=args.resume,
-        ref=args.ref,
-        shard=Shard.parse(args.shard) if args.shard else None,
-        cluster=args.cluster,
-        address=args.address,
-        workers=args.workers,
-        threads_per_worker=args.threads_per_worker,
-        preview=args.preview,
-        read=read_options(args),
+    return BatchConfig.from_flags(
+        vars(args), inputs=tuple(args.inputs), bundle=args.bundle, out=args.out, read=read_options(args)
     )
 
 
