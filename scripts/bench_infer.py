@@ -196,8 +196,9 @@ def _run_worker(kind: str, data: Path, out: Path, sw: int = 0) -> dict:
 def _torch_bundle():
     """The bundle on torch eager (no window skipping): the network the isolated timings export and run."""
     from app.inference.bundle import load_bundle
+    from app.inference.options import InferenceOptions
 
-    return load_bundle(BUNDLE, device="cpu", backend="torch")
+    return load_bundle(BUNDLE, InferenceOptions(device="cpu", backend="torch"))
 
 
 def _flop_per_window(network, window) -> float:

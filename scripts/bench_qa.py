@@ -30,6 +30,7 @@ import numpy as np
 
 from app.batch.case_qa import describe_case, input_warnings
 from app.inference.bundle import load_bundle
+from app.inference.options import InferenceOptions
 from app.inference.predict import segment
 from app.loading.load import load_volume
 from app.writing.nifti import write_nifti
@@ -56,7 +57,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     bundle = load_bundle(
-        BUNDLE, device="cpu", backend="auto", skip_empty=True, resample_float32=True, num_threads=args.threads
+        BUNDLE,
+        InferenceOptions(
+            device="cpu", backend="auto", skip_empty=True, resample_float32=True, num_threads=args.threads
+        ),
     )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

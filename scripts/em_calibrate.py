@@ -122,9 +122,10 @@ class SlicePredictor:
         import torch
 
         from app.inference import load_bundle
+        from app.inference.options import InferenceOptions
 
         if self._bundle is None:
-            self._bundle = load_bundle(BUNDLE, device=self.device, backend="torch")
+            self._bundle = load_bundle(BUNDLE, InferenceOptions(device=self.device, backend="torch"))
             self._shipped = {k: v.clone() for k, v in self._bundle.network.state_dict().items()}
         bundle = self._bundle
         if weights is None:

@@ -67,8 +67,9 @@ def weight_map_figure(dataset_dir: Path, index: int, out: Path) -> None:
 def validation_figure(dataset_dir: Path, index: int, out: Path) -> dict[str, float]:
     """Validation slice ``index``, the shipped model's prediction and the label; returns its metrics."""
     from app.inference import load_bundle
+    from app.inference.options import InferenceOptions
 
-    bundle = load_bundle(BUNDLE, device="cpu", backend="torch")
+    bundle = load_bundle(BUNDLE, InferenceOptions(device="cpu", backend="torch"))
     source = dataset_dir / "train" / "image" / f"{index}.png"
     item = bundle.preprocessing({"image": str(source)})
     with torch.no_grad():

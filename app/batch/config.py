@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from app.batch.shard import Shard
 from app.errors import InputError
+from app.inference.options import InferenceOptions
 from app.inference.runtime.select import BACKEND_CHOICES
 from app.loading.options import DEFAULT_MAX_BYTES, ReadOptions
 
@@ -289,16 +290,7 @@ class BatchConfig:
         if seg_type not in ("BINARY", "LABELMAP"):
             raise InputError(None, f"seg type must be binary or labelmap, got {self.seg_type!r}")
         object.__setattr__(self, "seg_type", seg_type)
-        if self.overlap is not None and not 0 <= self.overlap < 1:
-            raise InputError(None, f"overlap must be in [0, 1), got {self.overlap}")
-        if self.sw_batch_size is not None and self.sw_batch_size < 1:
-            raise InputError(None, f"sw batch size must be >= 1, got {self.sw_batch_size}")
-        if self.backend not in BACKEND_CHOICES:
-            raise InputError(
-                None, f"backend must be one of {', '.join(BACKEND_CHOICES)}, got {self.backend!r}"
-            )
-        if self.num_threads is not None and self.num_threads < 1:
-            raise InputError(None, f"threads must be >= 1, got {self.num_threads}")
+        self.inference_options(self.num_threads)  # device, window, backend and thread settings, checked there
         if self.tolerance_mm < 0:
             raise InputError(None, f"tolerance must be >= 0 mm, got {self.tolerance_mm}")
         if self.cluster not in ("local", "ray"):
@@ -377,6 +369,22 @@ class BatchConfig:
                 value = tuple(value)
             given[f.name] = flag.parse(value) if flag.parse is not None else value
         return cls(**fixed, **given)
+
+    def inference_options(self, threads: int | None) -> InferenceOptions:
+        """How each worker loads and runs the bundle, with ``threads`` CPU threads (``None``: all).
+
+        Raises:
+            InputError: a setting out of range (:class:`~app.inference.options.InferenceOptions`).
+        """
+        return InferenceOptions(
+            device=self.device,
+            overlap=self.overlap,
+            sw_batch_size=self.sw_batch_size,
+            backend=self.backend,
+            skip_empty=self.skip_empty,
+            num_threads=threads,
+            resample_float32=self.resample_float32,
+        )
 
     @property
     def report_stem(self) -> str:

@@ -80,16 +80,7 @@ class CaseWorker:
         # --ref: each case is scored as it is segmented, against its reference found here once per worker
         self.references = References.of(config.ref) if config.ref is not None else None
         try:
-            self.bundle = load_bundle(
-                config.bundle,
-                device=config.device,
-                overlap=config.overlap,
-                sw_batch_size=config.sw_batch_size,
-                backend=config.backend,
-                skip_empty=config.skip_empty,
-                resample_float32=config.resample_float32,
-                num_threads=threads,
-            )
+            self.bundle = load_bundle(config.bundle, config.inference_options(threads))
         except UnetsegError as exc:
             self.error = (type(exc).__name__, str(exc.path) if exc.path else None, exc.reason)
             logger.error("worker could not load the bundle: %s", exc)

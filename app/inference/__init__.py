@@ -2,7 +2,7 @@
 
 Public API::
 
-    load_bundle(path, *, device="auto", overlap=None, sw_batch_size=None) -> LoadedBundle   (once per batch)
+    load_bundle(path, InferenceOptions(device=..., backend=...)) -> LoadedBundle            (once per batch)
     segment(bundle, volume, workdir, *, name="case") -> Volume                               (once per case)
     read_bundle_info(path) -> BundleInfo                                                     (metadata only)
 
@@ -13,6 +13,7 @@ replaces ``SaveImaged``). Importing this package does not import torch or MONAI.
 
 from app.inference.bundle import LoadedBundle, load_bundle
 from app.inference.bundle_info import BundleInfo, read_bundle_info
+from app.inference.options import InferenceOptions
 from app.inference.predict import segment
 
-__all__ = ["BundleInfo", "LoadedBundle", "load_bundle", "read_bundle_info", "segment"]
+__all__ = ["BundleInfo", "InferenceOptions", "LoadedBundle", "load_bundle", "read_bundle_info", "segment"]

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 
 from app.errors import BundleError
 from app.inference.bundle_info import BundleInfo, read_bundle_info
-from app.inference.device import DeviceChoice, resolve_device
+from app.inference.device import resolve_device
+from app.inference.options import InferenceOptions
 from app.inference.resample_precision import resample_in_float32
 
 logger = logging.getLogger(__name__)
@@ -74,48 +75,25 @@ class LoadedBundle:
     runtime: RuntimeSettings | None = None
 
 
-def load_bundle(
-    path: str | Path,
-    *,
-    device: DeviceChoice | str = "auto",
-    overlap: float | None = None,
-    sw_batch_size: int | None = None,
-    backend: str = "torch",
-    skip_empty: bool = False,
-    num_threads: int | None = None,
-    resample_float32: bool = False,
-) -> LoadedBundle:
+def load_bundle(path: str | Path, options: InferenceOptions | None = None) -> LoadedBundle:
     """Validate, parse and instantiate a bundle once, and load its weights once.
 
     Args:
         path: the bundle folder.
-        device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or a torch device string.
-        overlap: sliding-window overlap in [0, 1) instead of the bundle's.
-        sw_batch_size: sliding-window batch size (>= 1) instead of the bundle's; with a ``backend`` other than
-            ``"torch"`` and none given, the backend's measured best (:mod:`app.inference.runtime.select`).
-        backend: ``"torch"`` (the bundle as it is), ``"onnxruntime"``, ``"openvino"`` or ``"auto"`` (see
-            :func:`app.inference.runtime.wrap_network`); needs a sliding-window inferer for the ONNX runtimes.
-        skip_empty: wrap a 3D bundle's sliding-window inferer in
-            :class:`~app.engines.skip_empty.SkipEmptyWindows` (windows outside the body skip the network).
-            A sliding-window inferer is always wrapped in :class:`~app.engines.window_progress.WindowProgress`
-            (silent until :func:`app.inference.predict.segment` is given a progress listener).
-        num_threads: CPU threads of the runtime; ``None``: every CPU this process may use.
-        resample_float32: resample in float32 where the bundle's ``Spacing(d)`` says float64 (MONAI's default),
-            halving the largest transient allocations of a case (:mod:`app.inference.resample_precision`).
+        options: how to load and run it (:class:`~app.inference.options.InferenceOptions`, checked when it was
+            built); ``None``: the bundle as it is, on CUDA when available. A sliding-window inferer is always
+            wrapped in :class:`~app.engines.window_progress.WindowProgress` (silent until
+            :func:`app.inference.predict.segment` is given a progress listener).
 
     Raises:
         BundleError: a missing file or key, a config that cannot be instantiated, or weights that do not load.
-        InputError: an unknown device, or CUDA asked for but not available.
-        ValueError: ``overlap`` or ``sw_batch_size`` out of range.
+        InputError: CUDA asked for but not available.
     """
     from monai.bundle import ConfigParser
 
+    options = options if options is not None else InferenceOptions()
     info = read_bundle_info(path)
-    torch_device = resolve_device(device)
-    if overlap is not None and not 0 <= overlap < 1:
-        raise ValueError(f"overlap must be in [0, 1), got {overlap}")
-    if sw_batch_size is not None and sw_batch_size < 1:
-        raise ValueError(f"sw_batch_size must be >= 1, got {sw_batch_size}")
+    torch_device = resolve_device(options.device)
 
     parser = ConfigParser()
     try:
@@ -130,8 +108,8 @@ def load_bundle(
         raise BundleError(info.config_file, "has neither 'network_def' nor 'network'")
     parser["bundle_root"] = str(info.path)
     parser["device"] = f"$torch.device({str(torch_device)!r})"
-    _override(parser, "overlap", overlap, info.config_file)
-    _override(parser, "sw_batch_size", sw_batch_size, info.config_file)
+    _override(parser, "overlap", options.overlap, info.config_file)
+    _override(parser, "sw_batch_size", options.sw_batch_size, info.config_file)
     parser.parse(reset=True)
 
     try:
@@ -155,12 +133,10 @@ def load_bundle(
         # ConfigParser raises these for unresolved references, bad _target_s and failing expressions.
         raise BundleError(info.config_file, f"cannot be instantiated: {type(exc).__name__}: {exc}") from exc
 
-    lowered = resample_in_float32(preprocessing) if resample_float32 else 0
+    lowered = resample_in_float32(preprocessing) if options.resample_float32 else 0
     _load_weights(network, info.weights_file, torch_device)
     network.eval()
-    network, inferer, runtime = _runtime(
-        info, parser, network, inferer, torch_device, backend, sw_batch_size, skip_empty, num_threads
-    )
+    network, inferer, runtime = _runtime(info, parser, network, inferer, torch_device, options)
     runtime = replace(runtime, resample_dtype="float32" if lowered else "bundle")
     logger.info(
         "loaded bundle %s %s from %s on %s, backend %s (weights sha256 %s...)",
@@ -190,10 +166,7 @@ def _runtime(
     network: Any,
     inferer: Any,
     device: Any,
-    backend: str,
-    sw_batch_size: int | None,
-    skip_empty: bool,
-    num_threads: int | None,
+    options: InferenceOptions,
 ) -> tuple[Any, Any, Any]:
     """The network on its backend and the inferer that drives it (see :func:`load_bundle`)."""
     from monai.inferers import SlidingWindowInferer
@@ -204,6 +177,7 @@ def _runtime(
     from app.engines.window_progress import WindowProgress, inference_passes
     from app.inference.runtime import wrap_network
 
+    backend = options.backend
     sliding = find_inferer(inferer, SlidingWindowInferer)
     if sliding is None and backend not in ("torch", "auto"):
         raise BundleError(
@@ -222,18 +196,18 @@ def _runtime(
         window=window,
         weights_sha256=info.weights_sha256,
         bundle_path=info.path,
-        sw_batch_size=sw_batch_size,
-        num_threads=num_threads,
+        sw_batch_size=options.sw_batch_size,
+        num_threads=options.num_threads,
         where=info.config_file,
     )
     if sliding is not None:
-        if sw_batch_size is None and runtime.backend != "torch":
+        if options.sw_batch_size is None and runtime.backend != "torch":
             sliding.sw_batch_size = runtime.sw_batch_size
         runtime = replace(runtime, sw_batch_size=int(sliding.sw_batch_size))
     if sliding is not None:
         passes = inference_passes(inferer)
         inferer = wrap_found(inferer, SlidingWindowInferer, lambda found: WindowProgress(found, passes))
-    if skip_empty and sliding is not None and info.spatial_dims == 3:
+    if options.skip_empty and sliding is not None and info.spatial_dims == 3:
         inferer = SkipEmptyWindows(inferer)
     return module, inferer, runtime
 

@@ -8,6 +8,7 @@ import torch
 from monai.inferers import SlidingWindowInferer
 
 from app.engines.skip_empty import SkipEmptyWindows, body_threshold
+from app.inference.options import InferenceOptions
 
 
 class CountingNet(torch.nn.Module):
@@ -88,8 +89,8 @@ def test_real_case_with_air_around_it_segments_the_same_with_and_without_skippin
     shifted = volume.affine.copy()
     shifted[:3, 3] -= shifted[:3, :3] @ np.full(3, 48.0)
     big = type(volume)(padded, shifted, volume.space)
-    plain = load_bundle(real_bundle, device="cpu", backend="torch", skip_empty=False)
-    skipping = load_bundle(real_bundle, device="cpu", backend="torch", skip_empty=True)
+    plain = load_bundle(real_bundle, InferenceOptions(device="cpu", backend="torch", skip_empty=False))
+    skipping = load_bundle(real_bundle, InferenceOptions(device="cpu", backend="torch", skip_empty=True))
     expected = segment(plain, big, tmp_path).array
     got = segment(skipping, big, tmp_path).array
     windows, skipped = skipping.inferer.last_counts

@@ -12,9 +12,9 @@ DEMO_CASES = REPO / "app" / "demo" / "data" / "hippocampus"
 
 @pytest.fixture(scope="session")
 def loaded_real(real_bundle):
-    from app.inference import load_bundle
+    from app.inference import InferenceOptions, load_bundle
 
-    return load_bundle(real_bundle, device="cpu")
+    return load_bundle(real_bundle, InferenceOptions(device="cpu"))
 
 
 @pytest.fixture(scope="session")

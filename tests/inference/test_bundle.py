@@ -10,6 +10,7 @@ import pytest
 
 from app.errors import BundleError
 from app.inference.bundle_info import derive_label_context, read_bundle_info
+from app.inference.options import InferenceOptions
 
 
 def _copy(real_bundle: Path, dst: Path) -> Path:
@@ -60,7 +61,7 @@ def test_load_overrides_by_key_and_drops_save_and_checkpoint_loader(real_bundle)
 
     from app.inference import load_bundle
 
-    bundle = load_bundle(real_bundle, device="cpu", overlap=0.25, sw_batch_size=1)
+    bundle = load_bundle(real_bundle, InferenceOptions(device="cpu", overlap=0.25, sw_batch_size=1))
     assert bundle.inferer.overlap == 0.25
     assert bundle.inferer.sw_batch_size == 1
     assert not any(isinstance(t, SaveImaged) for t in bundle.postprocessing.transforms)
@@ -76,7 +77,7 @@ def test_truncated_weights_are_a_bundle_error(real_bundle, tmp_path):
     weights = bundle / "models" / "model.pt"
     weights.write_bytes(weights.read_bytes()[:4096])
     with pytest.raises(BundleError) as err:
-        load_bundle(bundle, device="cpu")
+        load_bundle(bundle, InferenceOptions(device="cpu"))
     assert err.value.path.name == "model.pt"
 
 
@@ -88,5 +89,5 @@ def test_weights_of_another_network_are_a_bundle_error(real_bundle, tmp_path):
     bundle = _copy(real_bundle, tmp_path / "b")
     torch.save({"conv.weight": torch.zeros(1)}, bundle / "models" / "model.pt")
     with pytest.raises(BundleError, match="does not fit") as err:
-        load_bundle(bundle, device="cpu")
+        load_bundle(bundle, InferenceOptions(device="cpu"))
     assert err.value.path.name == "model.pt"

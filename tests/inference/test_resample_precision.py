@@ -8,6 +8,7 @@ import torch
 
 from app.evaluation.overlap import count, scores
 from app.inference import load_bundle, segment
+from app.inference.options import InferenceOptions
 from app.inference.resample_precision import resample_in_float32
 from app.loading import load_volume
 
@@ -45,7 +46,7 @@ def anisotropic_case(demo_cases):
 
 
 def test_float32_resampling_keeps_the_labels(real_bundle, loaded_real, anisotropic_case, tmp_path):
-    lean = load_bundle(real_bundle, device="cpu", resample_float32=True)
+    lean = load_bundle(real_bundle, InferenceOptions(device="cpu", resample_float32=True))
     assert lean.runtime.resample_dtype == "float32"
     assert loaded_real.runtime.resample_dtype == "bundle"
 

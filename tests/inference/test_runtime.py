@@ -15,6 +15,7 @@ import pytest
 
 from app.errors import BundleError
 from app.evaluation.overlap import count
+from app.inference.options import InferenceOptions
 from app.inference.runtime import available_backends
 
 ONNX_BACKENDS = [b for b in ("onnxruntime", "openvino") if b in available_backends()]
@@ -53,7 +54,7 @@ def test_backend_segmentation_equals_torch_on_real_validation_cases(
     from app.inference import load_bundle
     from app.inference.predict import segment
 
-    bundle = load_bundle(bundle_copy, device="cpu", backend=backend)
+    bundle = load_bundle(bundle_copy, InferenceOptions(device="cpu", backend=backend))
     assert bundle.runtime.backend == backend
     assert 0 < bundle.runtime.max_abs_logit_diff < 1e-2
     print(f"{backend}: max |logit difference| on the check window {bundle.runtime.max_abs_logit_diff:.2e}")
@@ -68,13 +69,13 @@ def test_export_is_cached_in_the_user_cache_keyed_by_the_weights_hash(bundle_cop
     from app.inference import load_bundle
 
     monkeypatch.setenv("UNETSEG_CACHE_DIR", str(tmp_path / "cache"))
-    bundle = load_bundle(bundle_copy, device="cpu", backend=ONNX_BACKENDS[0])
+    bundle = load_bundle(bundle_copy, InferenceOptions(device="cpu", backend=ONNX_BACKENDS[0]))
     exports = sorted((tmp_path / "cache" / "exports").glob("*.onnx"))
     assert len(exports) == 1
     assert bundle.info.weights_sha256[:16] in exports[0].name and "40x56x40" in exports[0].name
     assert not (bundle_copy / "models" / "exports").exists()  # nothing written into the bundle
     stamp = exports[0].stat().st_mtime_ns
-    load_bundle(bundle_copy, device="cpu", backend=ONNX_BACKENDS[-1])
+    load_bundle(bundle_copy, InferenceOptions(device="cpu", backend=ONNX_BACKENDS[-1]))
     assert exports[0].stat().st_mtime_ns == stamp  # reused, not exported again
     assert sorted((tmp_path / "cache" / "exports").glob("*.onnx")) == exports
 
@@ -138,24 +139,33 @@ def test_a_backend_that_disagrees_is_refused_when_named_and_skipped_under_auto(b
 
     monkeypatch.setattr(select, "AGREEMENT_ATOL", -1.0)  # nothing agrees any more
     with pytest.raises(BundleError, match="disagrees with torch"):
-        load_bundle(bundle_copy, device="cpu", backend=ONNX_BACKENDS[0])
-    assert load_bundle(bundle_copy, device="cpu", backend="auto").runtime.backend == "torch"
+        load_bundle(bundle_copy, InferenceOptions(device="cpu", backend=ONNX_BACKENDS[0]))
+    assert load_bundle(bundle_copy, InferenceOptions(device="cpu", backend="auto")).runtime.backend == "torch"
 
 
 def test_auto_takes_the_fastest_installed_backend_and_its_window_batch(bundle_copy):
     from app.inference import load_bundle
     from app.inference.runtime.select import PREFERENCE, SW_BATCH_SIZE
 
-    bundle = load_bundle(bundle_copy, device="cpu", backend="auto")
+    bundle = load_bundle(bundle_copy, InferenceOptions(device="cpu", backend="auto"))
     assert bundle.runtime.backend == next(b for b in PREFERENCE if b in available_backends())
     if bundle.runtime.backend != "torch":
         assert bundle.inferer.sw_batch_size == SW_BATCH_SIZE[bundle.runtime.backend]
-    explicit = load_bundle(bundle_copy, device="cpu", backend="auto", sw_batch_size=3)
+    explicit = load_bundle(bundle_copy, InferenceOptions(device="cpu", backend="auto", sw_batch_size=3))
     assert explicit.inferer.sw_batch_size == 3 and explicit.runtime.sw_batch_size == 3
 
 
-def test_unknown_backend_is_a_bundle_error(bundle_copy):
-    from app.inference import load_bundle
+def test_unknown_options_are_refused_when_the_options_are_built():
+    """Checked once, at the door: InferenceOptions names the option; load_bundle checks none of it again."""
+    from app.errors import InputError
 
-    with pytest.raises(BundleError, match="unknown backend"):
-        load_bundle(bundle_copy, device="cpu", backend="tensorrt")
+    for options, message in (
+        ({"backend": "tensorrt"}, "backend must be one of"),
+        ({"device": "gpu"}, "unknown device 'gpu'"),
+        ({"overlap": 1.0}, "overlap must be in"),
+        ({"sw_batch_size": 0}, "sw batch size must be"),
+        ({"num_threads": 0}, "threads must be"),
+    ):
+        with pytest.raises(InputError, match=message):
+            InferenceOptions(**options)
+    assert InferenceOptions(device=" CUDA:1 ").device == "cuda:1"
