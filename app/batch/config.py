@@ -101,7 +101,7 @@ class BatchConfig:
             backend's measured best window batch).
         backend: network runtime: ``"auto"`` (fastest installed that agrees with torch), ``"torch"``,
             ``"onnxruntime"`` or ``"openvino"`` (see :mod:`app.inference.runtime`).
-        skip_empty: do not run the network on windows outside the body (:mod:`app.engines.skip_empty`).
+        skip_empty: do not run the network on windows outside the body (:mod:`app.engines.inferers.skip_empty`).
         resample_float32: resample in float32 where the bundle says float64
             (:mod:`app.inference.resample_precision`).
         num_threads: CPU threads for the network (``None``: all this process may use).

@@ -82,7 +82,7 @@ def load_bundle(path: str | Path, options: InferenceOptions | None = None) -> Lo
         path: the bundle folder.
         options: how to load and run it (:class:`~app.inference.options.InferenceOptions`, checked when it was
             built); ``None``: the bundle as it is, on CUDA when available. A sliding-window inferer is always
-            wrapped in :class:`~app.engines.window_progress.WindowProgress` (silent until
+            wrapped in :class:`~app.engines.inferers.window_progress.WindowProgress` (silent until
             :func:`app.inference.predict.segment` is given a progress listener).
 
     Raises:
@@ -172,9 +172,9 @@ def _runtime(
     from monai.inferers import SlidingWindowInferer
     from monai.utils import ensure_tuple_rep
 
-    from app.engines.inferer_wrapper import find_inferer, wrap_found
-    from app.engines.skip_empty import SkipEmptyWindows
-    from app.engines.window_progress import WindowProgress, inference_passes
+    from app.engines.inferers.inferer_wrapper import find_inferer, wrap_found
+    from app.engines.inferers.skip_empty import SkipEmptyWindows
+    from app.engines.inferers.window_progress import WindowProgress, inference_passes
     from app.inference.runtime import wrap_network
 
     backend = options.backend

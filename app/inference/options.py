@@ -30,7 +30,7 @@ class InferenceOptions:
         backend: ``"torch"`` (the bundle as it is), ``"onnxruntime"``, ``"openvino"`` or ``"auto"`` (see
             :func:`app.inference.runtime.wrap_network`); the ONNX runtimes need a sliding-window inferer.
         skip_empty: wrap a 3D bundle's sliding-window inferer in
-            :class:`~app.engines.skip_empty.SkipEmptyWindows` (windows outside the body skip the network).
+            :class:`~app.engines.inferers.skip_empty.SkipEmptyWindows` (windows outside the body skip the network).
         num_threads: CPU threads of the runtime (>= 1); ``None``: every CPU this process may use.
         resample_float32: resample in float32 where the bundle's ``Spacing(d)`` says float64 (MONAI's default),
             halving the largest transient allocations of a case (:mod:`app.inference.resample_precision`).

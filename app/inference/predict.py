@@ -41,7 +41,7 @@ from app.writing.nifti import write_nifti
 from app.writing.picture import write_picture
 
 if TYPE_CHECKING:
-    from app.engines.window_progress import ProgressListener
+    from app.engines.inferers.window_progress import ProgressListener
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def segment(
         workdir: an existing folder for the temporary NIfTI (removed again before returning).
         name: file stem of the temporary NIfTI (a file-name-safe case id).
         progress: ``progress(done, total)`` as the sliding window runs its windows
-            (:class:`~app.engines.window_progress.WindowProgress`; a stack of 2D pages reports page by page).
+            (:class:`~app.engines.inferers.window_progress.WindowProgress`; a stack of 2D pages reports page by page).
     """
     if bundle.info.spatial_dims == 2 and volume.ndim == 3:
         pages = [
@@ -113,8 +113,8 @@ def _run_evaluator(
     from monai.data import DataLoader, Dataset
     from monai.engines import SupervisedEvaluator
 
-    from app.engines.inferer_wrapper import find_inferer
-    from app.engines.window_progress import WindowProgress
+    from app.engines.inferers.inferer_wrapper import find_inferer
+    from app.engines.inferers.window_progress import WindowProgress
 
     capture = CapturePrediction("pred")
     loader = DataLoader(

@@ -5,7 +5,7 @@
 ``w`` is the pixel weight map of :mod:`app.transforms.weight_map`. MONAI's ``SupervisedTrainer`` calls
 ``loss_function(y_pred, y)`` with two arguments, so the weight map travels in the target: ``y`` is
 ``(B, 2, *spatial)`` with the label in channel 0 and the weight map in channel 1 (see
-:class:`app.engines.prepare_batch.PrepareBatchWithWeight`, which builds it). A plain ``(B, 1, *spatial)`` label
+:class:`app.engines.training.prepare_batch.PrepareBatchWithWeight`, which builds it). A plain ``(B, 1, *spatial)`` label
 gives unweighted cross-entropy, so the same loss serves validation and MONAI Label training.
 
 Normalising by ``sum w`` (rather than the voxel count) keeps the loss scale independent of ``w0``; the Dice term

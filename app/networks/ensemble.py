@@ -4,7 +4,7 @@ Contract: input ``(B, C_in, *spatial)``; every member maps it to logits ``(B, C,
 ``log(mean_k softmax(member_k(x)))``, shape ``(B, C, *spatial)``, float. It is a log-probability, so a bundle's
 ``Activationsd(softmax=True)`` turns it back into exactly the averaged probabilities, and argmax, thresholds on
 p(class) and MONAI's inferers work on it unchanged. (A test-time augmentation that averages logits over views,
-like :class:`app.engines.flip_tta.FlipTTAInferer`, then averages these log-probabilities: a geometric mean over
+like :class:`app.engines.inferers.flip_tta.FlipTTAInferer`, then averages these log-probabilities: a geometric mean over
 views of the ensemble's probabilities, renormalised by the softmax, as it is a geometric mean for one network.)
 
 Config-expressible, so that ``inference.json`` and ``evaluate.json`` load an ensemble like any network::

@@ -139,7 +139,7 @@ def test_rand_error_ignores_true_membrane_and_rejects_bad_shapes():
 
 
 def test_monai_metric_adapter_gives_per_image_values():
-    from app.engines.em_metrics import EMSegmentationMetric
+    from app.engines.evaluation.em_metrics import EMSegmentationMetric
 
     truth = torch.from_numpy(_two_cells()).float()
     merged = truth.clone()
@@ -159,7 +159,7 @@ def test_monai_metric_adapter_gives_per_image_values():
 
 
 def test_mirrored_sliding_window_returns_the_input_grid():
-    from app.engines.overlap_tile import MirroredSlidingWindowInferer
+    from app.engines.inferers.overlap_tile import MirroredSlidingWindowInferer
 
     image = torch.rand(1, 1, 100, 90)
     inferer = MirroredSlidingWindowInferer(margin=8, roi_size=(64, 64), overlap=0.5, mode="gaussian")
@@ -174,7 +174,7 @@ def test_mirrored_sliding_window_returns_the_input_grid():
 def test_time_budget_stops_at_an_epoch_boundary():
     from ignite.engine import Engine
 
-    from app.engines.handlers import StopOnTimeBudget
+    from app.engines.training.handlers import StopOnTimeBudget
 
     engine = Engine(lambda e, batch: None)
     StopOnTimeBudget(seconds=0.0).attach(engine)

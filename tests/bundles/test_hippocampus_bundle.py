@@ -102,7 +102,7 @@ def test_resume_continues_from_the_saved_epoch(hippo_train_overrides, tmp_path, 
     trainer = resumed.parser.get_parsed_content("train#trainer")
     assert trainer.state.epoch == 2
     assert trainer.state.iteration == 4  # 2 iterations restored + 2 new ones, not 2 from scratch
-    from app.engines.handlers import latest_checkpoint
+    from app.engines.training.handlers import latest_checkpoint
 
     assert latest_checkpoint(tmp_path / "models") == tmp_path / "models" / "checkpoint_epoch=2.pt"
 

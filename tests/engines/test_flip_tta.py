@@ -6,7 +6,7 @@ import pytest
 import torch
 from monai.inferers import SimpleInferer, SlidingWindowInferer
 
-from app.engines.flip_tta import FlipTTAInferer
+from app.engines.inferers.flip_tta import FlipTTAInferer
 
 
 class AsymmetricNet(torch.nn.Module):

@@ -12,8 +12,8 @@ from ignite.handlers.tqdm_logger import ProgressBar
 from monai.handlers import CheckpointSaver, StatsHandler, TensorBoardStatsHandler
 from torch import nn
 
-from app.engines import handlers
-from app.engines.handlers import (
+from app.engines.training import handlers
+from app.engines.training.handlers import (
     EarlyStopOnValidation,
     FullStateCheckpointSaver,
     ResumeFromLatest,

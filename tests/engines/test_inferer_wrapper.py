@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from monai.inferers import SimpleInferer, SlidingWindowInferer
 
-from app.engines.flip_tta import FlipTTAInferer
-from app.engines.inferer_wrapper import find_inferer
-from app.engines.skip_empty import SkipEmptyWindows
+from app.engines.inferers.flip_tta import FlipTTAInferer
+from app.engines.inferers.inferer_wrapper import find_inferer
+from app.engines.inferers.skip_empty import SkipEmptyWindows
 
 
 def test_find_inferer_walks_down_the_wrappers():

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.optim.lr_scheduler import PolynomialLR
 
-from app.engines.lr_schedule import PolyRestartFactor, poly_with_restarts
+from app.engines.training.lr_schedule import PolyRestartFactor, poly_with_restarts
 
 
 def lrs(scheduler: torch.optim.lr_scheduler.LRScheduler, epochs: int) -> list[float]:

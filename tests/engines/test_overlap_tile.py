@@ -7,7 +7,7 @@ import torch
 from monai.inferers import SlidingWindowInferer
 from torch.nn import functional as F
 
-from app.engines.overlap_tile import MirroredSlidingWindowInferer
+from app.engines.inferers.overlap_tile import MirroredSlidingWindowInferer
 
 
 def identity(x: torch.Tensor) -> torch.Tensor:

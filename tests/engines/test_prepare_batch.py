@@ -8,7 +8,7 @@ from monai.data import DataLoader, MetaTensor
 from monai.engines import SupervisedTrainer
 from torch import nn
 
-from app.engines.prepare_batch import PrepareBatchWithWeight
+from app.engines.training.prepare_batch import PrepareBatchWithWeight
 from app.losses.weighted_ce_dice import WeightedCEDiceLoss
 
 

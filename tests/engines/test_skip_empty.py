@@ -7,7 +7,7 @@ import pytest
 import torch
 from monai.inferers import SlidingWindowInferer
 
-from app.engines.skip_empty import SkipEmptyWindows, body_threshold
+from app.engines.inferers.skip_empty import SkipEmptyWindows, body_threshold
 from app.inference.options import InferenceOptions
 
 

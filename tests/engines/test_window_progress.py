@@ -6,10 +6,10 @@ import pytest
 import torch
 from monai.inferers import SlidingWindowInferer, sliding_window_inference
 
-from app.engines.flip_tta import FlipTTAInferer
-from app.engines.inferer_wrapper import find_inferer, wrap_found
-from app.engines.skip_empty import SkipEmptyWindows
-from app.engines.window_progress import WindowProgress, count_windows, inference_passes
+from app.engines.inferers.flip_tta import FlipTTAInferer
+from app.engines.inferers.inferer_wrapper import find_inferer, wrap_found
+from app.engines.inferers.skip_empty import SkipEmptyWindows
+from app.engines.inferers.window_progress import WindowProgress, count_windows, inference_passes
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_progress_runs_from_zero_to_total_over_flip_and_transpose_passes_and_ski
 
 
 def test_a_mirrored_window_counts_its_padded_image():
-    from app.engines.overlap_tile import MirroredSlidingWindowInferer
+    from app.engines.inferers.overlap_tile import MirroredSlidingWindowInferer
 
     mirrored = MirroredSlidingWindowInferer(margin=8, roi_size=(16, 16), sw_batch_size=2, overlap=0.5)
     meter = WindowProgress(mirrored)

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from monai.inferers import Inferer
 
-from app.engines.inferer_wrapper import InfererWrapper
+from app.engines.inferers.inferer_wrapper import InfererWrapper
 
 #: ``listener(done, total)``: windows run so far in this case, and the expected total
 ProgressListener = Callable[[int, int], None]

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from monai.inferers import Inferer
 
-from app.engines.inferer_wrapper import InfererWrapper
+from app.engines.inferers.inferer_wrapper import InfererWrapper
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from monai.inferers import Inferer
 
-from app.engines.inferer_wrapper import InfererWrapper
+from app.engines.inferers.inferer_wrapper import InfererWrapper
 
 
 class FlipTTAInferer(InfererWrapper):
