@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from app.batch.records import CaseRecord
+from app.checksums import sha256_file
 from app.errors import OutputError
-from app.inference.bundle_info import sha256_file
 from app.writing.atomic import TEMPORARY_PREFIX, atomic_write
 
 logger = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from app.batch.tracing import relative_source
+from app.checksums import sha256_file
 from app.evaluation.scoring import CaseScore
 from app.evaluation.statistics import CaseStatistics
-from app.inference.bundle_info import sha256_file
 from app.loading import Case
 
 Status = Literal["pending", "ok", "partial", "failed", "skipped"]

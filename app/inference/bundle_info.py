@@ -14,12 +14,12 @@ else the first such word of the folder name, else ``None``.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.bundle_metadata import channel_def, picture_scale, read_metadata, without_background
+from app.checksums import sha256_file
 from app.errors import BundleError
 
 #: files every bundle must have, relative to its folder
@@ -124,12 +124,3 @@ def derive_label_context(*names: str) -> str | None:
             if word in anatomy:
                 return word
     return None
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()

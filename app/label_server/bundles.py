@@ -19,7 +19,6 @@ Only the standard library is used here, so the main environment can test it with
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from app.bundle_metadata import channel_def, read_metadata, without_background
+from app.checksums import sha256_file
 from app.errors import BundleError
 from app.formats import PICTURE_SUFFIXES
 
@@ -157,19 +157,10 @@ def discover_bundles(bundles_dir: Path, names: list[str] | None = None) -> list[
     return [found[n] for n in names]
 
 
-def sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @functools.lru_cache(maxsize=32)
 def _cached_sha256(path: str, mtime_ns: int, size: int) -> str:
-    """:func:`sha256` remembered per (path, modification time, size), for ``/info`` which is asked often."""
-    return sha256(Path(path))
+    """:func:`~app.checksums.sha256_file` remembered per (path, modification time, size), for ``/info`` which is asked often."""
+    return sha256_file(Path(path))
 
 
 def _atomic_copy(src: Path, dest: Path) -> str:
@@ -184,7 +175,7 @@ def _atomic_copy(src: Path, dest: Path) -> str:
     try:
         shutil.copyfile(src, tmp)
         shutil.copymode(src, tmp)  # mkstemp made it owner-only
-        copied_sha = sha256(Path(tmp))
+        copied_sha = sha256_file(Path(tmp))
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
@@ -233,8 +224,8 @@ def prepare_served_copy(spec: BundleSpec, model_dir: Path) -> Path:
         return dest
 
     record = json.loads(record_path.read_text()) if record_path.is_file() else {}
-    source_sha = sha256(source_weights)
-    served_sha = sha256(served_weights) if served_weights.is_file() else None
+    source_sha = sha256_file(source_weights)
+    served_sha = sha256_file(served_weights) if served_weights.is_file() else None
     if served_sha is None or served_sha == record.get("copied_sha256"):
         if served_sha != source_sha:
             copied_sha = _atomic_copy(source_weights, served_weights)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from app.checksums import sha256_file as sha256
 from app.errors import BundleError
 from app.label_server.bundles import (
     bundle_dimension,
@@ -29,7 +30,6 @@ from app.label_server.bundles import (
     labels_from_metadata,
     prepare_served_copy,
     served_weights_stats,
-    sha256,
 )
 from app.label_server.safety import (
     UnsafeNameError,

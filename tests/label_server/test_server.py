@@ -333,7 +333,7 @@ def test_train_writes_new_served_weights_that_inference_then_uses(server, tmp_pa
     )
     assert after["sha256"] != before["sha256"] and after["trained_here"] is True
     assert Path(after["weights"]).parent.parent == server["served"]
-    from app.label_server.bundles import sha256
+    from app.checksums import sha256_file as sha256
 
     assert sha256(repo_weights) != after["sha256"], "training wrote into the repository's bundle"
 
@@ -391,7 +391,7 @@ def test_em_train_writes_new_served_weights_that_inference_then_uses(server, tmp
     print(f"EM served weights sha256 {before['sha256'][:16]} -> {after['sha256'][:16]}")
     assert after["sha256"] != before["sha256"] and after["trained_here"] is True
     assert Path(after["weights"]).parent.parent == server["served_em"]
-    from app.label_server.bundles import sha256
+    from app.checksums import sha256_file as sha256
 
     repo_weights = ROOT / "bundles" / EM_MODEL / "models" / "model.pt"
     assert not repo_weights.is_file() or sha256(repo_weights) != after["sha256"]
