@@ -8,7 +8,7 @@ Every failure is a :class:`~app.errors.BundleError` naming the file and what to 
 
 ``label_context`` (the anatomy the SEG writer puts in front of short channel names such as ``"anterior"``) is
 derived, not configured: the first word of the metadata ``name`` that is a known anatomy name of
-:func:`app.writing.segment_codes.known_names` (``"Hippocampus MRI segmentation"`` -> ``"hippocampus"``),
+:func:`app.segment_codes.known_names` (``"Hippocampus MRI segmentation"`` -> ``"hippocampus"``),
 else the first such word of the folder name, else ``None``.
 """
 
@@ -116,7 +116,7 @@ def read_bundle_info(path: str | Path) -> BundleInfo:
 
 def derive_label_context(*names: str) -> str | None:
     """The first word of ``names`` (in order) that is a known single-word anatomy name, or ``None``."""
-    from app.writing.segment_codes import known_names
+    from app.segment_codes import known_names
 
     anatomy = {key for key in known_names() if " " not in key}
     for text in names:

@@ -42,9 +42,9 @@ import numpy as np
 
 from app import __version__
 from app.errors import InputError, OutputError
+from app.segment_codes import SegmentSpec, resolve_segments
 from app.volume import DicomSource, Volume
 from app.writing.atomic import atomic_write
-from app.writing.segment_codes import SegmentSpec, resolve_segments
 from app.writing.source_grid import SourceFrame, dataset_path, match_slices, source_frames
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ def write_dicom_seg(
         source: the source series: its :class:`~app.volume.DicomSource` (e.g. ``labels.dicom``), or datasets
             (metadata is enough) or file paths, any order. Images that no label slice lies on are not referenced.
         segments: label value -> :class:`SegmentSpec` or channel name (names are coded with
-            :func:`~app.writing.segment_codes.resolve_segment`), e.g. a bundle's ``channel_def`` (its entry
+            :func:`~app.segment_codes.resolve_segment`), e.g. a bundle's ``channel_def`` (its entry
             for 0, the background, is ignored). Every non-zero value in ``labels`` must be described;
             described values absent from the array become empty segments.
         path: output file (parent folders are created; nothing is left there on failure).

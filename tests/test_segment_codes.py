@@ -6,7 +6,7 @@ import pytest
 from pydicom.sr._cid_dict import cid_concepts
 from pydicom.sr.codedict import codes
 
-from app.writing.segment_codes import SegmentSpec, known_segments, resolve_segment, resolve_segments
+from app.segment_codes import SegmentSpec, known_segments, resolve_segment, resolve_segments
 
 
 def _sct(code) -> tuple[str, str]:
