@@ -70,6 +70,20 @@ def test_identical_duplicate_is_dropped_with_warning(write_series, caplog) -> No
     assert "same position and pixels" in caplog.text
 
 
+def test_a_duplicate_in_another_folder_is_named_by_its_subfolder(write_series, caplog) -> None:
+    """An archive holding one series twice (e.g. as compressed and implicit copies): the same file name in two
+    folders; the messages name each file relative to the folder they share, not by a name both have."""
+    files = write_series("s", 3)
+    other = files[0].parent.parent / "copy"
+    other.mkdir()
+    shutil.copy(files[1], other / files[1].name)
+    volume = read_series([*files, other / files[1].name])
+    assert volume.shape == (6, 8, 3)
+    # the copy's folder sorts first and is kept
+    assert volume.dicom.dropped_files == (f"s/{files[1].name}",)
+    assert f"s/{files[1].name} duplicates copy/{files[1].name}" in caplog.text
+
+
 def test_mixed_orientation(write_series) -> None:
     files = write_series("s", 4)
     ds = pydicom.dcmread(files[3])

@@ -35,10 +35,12 @@ MAX_COORDINATE_MM = 1e6
 
 @dataclass(frozen=True)
 class SliceRef:
-    """One 2D image of a series: ``header.frames[frame_index]``."""
+    """One 2D image of a series: ``header.frames[frame_index]``; ``root``: the folder the series' files share,
+    which messages name the file relative to."""
 
     header: InstanceHeader
     frame_index: int = 0
+    root: Path | None = None
 
     @property
     def geometry(self) -> FrameGeometry:
@@ -46,9 +48,18 @@ class SliceRef:
 
     @property
     def label(self) -> str:
-        """File name, plus the 1-based frame number for multi-frame files (for messages)."""
+        """The file relative to the series' shared folder (its name when the series is one folder; with the
+        subfolder when it spans several, as an archive holding the same series twice), plus the 1-based frame
+        number for multi-frame files (for messages)."""
+        path = self.header.path
+        name = path.name
+        if self.root is not None:
+            try:
+                name = path.relative_to(self.root).as_posix()
+            except ValueError:
+                pass
         frame = self.geometry.frame_number
-        return self.header.path.name if frame is None else f"{self.header.path.name} frame {frame}"
+        return name if frame is None else f"{name} frame {frame}"
 
 
 @dataclass(frozen=True)
@@ -61,7 +72,12 @@ class StackGeometry:
 
 def series_folder(slices: Sequence[SliceRef]) -> Path:
     """The folder an error about ``slices`` is reported against (the common parent of their files)."""
-    parents = {s.header.path.parent for s in slices}
+    return shared_folder([s.header.path for s in slices])
+
+
+def shared_folder(paths: Sequence[Path]) -> Path:
+    """The deepest folder holding every one of ``paths``."""
+    parents = {path.parent for path in paths}
     return parents.pop() if len(parents) == 1 else Path(*_common_parts([p.parts for p in parents]))
 
 

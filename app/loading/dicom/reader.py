@@ -40,7 +40,7 @@ from app.loading.dicom.geometry import (
     SliceRef,
     check_uniform,
     group_by_position,
-    series_folder,
+    shared_folder,
     stack_geometry,
 )
 from app.loading.dicom.header import InstanceHeader, read_header
@@ -72,8 +72,8 @@ def read_series(
     headers = [h if isinstance(h, InstanceHeader) else read_header(h) for h in source]
     headers.sort(key=lambda h: str(h.path))
     _check_images(headers)
-    slices = [SliceRef(h, i) for h in headers for i in range(len(h.frames))]
-    where = series_folder(slices)
+    where = shared_folder([h.path for h in headers])
+    slices = [SliceRef(h, i, where) for h in headers for i in range(len(h.frames))]
     check_uniform(slices, options)
     _check_rescale(slices, where)
     dtype = output_dtype(headers[0], [s.geometry for s in slices])
