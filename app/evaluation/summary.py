@@ -56,18 +56,15 @@ class Stats:
 
 
 @dataclass(frozen=True)
-class LabelSummary:
-    """One label over all cases: its value, how many results, the count of each flag, and each metric's
-    :class:`Stats` (in :data:`~app.evaluation.result.METRICS` order)."""
+class ScoreTable:
+    """Scores over cases: how many results, the count of each flag, and each score's :class:`Stats`."""
 
-    label: int
     n: int
     flags: Mapping[str, int]
     metrics: Mapping[str, Stats]
 
-    def to_dict(self) -> dict[str, Any]:
+    def table_dict(self) -> dict[str, Any]:
         return {
-            "label": self.label,
             "n": self.n,
             "flags": dict(self.flags),
             "metrics": {name: stats.to_dict() for name, stats in self.metrics.items()},
@@ -75,21 +72,24 @@ class LabelSummary:
 
 
 @dataclass(frozen=True)
-class EmSummary:
-    """The EM scores over cases: the cell label value, how many cases, their flags, each score's :class:`Stats`."""
+class LabelSummary(ScoreTable):
+    """One label over all cases: its value, and its metrics' table (in :data:`~app.evaluation.result.METRICS`
+    order)."""
 
-    cell_label: int
-    n: int
-    flags: Mapping[str, int]
-    metrics: Mapping[str, Stats]
+    label: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "cell_label": self.cell_label,
-            "n": self.n,
-            "flags": dict(self.flags),
-            "metrics": {name: stats.to_dict() for name, stats in self.metrics.items()},
-        }
+        return {"label": self.label, **self.table_dict()}
+
+
+@dataclass(frozen=True)
+class EmSummary(ScoreTable):
+    """The EM scores over cases, with the cell label value they were computed for."""
+
+    cell_label: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cell_label": self.cell_label, **self.table_dict()}
 
 
 @dataclass(frozen=True)
@@ -129,11 +129,18 @@ class Summary:
         return cls(
             n_cases=int(data["n_cases"]),
             labels={
-                name: LabelSummary(int(e["label"]), int(e["n"]), dict(e["flags"]), metrics(e))
+                name: LabelSummary(
+                    n=int(e["n"]), flags=dict(e["flags"]), metrics=metrics(e), label=int(e["label"])
+                )
                 for name, e in data["labels"].items()
             },
             em=(
-                EmSummary(int(em["cell_label"]), int(em["n"]), dict(em["flags"]), metrics(em))
+                EmSummary(
+                    n=int(em["n"]),
+                    flags=dict(em["flags"]),
+                    metrics=metrics(em),
+                    cell_label=int(em["cell_label"]),
+                )
                 if em is not None
                 else None
             ),
