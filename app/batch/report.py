@@ -42,8 +42,6 @@ from app.writing.atomic import atomic_write
 REPORT_JSON = "report.json"
 REPORT_CSV = "report.csv"
 
-#: distributions whose versions the report records
-
 #: the chosen DICOM series' fields, in CSV column order
 SERIES_COLUMNS = (
     "study_instance_uid",
