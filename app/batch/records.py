@@ -39,6 +39,20 @@ class OutputFile:
         return cls(kind=kind, path=str(path), bytes=path.stat().st_size, sha256=sha256_file(path))
 
 
+@dataclass(frozen=True)
+class SeriesIdentity:
+    """Which DICOM series a case is: its UIDs, SeriesNumber, SeriesDescription and Modality (no patient data)."""
+
+    study_instance_uid: str
+    series_instance_uid: str
+    series_number: int | None = None
+    series_description: str = ""
+    modality: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass
 class CaseRecord:
     """What happened to one case (mutable while the case runs; see the module docstring).
@@ -73,7 +87,7 @@ class CaseRecord:
     kind: str
     input: str
     input_files: list[str]
-    series: dict[str, Any] | None = None
+    series: SeriesIdentity | None = None
     status: Status = "pending"
     reason: str = ""
     outputs: list[OutputFile] = field(default_factory=list)
@@ -98,13 +112,13 @@ class CaseRecord:
         if case.series is not None:
             s = case.series
             files = [str(h.path) for h in s.instances]
-            series = {
-                "study_instance_uid": s.study_instance_uid,
-                "series_instance_uid": s.series_instance_uid,
-                "series_number": s.series_number,
-                "series_description": s.series_description,
-                "modality": s.modality,
-            }
+            series = SeriesIdentity(
+                study_instance_uid=s.study_instance_uid,
+                series_instance_uid=s.series_instance_uid,
+                series_number=s.series_number,
+                series_description=s.series_description,
+                modality=s.modality,
+            )
             return cls(case.case_id, case.kind, str(case.source), files, series, source=source)
         return cls(case.case_id, case.kind, str(case.source), [str(case.source)], source=source)
 
@@ -116,7 +130,7 @@ class CaseRecord:
         made a 100,000-case report take 20 s longer to build)."""
         data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "score"}
         data["input_files"] = list(self.input_files)
-        data["series"] = dict(self.series) if self.series is not None else None
+        data["series"] = self.series.to_dict() if self.series is not None else None
         data["outputs"] = [asdict(o) for o in self.outputs]
         data["seg"] = dict(self.seg) if self.seg is not None else None
         data["timings_s"] = {k: round(float(v), 3) for k, v in self.timings_s.items()}
@@ -143,6 +157,8 @@ class CaseRecord:
         values.pop("n_input_files", None)
         values.setdefault("input_files", [])
         values["outputs"] = [OutputFile(**o) for o in values.get("outputs") or []]
+        series = values.get("series")
+        values["series"] = SeriesIdentity(**series) if series is not None else None
         statistics = values.get("statistics")
         values["statistics"] = CaseStatistics.from_dict(statistics) if statistics is not None else None
         return cls(**values)

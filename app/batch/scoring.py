@@ -32,6 +32,7 @@ from app.batch.records import CaseRecord
 from app.errors import UnetsegError
 from app.evaluation.io import read_label
 from app.evaluation.pairing import Pair, reference_files
+from app.evaluation.result import CaseFailure
 from app.evaluation.run import EvaluationRun
 from app.evaluation.scoring import (
     CaseScore,
@@ -78,8 +79,8 @@ class RunScores:
         dice: case id -> label name -> Dice (4 decimals).
         mean_dice: label name -> mean Dice over the scored cases, misses included.
         mean_em: EM score -> mean (membrane/cell labels only).
-        failures: references without a usable prediction, as ``case_id``, ``flag``, ``message``.
-        unused: files not used, as ``path``, ``reason``.
+        failures: references without a usable prediction, with the reason.
+        unused: files not used, with the reason.
         not_in_run: case ids of references naming no case of this run.
         ok: every reference of the run's cases was scored from a usable prediction.
         reason: why nothing was scored (empty otherwise).
@@ -90,8 +91,8 @@ class RunScores:
     dice: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     mean_dice: Mapping[str, float] = field(default_factory=dict)
     mean_em: Mapping[str, float] | None = None
-    failures: tuple[Mapping[str, str], ...] = ()
-    unused: tuple[Mapping[str, str], ...] = ()
+    failures: tuple[CaseFailure, ...] = ()
+    unused: tuple[tuple[Path, str], ...] = ()
     not_in_run: tuple[str, ...] = ()
     ok: bool = False
     reason: str = ""
@@ -107,8 +108,8 @@ class RunScores:
         if self.mean_em is not None:
             data["mean_em"] = dict(self.mean_em)
         data.update(
-            failures=[dict(f) for f in self.failures],
-            unused=[dict(u) for u in self.unused],
+            failures=[{"case_id": f.case_id, "flag": f.flag, "message": f.message} for f in self.failures],
+            unused=[{"path": str(path), "reason": why} for path, why in self.unused],
             not_in_run=list(self.not_in_run),
             ok=self.ok,
         )
@@ -228,8 +229,8 @@ def score_run(
         mean_em={name: round(stats.mean, 4) for name, stats in em.metrics.items()}
         if em is not None
         else None,
-        failures=tuple({"case_id": f.case_id, "flag": f.flag, "message": f.message} for f in run.failures),
-        unused=tuple({"path": str(p), "reason": why} for p, why in run.unused),
+        failures=tuple(run.failures),
+        unused=tuple(run.unused),
         not_in_run=tuple(not_in_run),
         ok=run.ok,
     )
@@ -274,8 +275,8 @@ def _input_image(records: Mapping[str, CaseRecord], case_id: str) -> Volume:
     from app.loading import load_volume
 
     record = records[case_id]
-    if record.kind == "dicom" and record.series:
-        uid = record.series["series_instance_uid"]
+    if record.kind == "dicom" and record.series is not None:
+        uid = record.series.series_instance_uid
         return load_volume(record.input, filters=[f"SeriesInstanceUID={uid}"])
     if record.kind == "picture":
         from app.evaluation.io import read_image

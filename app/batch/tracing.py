@@ -10,9 +10,8 @@ SeriesDescription (:func:`describe_series`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 
 def relative_source(path: str | Path, inputs: Sequence[str | Path]) -> str:
@@ -28,14 +27,3 @@ def relative_source(path: str | Path, inputs: Sequence[str | Path]) -> str:
         except ValueError:
             continue
     return str(path)
-
-
-def describe_series(series: Mapping[str, Any] | None) -> str:
-    """``"#4 T1 MPRAGE"`` from a record's ``series`` (SeriesNumber and SeriesDescription); empty for none."""
-    series = series or {}
-    parts = []
-    if series.get("series_number") is not None:
-        parts.append(f"#{series['series_number']}")
-    if series.get("series_description"):
-        parts.append(str(series["series_description"]))
-    return " ".join(parts)

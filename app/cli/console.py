@@ -24,7 +24,8 @@ from typing import Any
 
 from app.batch.observer import BatchObserver
 from app.batch.records import CaseRecord
-from app.batch.tracing import describe_series, relative_source
+from app.batch.tracing import relative_source
+from app.reporting.run_html import describe_series
 
 #: a case shows its windows done of total once it has run this long (seconds)
 PROGRESS_AFTER_S = 3.0
@@ -93,7 +94,11 @@ class ConsoleObserver(BatchObserver):
         seconds = record.timings_s.get("total")
         took = f"{seconds:6.1f} s" if seconds is not None else " " * 8
         source = record.source or relative_source(record.input, self.inputs)
-        series = describe_series(record.series)
+        series = (
+            describe_series(record.series.series_number, record.series.series_description)
+            if record.series is not None
+            else ""
+        )
         line = f"[{self.done:>{width}}/{self.total}] {record.status:<8} {took}  {record.case_id}  {source}"
         if series:
             line += f" ({series})"

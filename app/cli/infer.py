@@ -159,7 +159,7 @@ def print_summary(result: BatchResult) -> None:
     if reports:
         print(f"scores: {reports['metrics_csv']}, {reports['summary_json']}, {reports['report_html']}")
     for failure in scored.failures:
-        print(f"not scored: {failure['case_id']}: {failure['flag']}: {failure['message']}")
+        print(f"not scored: {failure.case_id}: {failure.flag}: {failure.message}")
     if scored.reason:
         print(f"nothing scored: {scored.reason}")
     if scored.not_in_run:

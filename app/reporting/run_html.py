@@ -160,18 +160,22 @@ def _header(report: Mapping[str, Any]) -> str:
     return f"<table>{body}</table>"
 
 
+def describe_series(number: int | None, description: str | None) -> str:
+    """``"#4 T1 MPRAGE"`` from a series' SeriesNumber and SeriesDescription; empty for neither (the run page and
+    the console name a DICOM case so)."""
+    parts = []
+    if number is not None:
+        parts.append(f"#{number}")
+    if description:
+        parts.append(str(description))
+    return " ".join(parts)
+
+
 def _source(case: Mapping[str, Any]) -> str:
     """The case's input relative to INPUT, with a DICOM series' number and description (``study_1/series_3
     (#3 T1)``): the name a person recognises behind an opaque case id."""
     series = case.get("series") or {}
-    described = " ".join(
-        str(v)
-        for v in (
-            f"#{series['series_number']}" if series.get("series_number") is not None else "",
-            series.get("series_description") or "",
-        )
-        if v
-    )
+    described = describe_series(series.get("series_number"), series.get("series_description"))
     source = case.get("source") or case.get("input") or ""
     return f"{source} ({described})" if described else source
 

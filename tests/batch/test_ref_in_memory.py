@@ -82,8 +82,8 @@ def test_each_case_is_scored_from_the_label_map_it_holds(toy_bundle, cases_and_r
 
     # the failed case is a miss that says why; the reference of no case is named, not averaged
     (failure,) = scores.failures
-    assert failure["case_id"] == "broken" and failure["flag"] == "no_prediction"
-    assert "the case is failed" in failure["message"] and "broken.nii.gz" in failure["message"]
+    assert failure.case_id == "broken" and failure.flag == "no_prediction"
+    assert "the case is failed" in failure.message and "broken.nii.gz" in failure.message
     assert scores.not_in_run == ("elsewhere",) and not scores.ok and result.exit_code == 1
     evaluation = json.loads((out / "report.json").read_text())["evaluation"]
     assert evaluation == scores.to_dict()
