@@ -1,4 +1,5 @@
-"""Batch hook for training/validation loops (an Ignite handler calls this; it is not one itself).
+"""Scores of a batch of label arrays, for a training or validation loop's own hook (the bundles' report handler,
+:mod:`app.engines.evaluation.report_handler`, scores item by item with :func:`app.evaluation.scoring.score_case`).
 
 Contract: ``pred`` and ``ref`` are batches of label maps, shape ``(B, [C,] *spatial)`` with
 ``spatial_dims`` spatial axes, as numpy arrays or anything with ``__array__`` / ``.detach()`` (CPU torch

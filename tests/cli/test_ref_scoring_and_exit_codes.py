@@ -124,11 +124,11 @@ def test_a_nonzero_exit_is_printed_with_its_meaning(unetseg_cli, toy_bundle, tmp
     )
 
 
-def test_infer_ref_names_outputs_by_their_place_in_out_not_the_staging_folder(
+def test_infer_ref_names_outputs_by_their_place_in_out(
     unetseg_cli, toy_bundle, demo_data, three_references, tmp_path
 ):
     """A case of the run with no reference (a DICOM series, named by its hash) is listed as unused, named by its
-    label file in OUT: the temporary folder the scoring staged it in is gone when the pages are read."""
+    label file in OUT (an earlier version scored copies in a temporary folder and named those)."""
     out = tmp_path / "out"
     image = demo_data / "hippocampus" / "images" / "hippocampus_045.nii.gz"
     series = demo_data / "dicom" / "study_2" / "series_3"
