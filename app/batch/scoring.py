@@ -29,18 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from app.batch.records import CaseRecord
-from app.errors import UnetsegError
-from app.evaluation.io import read_label
 from app.evaluation.pairing import Pair, reference_files
 from app.evaluation.result import CaseFailure
 from app.evaluation.run import EvaluationRun
-from app.evaluation.scoring import (
-    CaseScore,
-    no_prediction,
-    score_case,
-    unusable_prediction,
-    unusable_reference,
-)
+from app.evaluation.runner import score_pair
+from app.evaluation.scoring import CaseScore
 from app.volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -122,14 +115,8 @@ def score_prediction(
     case_id: str, labels: Volume, ref_path: Path, scored: Mapping[int, str], tolerance_mm: float
 ) -> CaseScore:
     """Score a case's label map (as its output file stores it) against its reference file; never raises for an
-    unreadable reference or a grid mismatch (:func:`app.evaluation.scoring.score_case`)."""
-    try:
-        ref = read_label(ref_path)
-    except UnetsegError as exc:
-        return unusable_reference(case_id, ref_path, exc)
-    return score_case(
-        case_id, labels.in_space("RAS"), ref, scored, tolerance_mm=tolerance_mm, ref_path=ref_path
-    )
+    unreadable reference or a grid mismatch (:func:`app.evaluation.runner.score_pair`)."""
+    return score_pair(Pair(case_id, ref_path, None), scored, tolerance_mm=tolerance_mm, prediction=labels)
 
 
 def score_run(
@@ -249,20 +236,8 @@ def _case_score(
     file scored now; a case without a label map is a reference without prediction."""
     if record.score is not None and record.status in ("ok", "partial"):
         return record.score
-    try:
-        ref = read_label(ref_path)
-    except UnetsegError as exc:
-        return unusable_reference(record.case_id, ref_path, exc)
-    if output is not None:
-        try:
-            pred = read_label(output)
-        except UnetsegError as exc:
-            return unusable_prediction(record.case_id, ref, exc, ref_path=ref_path, pred_path=output)
-        return score_case(
-            record.case_id, pred, ref, labels, tolerance_mm=tolerance_mm, ref_path=ref_path, pred_path=output
-        )
     why = f"no prediction: the case is {record.status}" + (f" ({record.reason})" if record.reason else "")
-    return no_prediction(record.case_id, ref, ref_path, message=why)
+    return score_pair(Pair(record.case_id, ref_path, output), labels, tolerance_mm=tolerance_mm, missing=why)
 
 
 def _input_image(records: Mapping[str, CaseRecord], case_id: str) -> Volume:

@@ -2,8 +2,7 @@
 
 Contract: :func:`evaluate_folders` pairs files by case id (:mod:`app.evaluation.pairing`), reads each pair
 (:mod:`app.evaluation.io`), optionally resamples the prediction onto the reference grid, scores it
-(:func:`app.evaluation.scoring.score_case`, the same function a batch calls on the label maps it holds) and
-returns an :class:`~app.evaluation.run.EvaluationRun`; it writes nothing and imports nothing from reporting.
+(:func:`score_pair`, which a batch also calls, with the label map it holds in memory) and returns an :class:`~app.evaluation.run.EvaluationRun`; it writes nothing and imports nothing from reporting.
 The reports (``metrics.csv``, ``summary.json``, ``report.html``) are the reporting stage's:
 :func:`app.reporting.evaluation_reports.write_evaluation_reports`. Per-case problems that a user can cause
 (:class:`~app.errors.UnetsegError`) become a :class:`~app.evaluation.result.CaseFailure` with worst-case results
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from app.errors import InputError, UnetsegError
 from app.evaluation.io import read_label
-from app.evaluation.pairing import pair_files
+from app.evaluation.pairing import Pair, pair_files
 from app.evaluation.run import EvaluationRun, read_prediction
 from app.evaluation.scoring import (
     CaseScore,
@@ -28,6 +27,7 @@ from app.evaluation.scoring import (
     unusable_prediction,
     unusable_reference,
 )
+from app.volume import Volume
 
 logger = logging.getLogger(__name__)
 
@@ -63,38 +63,8 @@ def evaluate_folders(
         )
     scores: list[CaseScore] = []
     for number, pair in enumerate(pairing.pairs, start=1):
-        try:
-            ref_volume = read_label(pair.ref)
-        except UnetsegError as exc:
-            if fail_fast:
-                raise
-            scores.append(unusable_reference(pair.case_id, pair.ref, exc))
-            continue
-        if pair.pred is None:
-            if fail_fast:
-                raise InputError(pair.ref, "has no prediction file (expected one with the same case id)")
-            scores.append(no_prediction(pair.case_id, ref_volume, pair.ref))
-            continue
-        try:
-            pred_volume = read_prediction(pair, ref_volume, resample)
-        except UnetsegError as exc:
-            if fail_fast:
-                raise
-            scores.append(
-                unusable_prediction(pair.case_id, ref_volume, exc, ref_path=pair.ref, pred_path=pair.pred)
-            )
-            continue
         scores.append(
-            score_case(
-                pair.case_id,
-                pred_volume,
-                ref_volume,
-                labels,
-                tolerance_mm=tolerance_mm,
-                ref_path=pair.ref,
-                pred_path=pair.pred,
-                fail_fast=fail_fast,
-            )
+            score_pair(pair, labels, tolerance_mm=tolerance_mm, resample=resample, fail_fast=fail_fast)
         )
         if number % 50 == 0:
             logger.info("evaluated %d of %d cases", number, len(pairing.pairs))
@@ -111,4 +81,53 @@ def evaluate_folders(
         ref=Path(ref),
         resample=resample,
         seconds=elapsed,
+    )
+
+
+def score_pair(
+    pair: Pair,
+    labels: Mapping[int, str] | None,
+    *,
+    tolerance_mm: float = 1.0,
+    resample: bool = False,
+    fail_fast: bool = False,
+    prediction: Volume | None = None,
+    missing: str = "",
+) -> CaseScore:
+    """Score one reference file against its prediction: ``prediction`` when it is held in memory (a batch's label
+    map), else the file ``pair.pred`` (resampled onto the reference grid with ``resample``).
+
+    A reference that cannot be read is listed, not scored; a reference without a prediction is a miss (``missing``:
+    why, when the caller knows); a prediction that cannot be read or is off the grid scores the worst
+    (:mod:`app.evaluation.scoring`).
+
+    Raises:
+        UnetsegError: only with ``fail_fast``, the first of these problems.
+    """
+    try:
+        ref = read_label(pair.ref)
+    except UnetsegError as exc:
+        if fail_fast:
+            raise
+        return unusable_reference(pair.case_id, pair.ref, exc)
+    if prediction is None and pair.pred is None:
+        if fail_fast:
+            raise InputError(pair.ref, "has no prediction file (expected one with the same case id)")
+        return no_prediction(pair.case_id, ref, pair.ref, message=missing)
+    if prediction is None:
+        try:
+            prediction = read_prediction(pair, ref, resample)
+        except UnetsegError as exc:
+            if fail_fast:
+                raise
+            return unusable_prediction(pair.case_id, ref, exc, ref_path=pair.ref, pred_path=pair.pred)
+    return score_case(
+        pair.case_id,
+        prediction,
+        ref,
+        labels,
+        tolerance_mm=tolerance_mm,
+        ref_path=pair.ref,
+        pred_path=pair.pred,
+        fail_fast=fail_fast,
     )

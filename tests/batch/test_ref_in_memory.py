@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import app.batch.scoring as batch_scoring
 import app.evaluation.run as evaluation_run
+import app.evaluation.runner as evaluation_runner
+import app.reporting.evaluation_reports as evaluation_reports
 from app.batch import BatchConfig, run_batch
 from app.evaluation import evaluate_folders
 from app.evaluation.io import read_label
@@ -37,18 +38,27 @@ def cases_and_refs(demo_data, tmp_path):
 
 @pytest.fixture
 def reads(monkeypatch):
-    """Every label file read, by the module that read it (scores: app.batch.scoring; pictures: app.evaluation.run)."""
+    """Every label file read, by what it was read for: ``"pictures"`` while the evaluation reports are written (the
+    overlays of the worst cases), ``"scoring"`` otherwise."""
     seen: list[tuple[str, Path]] = []
+    phase = ["scoring"]
 
-    def spy(module):
-        def read(path):
-            seen.append((module, Path(path)))
-            return read_label(path)
+    def read(path):
+        seen.append((phase[0], Path(path)))
+        return read_label(path)
 
-        return read
+    write_reports = evaluation_reports.write_evaluation_reports
 
-    monkeypatch.setattr(batch_scoring, "read_label", spy("scoring"))
-    monkeypatch.setattr(evaluation_run, "read_label", spy("pictures"))
+    def reporting(*args, **kwargs):
+        phase[0] = "pictures"
+        try:
+            return write_reports(*args, **kwargs)
+        finally:
+            phase[0] = "scoring"
+
+    monkeypatch.setattr(evaluation_runner, "read_label", read)
+    monkeypatch.setattr(evaluation_run, "read_label", read)
+    monkeypatch.setattr(evaluation_reports, "write_evaluation_reports", reporting)
     return seen
 
 
