@@ -52,7 +52,7 @@ from app.batch.records import CaseRecord
 from app.batch.report import run_provenance
 from app.batch.run_log import run_log
 from app.batch.run_page import write_run_page
-from app.batch.scoring import RunScores
+from app.batch.scoring import References, RunScores, score_run
 from app.batch.worker import CaseWorker, WorkerInfo
 from app.bundle_metadata import scored_labels
 from app.errors import InputError, OutputError
@@ -111,6 +111,8 @@ def run_batch(config: BatchConfig, observer: BatchObserver | None = None) -> Bat
             config.command_line or config.canonical_command(), [case.case_id for case in cases], decisions
         )
         records = [CaseRecord.of(case, config.inputs) for case in cases]
+        # --ref: the reference files, found once for the local worker and the scores at the end
+        references = References.of(config.ref) if config.ref is not None else None
         run = _RunInfo(info, config, started, log_path)
         live = LiveReport(config.out, records, decisions, run.provenance, journal, stem=config.report_stem)
         live.write("running")
@@ -123,7 +125,7 @@ def run_batch(config: BatchConfig, observer: BatchObserver | None = None) -> Bat
                     live.case_done(record)
                     observer.case_done(record)
             if todo:
-                _run_cases(todo, run, live, observer)
+                _run_cases(todo, run, live, observer, references)
         except (KeyboardInterrupt, SystemExit):
             live.write("interrupted")
             logger.warning("batch interrupted; report %s", config.out / f"{config.report_stem}.json")
@@ -133,12 +135,10 @@ def run_batch(config: BatchConfig, observer: BatchObserver | None = None) -> Bat
             raise
         report_json, report_csv = live.write("complete")
         scores = None
-        if config.ref is not None:
-            from app.batch.scoring import References, score_run
-
+        if references is not None:
             scores = score_run(
                 records,
-                References.of(config.ref),
+                references,
                 config.out,
                 scored_labels(info.labels, info.picture_scale),
                 tolerance_mm=config.tolerance_mm,
@@ -206,9 +206,14 @@ class _RunInfo:
 
 
 def _run_cases(
-    todo: list[tuple[Case, CaseRecord]], run: _RunInfo, live: LiveReport, observer: BatchObserver
+    todo: list[tuple[Case, CaseRecord]],
+    run: _RunInfo,
+    live: LiveReport,
+    observer: BatchObserver,
+    references: References | None,
 ) -> None:
-    """Run each case inside the error boundary, here or on Ray workers, reporting each as it finishes."""
+    """Run each case inside the error boundary, here or on Ray workers, reporting each as it finishes (a Ray
+    worker finds the ``references`` on its own node)."""
     config = run.config
 
     def started(record: CaseRecord, where: str) -> None:
@@ -228,7 +233,7 @@ def _run_cases(
         run.nodes = sorted({i.node for i in infos})
         run.workers = [_worker_summary(i) for i in infos]
         return
-    worker = CaseWorker(config, config.num_threads, log=run.log_path)
+    worker = CaseWorker(config, config.num_threads, log=run.log_path, references=references)
     try:
         info = worker.describe()
         info.raise_error()

@@ -68,7 +68,14 @@ class WorkerInfo:
 class CaseWorker:
     """A worker process's state for a whole batch (module docstring)."""
 
-    def __init__(self, config: BatchConfig, threads: int | None, *, log: Path | None = None):
+    def __init__(
+        self,
+        config: BatchConfig,
+        threads: int | None,
+        *,
+        log: Path | None = None,
+        references: References | None = None,
+    ):
         from app.inference.bundle import load_bundle
 
         self.config = config
@@ -77,8 +84,11 @@ class CaseWorker:
         self.workdir = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="unetseg-worker-")))
         self.bundle: Any = None
         self.error: tuple[str, str | None, str] | None = None
-        # --ref: each case is scored as it is segmented, against its reference found here once per worker
-        self.references = References.of(config.ref) if config.ref is not None else None
+        # --ref: each case is scored as it is segmented, against its reference; the local runner hands over the
+        # references it found, a Ray worker finds them once on its own node
+        if references is None and config.ref is not None:
+            references = References.of(config.ref)
+        self.references = references
         try:
             self.bundle = load_bundle(config.bundle, config.inference_options(threads))
         except UnetsegError as exc:
