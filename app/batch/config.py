@@ -72,8 +72,20 @@ def _flag(word: str, help: str, **options: Any) -> dict[str, Flag]:
 _SCALE_OUT = "scale-out (docs/scale_out.md)"
 
 
-def _shard(text: str) -> Shard:
-    return Shard.parse(text)
+def parse_formats(text: str | Sequence[str]) -> frozenset[Format]:
+    """``"nifti,seg"`` (or a list of names) -> ``{"nifti", "seg"}``.
+
+    Raises:
+        InputError: an unknown or empty format list.
+    """
+    items = text.split(",") if isinstance(text, str) else list(text)
+    names = {item.strip().lower() for item in items if item.strip()}
+    unknown = sorted(names - set(FORMATS))
+    if unknown or not names:
+        raise InputError(
+            None, f"unknown output format(s) {unknown or '(none)'}; choose from {', '.join(FORMATS)}"
+        )
+    return frozenset(names)  # type: ignore[arg-type]
 
 
 def _read_words(read: ReadOptions) -> list[str]:
@@ -138,7 +150,7 @@ class BatchConfig:
         metadata=_flag(
             "--formats",
             "outputs: nifti, seg or nifti,seg (default; SEG for DICOM input)",
-            parse=lambda text: parse_formats(text),
+            parse=parse_formats,
             text=lambda v: ",".join(sorted(v)),
             always=True,
         ),
@@ -232,7 +244,7 @@ class BatchConfig:
             "run only the K-th of N deterministic parts of the case list (for SLURM arrays and other "
             "schedulers); each part writes report-shard-K-of-N.json, `unetseg report OUT` joins them",
             metavar="K/N",
-            parse=_shard,
+            parse=Shard.parse,
         ),
     )
     address: str | None = field(
@@ -410,19 +422,3 @@ def config_flags() -> list[tuple[Field[Any], Flag]]:
     """The fields of :class:`BatchConfig` set by a ``unetseg infer`` option, with their :class:`Flag`, in field
     order."""
     return [(f, f.metadata["flag"]) for f in fields(BatchConfig) if "flag" in f.metadata]
-
-
-def parse_formats(text: str | Sequence[str]) -> frozenset[Format]:
-    """``"nifti,seg"`` (or a list of names) -> ``{"nifti", "seg"}``.
-
-    Raises:
-        InputError: an unknown or empty format list.
-    """
-    items = text.split(",") if isinstance(text, str) else list(text)
-    names = {item.strip().lower() for item in items if item.strip()}
-    unknown = sorted(names - set(FORMATS))
-    if unknown or not names:
-        raise InputError(
-            None, f"unknown output format(s) {unknown or '(none)'}; choose from {', '.join(FORMATS)}"
-        )
-    return frozenset(names)  # type: ignore[arg-type]

@@ -82,11 +82,11 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     field order (those of a ``group`` in their own ``--help`` section); the value lands under the field's name."""
     from app.batch.config import config_flags
 
-    groups: dict[str, argparse._ArgumentGroup] = {}
+    targets: dict[str | None, argparse.ArgumentParser | argparse._ArgumentGroup] = {None: parser}
     for f, flag in config_flags():
-        target = parser if flag.group is None else groups.get(flag.group)
-        if target is None:
-            target = groups[flag.group] = parser.add_argument_group(flag.group)  # type: ignore[index]
+        if flag.group not in targets:
+            targets[flag.group] = parser.add_argument_group(flag.group)
+        target = targets[flag.group]
         if isinstance(f.default, bool):
             action = "store_false" if f.default else "store_true"
             target.add_argument(flag.word, dest=f.name, action=action, help=flag.help)

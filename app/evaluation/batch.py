@@ -42,8 +42,8 @@ def evaluate_batch(
         case_ids: one id per item (default ``batch_0``, ``batch_1``, ...).
         tolerance_mm: NSD tolerance.
     """
-    pred_maps = _label_maps(pred, spatial_dims, "pred")
-    ref_maps = _label_maps(ref, spatial_dims, "ref")
+    pred_maps = label_maps(pred, spatial_dims, "pred")
+    ref_maps = label_maps(ref, spatial_dims, "ref")
     if pred_maps.shape != ref_maps.shape:
         raise ValueError(f"pred {pred_maps.shape} and ref {ref_maps.shape} batches differ in shape")
     n = pred_maps.shape[0]
@@ -64,7 +64,13 @@ def evaluate_batch(
     return results
 
 
-def _label_maps(batch: Any, spatial_dims: int, what: str) -> np.ndarray:
+def label_maps(batch: Any, spatial_dims: int, what: str) -> np.ndarray:
+    """``(B, [C,] *spatial)`` -> ``(B, *spatial)``: a channel axis of size 1 dropped, of size C > 1 reduced by
+    argmax (module docstring); ``what`` names the batch in errors.
+
+    Raises:
+        ValueError: another shape.
+    """
     array = _to_numpy(batch)
     if spatial_dims not in (2, 3):
         raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from ignite.engine import Engine, Events
 
+from app.evaluation.batch import label_maps
 from app.evaluation.labels import labels_from_bundle
 from app.evaluation.result import CaseVolumes
 from app.evaluation.run import EvaluationRun
@@ -83,7 +84,7 @@ class SegmentationReportHandler:
         self.scores, self.volumes, self._started = [], {}, time.perf_counter()
 
     def _collect(self, engine: Engine) -> None:
-        pred_key = self.keys[0]
+        pred_key, label_key, image_key = self.keys
         output: Any = engine.state.output
         items = output if isinstance(output, list) else [output]
         for item in items:
@@ -91,38 +92,25 @@ class SegmentationReportHandler:
             case_id = Path(str(pred.meta.get("filename_or_obj", f"case_{len(self.volumes)}"))).name
             case_id = case_id.removesuffix(".gz").removesuffix(".nii")
             affine = np.asarray(pred.affine.detach().cpu(), dtype=np.float64)
-            case = self._case_volumes(item, affine, case_id)
-            if case.pred is None:
-                raise ValueError(f"case {case_id}: the evaluator's output has no {pred_key!r}")
+            pred_map = Volume(self._label_map(pred, case_id), affine, source=case_id)
+            ref_map = Volume(self._label_map(item[label_key], case_id), affine, source=case_id)
             self.scores.append(
-                score_case(case_id, case.pred, case.ref, self.labels, tolerance_mm=self.tolerance_mm)
+                score_case(case_id, pred_map, ref_map, self.labels, tolerance_mm=self.tolerance_mm)
             )
-            self.volumes[case_id] = case
-
-    def _case_volumes(self, item, affine: np.ndarray, case_id: str) -> CaseVolumes:
-        """The item's label maps (a channel axis of size C > 1 reduced by argmax) and image, on one grid."""
-        pred_key, label_key, image_key = self.keys
-
-        def label_map(x) -> np.ndarray:
-            array = x.detach().cpu().numpy()
-            if array.ndim != self.spatial_dims + 1:
-                raise ValueError(
-                    f"case {case_id}: expected (C, {self.spatial_dims} spatial axes), got shape {array.shape}"
+            image = item.get(image_key)
+            image_volume = None
+            if image is not None and tuple(image.shape[1:]) == tuple(pred.shape[1:]):
+                image_volume = Volume(
+                    image.detach().cpu().numpy()[0].astype(np.float32), affine, source=case_id
                 )
-            array = array.argmax(0) if array.shape[0] > 1 else array[0]
-            if not np.array_equal(array, np.rint(array)):
-                raise ValueError(f"case {case_id}: the label map holds non-integer values")
-            return array.astype(np.int32)
+            self.volumes[case_id] = CaseVolumes(ref=ref_map, pred=pred_map, image=image_volume)
 
-        image = item.get(image_key)
-        image_volume = None
-        if image is not None and tuple(image.shape[1:]) == tuple(item[pred_key].shape[1:]):
-            image_volume = Volume(image.detach().cpu().numpy()[0].astype(np.float32), affine, source=case_id)
-        return CaseVolumes(
-            ref=Volume(label_map(item[label_key]), affine, source=case_id),
-            pred=Volume(label_map(item[pred_key]), affine, source=case_id),
-            image=image_volume,
-        )
+    def _label_map(self, channels: Any, case_id: str) -> np.ndarray:
+        """One item's label map from ``(C, *spatial)`` (:func:`app.evaluation.batch.label_maps`), whole numbers only."""
+        array = label_maps(channels[None], self.spatial_dims, f"case {case_id}")[0]
+        if not np.array_equal(array, np.rint(array)):
+            raise ValueError(f"case {case_id}: the label map holds non-integer values")
+        return array.astype(np.int32)
 
     def _write(self, engine: Engine) -> None:
         run = EvaluationRun.from_scores(
