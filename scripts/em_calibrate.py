@@ -7,8 +7,9 @@
     # a candidate network not (yet) in the bundle: its weights predict the gap slices and validation
     python scripts/em_calibrate.py sweep --fold_dir D --weights D/full/checkpoint_epoch=N.pt
     # 5-fold cross-validation over all 24 labelled slices (scripts/em_cv.py train + predict first): the rule
-    # chosen on the 24 out-of-fold slices, and the nested cross-validated scores (rule chosen without the fold)
-    python scripts/em_calibrate.py cv --cv_dir D
+    # chosen on the 24 out-of-fold slices, and the nested cross-validated scores (rule chosen without the fold);
+    # then the shipping decision between the runs given (see decide)
+    python scripts/em_calibrate.py cv --cv_dir D [D2 ...]
 
 Why folds: the shipped network fits its training slices 0-17 (training Rand error 0.057 against 0.115 on
 validation), so a post-processing tuned on them learns nothing about the gaps an unseen slice has. As nnU-Net
@@ -27,6 +28,16 @@ slice, then every decision rule on the cached p(cell) maps: the plain threshold
     error is at most ``PIXEL_SLACK`` above the lowest of any rule
 
 (the Rand error is the target this calibration is for; the slack keeps the pixel error where it was).
+
+The shipping decision of ``cv`` (:func:`decide`, written down on 2026-12-06 before the warm-restart run was
+scored): among the runs given, the candidate is the one with the lowest nested Rand error among those whose nested
+pixel error is at most ``PIXEL_SLACK`` above the lowest (the rule criterion, applied to runs). Its fold ensemble
+replaces the shipped single network if, on the six labelled slices the shipped network never trained on (18-23:
+the unused gap and its validation block, on which its checkpoint was selected, which favours it), the candidate's
+out-of-fold fold networks under their nested rules have a lower mean adapted Rand error than the shipped network
+under its 0.4.x rule, and a mean pixel error at most ``PIXEL_SLACK`` above its. Both predictors are scored on the
+same slices, none of which either trained on; a member of the ensemble stands for the ensemble (the ensemble of
+five such networks is expected to be at least as good, and cannot be scored on these slices without leakage).
 """
 
 from __future__ import annotations
@@ -44,6 +55,8 @@ BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "em_membrane_segmenta
 FOLDS = ((range(0, 9), range(10, 18)), (range(9, 18), range(0, 8)))
 GAP = range(18, 20)
 VALIDATION = range(20, 24)
+#: the labelled slices the shipped single network never trained on (the unused gap and its validation block)
+UNSEEN_BY_SHIPPED = range(18, 24)
 THRESHOLDS = (0.5, 0.3, 0.2, 0.15, 0.1)
 SEED_THRESHOLDS = (None, 0.8, 0.9, 0.95, 0.98)  # None: the plain threshold
 MIN_SEED_SIZES = (0, 30, 100)
@@ -73,6 +86,10 @@ class Rule:
             seed_threshold=self.seed_threshold,
             min_seed_size=self.min_seed_size,
         )
+
+
+#: the decision rule of the shipped 0.4.x single network
+SHIPPED_RULE = Rule(0.15, 0.9, 100)
 
 
 def rules() -> list[Rule]:
@@ -264,7 +281,21 @@ def oof_probabilities(cv_dir: Path) -> dict[int, np.ndarray]:
     return {k: np.stack([1.0 - p, p]) for k, p in sorted(cells.items())}
 
 
-def cross_validate(cv_dir: Path, dataset_dir: Path) -> None:
+@dataclass(frozen=True)
+class CrossValidation:
+    """One cross-validation run's outcome: the rule chosen on all its out-of-fold slices (the one to ship) and
+    the nested per-slice scores (adapted Rand error, pixel error, V_rand, V_info), the honest estimate."""
+
+    cv_dir: Path
+    chosen: Rule
+    nested: dict[int, tuple[float, ...]]
+
+    def mean(self, slices=None) -> np.ndarray:
+        keys = sorted(self.nested) if slices is None else list(slices)
+        return np.mean([self.nested[k] for k in keys], axis=0)
+
+
+def cross_validate(cv_dir: Path, dataset_dir: Path) -> CrossValidation:
     """The rule chosen on all out-of-fold slices (the one to ship), and the nested cross-validated scores."""
     folds = [f["held_out"] for f in json.loads((BUNDLE / "configs" / "folds.json").read_text())["folds"]]
     probabilities = oof_probabilities(cv_dir)
@@ -276,32 +307,76 @@ def cross_validate(cv_dir: Path, dataset_dir: Path) -> None:
     per_slice = {rule: slice_scores(rule, probabilities, labels) for rule in rules()}
     table = _mean_table(per_slice, list(probabilities))
     chosen = choose(table)
-    print(f"\nout-of-fold: {len(probabilities)} slices; mean adapted Rand error / pixel error per rule")
+    print(f"\n{cv_dir}")
+    print(f"out-of-fold: {len(probabilities)} slices; mean adapted Rand error / pixel error per rule")
     print("| rule | Rand error | pixel error |\n|---|---|---|")
     for rule, (rand, pixel) in table.items():
         mark = "**" if rule == chosen else ""
         print(f"| {mark}{rule}{mark} | {rand:.4f} | {pixel:.4f} |")
     print(f"\nchosen on all {len(probabilities)} slices (the rule to ship): {chosen}")
-    shipped = Rule(0.15, 0.9, 100)
-    rows = []
+    nested: dict[int, tuple[float, ...]] = {}
     print("\nnested: per fold, the rule chosen on the other folds, scored on the fold's held-out block")
     print("| fold | slices | rule (chosen without the fold) | Rand error | pixel error | V_rand | V_info |")
     print("|---|---|---|---|---|---|---|")
     for i, (held_out, rule) in enumerate(zip(folds, nested_choices(per_slice, folds), strict=True)):
         scores = slice_scores(rule, {k: probabilities[k] for k in held_out}, labels, v_scores=True)
-        rows += list(scores.values())
+        nested |= scores
         mean = np.mean(list(scores.values()), axis=0)
         print(
             f"| {i} | {held_out[0]}-{held_out[-1]} | {rule} | " + " | ".join(f"{v:.4f}" for v in mean) + " |"
         )
-    overall = np.mean(rows, axis=0)
-    print("| **all** | 0-23 | | " + " | ".join(f"**{v:.4f}**" for v in overall) + " |")
-    for name, rule in (("chosen on all slices", chosen), ("0.4.x rule", shipped)):
+    result = CrossValidation(cv_dir, chosen, nested)
+    print("| **all** | 0-23 | | " + " | ".join(f"**{v:.4f}**" for v in result.mean()) + " |")
+    for name, rule in (("chosen on all slices", chosen), ("0.4.x rule", SHIPPED_RULE)):
         pooled = np.mean(list(slice_scores(rule, probabilities, labels, v_scores=True).values()), axis=0)
         print(
             f"{name} ({rule}), all 24 slices: Rand error {pooled[0]:.4f}, pixel error {pooled[1]:.4f}, "
             f"V_rand {pooled[2]:.4f}, V_info {pooled[3]:.4f}"
         )
+    return result
+
+
+def shipped_unseen_scores(cache_dir: Path, dataset_dir: Path) -> dict[int, tuple[float, ...]]:
+    """The shipped single network (``models/model.pt``, 0.4.x rule) on the slices it never trained on (18-23),
+    its p(cell) maps cached in ``cache_dir/shipped_unseen_probabilities.npz``."""
+    cache = cache_dir / "shipped_unseen_probabilities.npz"
+    if cache.is_file():
+        with np.load(cache) as stored:
+            probabilities = {int(k): stored[k].astype(np.float32) for k in stored.files}
+    else:
+        probabilities = SlicePredictor(dataset_dir)(None, UNSEEN_BY_SHIPPED)
+        np.savez_compressed(cache, **{str(k): p for k, p in probabilities.items()})
+    return slice_scores(SHIPPED_RULE, probabilities, labels_of(probabilities, dataset_dir), v_scores=True)
+
+
+def decide(runs: list[CrossValidation], shipped: dict[int, tuple[float, ...]]) -> CrossValidation | None:
+    """The shipping decision (written down before the 2026-12-06 warm-restart run was scored; see the module
+    docstring): the run to ship, or None when the shipped single network stays."""
+    table = {run.cv_dir: tuple(run.mean()[:2]) for run in runs}
+    best_pixel = min(pixel for _, pixel in table.values())
+    candidate = min(
+        (run for run in runs if table[run.cv_dir][1] <= best_pixel + PIXEL_SLACK),
+        key=lambda run: table[run.cv_dir][0],
+    )
+    unseen = list(UNSEEN_BY_SHIPPED)
+    ours, theirs = candidate.mean(unseen), np.mean([shipped[k] for k in unseen], axis=0)
+    print(
+        "\nruns (nested, 24 slices): " + "; ".join(f"{d}: {r:.4f} / {p:.4f}" for d, (r, p) in table.items())
+    )
+    print(f"candidate: {candidate.cv_dir} (lowest nested Rand error, pixel error <= best + {PIXEL_SLACK})")
+    print(
+        f"\nslices {unseen[0]}-{unseen[-1]}, which neither the shipped network nor the candidate's fold networks trained on"
+    )
+    print("| predictor | rule | Rand error | pixel error | V_rand | V_info |\n|---|---|---|---|---|---|")
+    print("| fold networks (out-of-fold) | nested | " + " | ".join(f"{v:.4f}" for v in ours) + " |")
+    print(f"| shipped network | {SHIPPED_RULE} | " + " | ".join(f"{v:.4f}" for v in theirs) + " |")
+    ship = ours[0] < theirs[0] and ours[1] <= theirs[1] + PIXEL_SLACK
+    print(
+        f"verdict: {'ship' if ship else 'do not ship'} the ensemble of {candidate.cv_dir} "
+        f"(Rand error {ours[0]:.4f} {'<' if ours[0] < theirs[0] else '>='} {theirs[0]:.4f}; "
+        f"pixel error {ours[1]:.4f} {'<=' if ours[1] <= theirs[1] + PIXEL_SLACK else '>'} {theirs[1]:.4f} + {PIXEL_SLACK})"
+    )
+    return candidate if ship else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -311,7 +386,13 @@ def main(argv: list[str] | None = None) -> int:
         "--dataset_dir", type=Path, default=BUNDLE.parents[2] / "shared" / "data" / "isbi2012-em"
     )
     parser.add_argument("--out_dir", "--fold_dir", dest="fold_dir", type=Path, default=Path("/tmp/em_folds"))
-    parser.add_argument("--cv_dir", type=Path, default=None, help="cv: the scripts/em_cv.py output folder")
+    parser.add_argument(
+        "--cv_dir",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="cv: scripts/em_cv.py output folders (several: the shipping decision between them, see decide)",
+    )
     parser.add_argument("--validation", action="store_true", help="also score the chosen rule on validation")
     parser.add_argument(
         "--weights",
@@ -325,7 +406,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "cv":
         if args.cv_dir is None:
             parser.error("cv needs --cv_dir")
-        cross_validate(args.cv_dir, args.dataset_dir)
+        runs = [cross_validate(cv_dir, args.dataset_dir) for cv_dir in args.cv_dir]
+        decide(runs, shipped_unseen_scores(args.cv_dir[0], args.dataset_dir))
     else:
         sweep(args.fold_dir, args.dataset_dir, args.validation, args.weights)
     return 0

@@ -62,8 +62,12 @@ def train_command(
     num_workers: int,
     num_threads: int,
     time_budget_s: float | None = None,
+    init_checkpoint: Path | None = None,
+    learning_rate: float | None = None,
 ) -> list[str]:
     """The ``monai.bundle run`` command line of one fold (``train.json`` plus overrides by key name)."""
+    warm_start = [] if init_checkpoint is None else ["--init_checkpoint", str(init_checkpoint)]
+    lr = [] if learning_rate is None else ["--learning_rate", str(learning_rate)]
     return [
         sys.executable, "-m", "monai.bundle", "run",
         "--config_file", str(BUNDLE / "configs" / "train.json"),
@@ -78,6 +82,8 @@ def train_command(
         "--num_workers", str(num_workers),
         "--num_threads", str(num_threads),
         "--resume", "true",
+        *warm_start,
+        *lr,
     ]  # fmt: skip
 
 
@@ -90,8 +96,14 @@ def train(
     num_workers: int,
     num_threads: int,
     time_budget_s: float | None = None,
+    init_from: Path | None = None,
+    learning_rate: float | None = None,
 ) -> int:
-    """Train the folds, ``parallel`` at a time, each logging to ``fold<i>/train.log``; returns the worst exit code."""
+    """Train the folds, ``parallel`` at a time, each logging to ``fold<i>/train.log``; returns the worst exit code.
+
+    With ``init_from`` (an earlier run's ``out_dir``), each fold's network starts from that run's last epoch of the
+    same fold (a warm restart: a fresh optimizer and schedule, ``learning_rate`` if given), so no fold ever sees
+    another fold's held-out block."""
     all_folds = load_folds()
     pending = list(folds)
     running: dict[int, tuple[subprocess.Popen, float]] = {}
@@ -101,8 +113,16 @@ def train(
             i = pending.pop(0)
             fold_dir = out_dir / f"fold{i}"
             write_fold_datalist(fold_dir, all_folds[i])
+            init = None if init_from is None else final_checkpoint(init_from / f"fold{i}")
             command = train_command(
-                fold_dir, dataset_dir, max_epochs, num_workers, num_threads, time_budget_s
+                fold_dir,
+                dataset_dir,
+                max_epochs,
+                num_workers,
+                num_threads,
+                time_budget_s,
+                init,
+                learning_rate,
             )
             log = (fold_dir / "train.log").open("a")
             env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -189,6 +209,15 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="stop each fold at the epoch boundary before this many seconds (default: none, the full schedule)",
     )
+    parser.add_argument(
+        "--init_from",
+        type=Path,
+        default=None,
+        help="train: warm-start each fold from this earlier run's last epoch of the same fold",
+    )
+    parser.add_argument(
+        "--learning_rate", type=float, default=None, help="train: peak learning rate (default: train.json's)"
+    )
     parser.add_argument("--device", default="cpu", help="predict: auto, cpu or cuda[:N]")
     parser.add_argument(
         "--ensemble", type=Path, default=None, help="export: also write the ensemble state dict"
@@ -207,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
             args.num_workers,
             args.num_threads,
             args.time_budget_s,
+            None if args.init_from is None else args.init_from.resolve(),
+            args.learning_rate,
         )
     if args.command == "predict":
         predict(out_dir, dataset_dir, args.device)
