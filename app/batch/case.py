@@ -41,6 +41,7 @@ from app.inference.bundle import LoadedBundle
 from app.inference.bundle_info import BundleInfo
 from app.inference.input_check import check_input
 from app.loading import Case
+from app.run_layout import DICOM_SEG_EXTENSION, SEG_SUFFIX
 from app.volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ def run_case(
         path = _write_label_picture(case, stored, case_dir)
         record.outputs.append(OutputFile.of("picture", path))
     elif "nifti" in formats:
-        path = write_nifti(labels, case_dir / f"{case.case_id}_seg.nii.gz")
+        path = write_nifti(labels, case_dir / f"{case.case_id}{SEG_SUFFIX}.nii.gz")
         record.outputs.append(OutputFile.of("nifti", path))
     record.status, record.reason = "ok", ""
     if "seg" in formats:
@@ -183,7 +184,7 @@ def _write_label_picture(case: Case, stored: Volume, case_dir: Path) -> Path:
     from app.writing.picture import write_picture
 
     suffix = ".png" if stored.ndim == 2 and case.source.suffix.lower() == ".png" else ".tif"
-    return write_picture(stored, case_dir / f"{case.case_id}_seg{suffix}")
+    return write_picture(stored, case_dir / f"{case.case_id}{SEG_SUFFIX}{suffix}")
 
 
 def _write_seg(
@@ -199,7 +200,7 @@ def _write_seg(
         labels,
         labels.dicom,  # the source series as the DICOM reader recorded it
         info.labels,
-        case_dir / f"{case.case_id}_seg.dcm",
+        case_dir / f"{case.case_id}{SEG_SUFFIX}{DICOM_SEG_EXTENSION}",
         segmentation_type=config.seg_type,
         algorithm_name=info.name[:_LO],
         algorithm_version=info.version[:_LO],

@@ -23,12 +23,10 @@ from app.evaluation import plausibility
 from app.evaluation.statistics import CaseStatistics, case_statistics, intensity_unit
 from app.inference.bundle_info import BundleInfo
 from app.reporting.atomic import write_atomic
+from app.run_layout import PREVIEW_NAME, STATISTICS_NAME
 from app.volume import Volume
 
 logger = logging.getLogger(__name__)
-
-STATISTICS_NAME = "statistics.json"
-PREVIEW_NAME = "preview.png"
 
 
 def bundle_ranges(info: BundleInfo) -> BundleRanges | None:

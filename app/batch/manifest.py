@@ -26,11 +26,11 @@ from typing import Any
 from app.batch.records import CaseRecord
 from app.checksums import sha256_file
 from app.errors import OutputError
+from app.run_layout import MANIFEST_NAME
 from app.writing.atomic import TEMPORARY_PREFIX, atomic_write
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_NAME = "case.json"
 SCHEMA_VERSION = 1
 
 

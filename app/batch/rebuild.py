@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from app.batch.journal import read_journal_file
-from app.batch.manifest import MANIFEST_NAME
 from app.batch.records import CaseRecord
 from app.batch.report import build_report, write_run_report
 from app.batch.run_page import write_run_page
 from app.errors import InputError
 from app.loading import Decision
 from app.reporting.provenance import PACKAGES, package_versions
+from app.run_layout import MANIFEST_NAME
 
 logger = logging.getLogger(__name__)
 

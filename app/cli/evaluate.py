@@ -21,6 +21,8 @@ EXIT_CODES = codes(
         "reports written), a single pair could not be evaluated, or another input error",
     }
 )
+#: unused files printed one per line; the rest are counted (summary.json and report.html list them all)
+UNUSED_PRINTED = 20
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -115,8 +117,11 @@ def run(args: argparse.Namespace) -> int:
     for failure in result.failures:
         if failure.flag != "no_prediction":
             print(f"failed: {failure.case_id}: {failure.flag}: {failure.message}", file=sys.stderr)
-    for path, reason in result.unused:
+    for path, reason in result.unused[:UNUSED_PRINTED]:
         print(f"unused: {path}: {reason}", file=sys.stderr)
+    if len(result.unused) > UNUSED_PRINTED:
+        more = len(result.unused) - UNUSED_PRINTED
+        print(f"unused: {more} more files, all listed in {reports.summary_json}", file=sys.stderr)
     extra = f", {reports.em_metrics_csv}" if reports.em_metrics_csv is not None else ""
     print(f"wrote {reports.metrics_csv}{extra}, {reports.summary_json}, {reports.report_html}")
     return 0 if result.ok else InputError.exit_code

@@ -5,7 +5,9 @@ Contract: a *case id* is a file name without its label-file extension (``.nii.gz
 suffix (``hippocampus_001_seg.nii.gz`` pairs with ``hippocampus_001.nii.gz``), and an image when its id
 carries nnU-Net's ``_0000`` channel suffix. A folder is scanned at its top level and one level down, so
 both a flat folder and the folder-per-case layout ``OUT/<stem>/<stem>_seg.nii.gz`` work; other files and
-hidden files are ignored. Two files with the same id: the one with the preferred extension (the order
+hidden files are ignored. In a case folder an ``unetseg infer`` run completed (:mod:`app.run_layout`), the
+preview picture and a DICOM SEG beside the label map are that run's other outputs, not predictions: they are
+skipped (counted in the log), not listed as unused. Two files with the same id: the one with the preferred extension (the order
 above) wins and the other is listed as unused, with the reason. A reference without a prediction is a
 :class:`Pair` with ``pred=None`` (a failed case, never dropped); a prediction without a reference is listed
 in :attr:`Pairing.unused`.
@@ -19,12 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.formats import SUFFIXES, split_suffix
+from app.run_layout import SEG_SUFFIX, companion_files
 
 logger = logging.getLogger(__name__)
 
 #: label file extensions, in order of preference when two files share a case id (:mod:`app.formats`)
 EXTENSIONS = tuple(suffix for suffix, _ in SUFFIXES)
-PREDICTION_SUFFIXES = ("_seg",)
+PREDICTION_SUFFIXES = (SEG_SUFFIX,)
 IMAGE_SUFFIXES = ("_0000",)
 
 
@@ -96,7 +99,13 @@ def pair_files(pred: Path, ref: Path) -> Pairing:
         return Pairing(pairs=[Pair(case_id=case_id(ref), ref=ref, pred=pred)])
     refs, unused = reference_files(ref)
     preds: dict[str, list[Path]] = {}
-    for path in label_files(pred):
+    files = label_files(pred)
+    companions = {f for folder in {f.parent for f in files} for f in companion_files(folder)}
+    if companions:
+        logger.info(
+            "skipped %d previews and DICOM SEGs of infer case folders under %s", len(companions), pred
+        )
+    for path in (f for f in files if f not in companions):
         cid = _match(path, refs, PREDICTION_SUFFIXES)
         if cid is None:
             unused.append((path, "no reference with this case id"))

@@ -16,6 +16,8 @@ from typing import Any
 from app.evaluation.result import CaseFailure, LabelResult
 from app.evaluation.summary import EmSummary, Summary
 
+#: unused files shown as rows (failed cases are all shown; summary.json lists every unused file)
+UNUSED_ROWS = 100
 #: (field, heading, number format) of the summary and case tables
 METRIC_COLUMNS = (
     ("dice", "Dice", "{:.3f}"),
@@ -240,10 +242,15 @@ def _failures_table(failures: Sequence[CaseFailure], unused: Sequence[tuple[Path
             f'<tr><td class="l">{escape(f.case_id)}</td><td class="l flag-{escape(f.flag)}">'
             f'{escape(status)}</td><td class="l">{escape(f.message)}</td></tr>'
         )
-    for path, reason in unused:
+    for path, reason in unused[:UNUSED_ROWS]:
         rows.append(
             f'<tr><td class="l">{escape(str(path))}</td><td class="l">unused</td>'
             f'<td class="l">{escape(reason)}</td></tr>'
+        )
+    if len(unused) > UNUSED_ROWS:
+        rows.append(
+            f'<tr><td class="l">{len(unused) - UNUSED_ROWS} more files</td><td class="l">unused</td>'
+            '<td class="l">all listed in summary.json</td></tr>'
         )
     rows.append("</table>")
     return "".join(rows)

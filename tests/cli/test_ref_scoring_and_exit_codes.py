@@ -153,3 +153,31 @@ def test_infer_ref_names_outputs_by_their_place_in_out(
         text = (out / page).read_text()
         assert "unetseg-scoring-" not in text, page
     assert unused["path"] in json.dumps(json.loads((out / "summary.json").read_text()))
+
+    # the run folder read back by unetseg evaluate: the same one unused file; the previews and the series' DICOM
+    # SEG are the run's other outputs, not unused predictions
+    assert list(out.glob("*/preview.png")) and list(out.glob("*/*_seg.dcm"))
+    result = unetseg_cli("evaluate", "--pred", out, "--ref", three_references, "--out", tmp_path / "reports")
+    assert [line for line in result.stderr.splitlines() if line.startswith("unused:")] == [
+        f"unused: {unused['path']}: no reference with this case id"
+    ]
+
+
+def test_evaluate_prints_the_first_unused_files_and_counts_the_rest(unetseg_cli, three_references, tmp_path):
+    from app.cli.evaluate import UNUSED_PRINTED
+
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for name in ("hippocampus_008", "hippocampus_035", "hippocampus_045"):
+        shutil.copy(three_references / f"{name}.nii.gz", pred / f"{name}_seg.nii.gz")
+    for i in range(UNUSED_PRINTED + 3):
+        shutil.copy(three_references / "hippocampus_045.nii.gz", pred / f"stray_{i:02d}_seg.nii.gz")
+
+    result = unetseg_cli("evaluate", "--pred", pred, "--ref", three_references, "--out", tmp_path / "reports")
+
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("unused:")]
+    assert len(lines) == UNUSED_PRINTED + 1
+    assert lines[-1] == f"unused: 3 more files, all listed in {tmp_path / 'reports' / 'summary.json'}"
+    summary = json.loads((tmp_path / "reports" / "summary.json").read_text())
+    assert len(summary["unused_files"]) == UNUSED_PRINTED + 3

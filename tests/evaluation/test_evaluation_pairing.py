@@ -59,6 +59,32 @@ def test_duplicate_predictions_prefer_nifti_and_report_the_other(tmp_path):
     assert [p.name for p, _ in pairing.unused] == ["c_seg.dcm"]
 
 
+def test_an_infer_case_folder_pairs_its_label_map_and_skips_the_runs_other_outputs(tmp_path):
+    """In OUT/<case>/ of an infer run (it holds case.json) the preview and the DICOM SEG beside the NIfTI are that
+    run's other outputs, not unused predictions; the same files in a folder no run completed are still listed."""
+    touch(tmp_path / "ref" / "c.nii.gz")
+    touch(tmp_path / "ref" / "em.png")
+    for folder, names in {
+        "c": ("case.json", "c_seg.nii.gz", "c_seg.dcm", "preview.png", "statistics.json"),
+        "em": ("case.json", "em_seg.png", "preview.png", "statistics.json"),
+    }.items():
+        for name in names:
+            touch(tmp_path / "run" / folder / name)
+    pairing = pair_files(tmp_path / "run", tmp_path / "ref")
+    assert [(p.case_id, p.pred.name) for p in pairing.pairs] == [("c", "c_seg.nii.gz"), ("em", "em_seg.png")]
+    assert pairing.unused == []
+    # a DICOM case whose only label file is the SEG: the SEG is its prediction
+    (tmp_path / "run" / "c" / "c_seg.nii.gz").unlink()
+    [pair, _] = pair_files(tmp_path / "run", tmp_path / "ref").pairs
+    assert pair.pred.name == "c_seg.dcm"
+    # without case.json the folder is no infer output: both files are reported
+    (tmp_path / "run" / "em" / "case.json").unlink()
+    pairing = pair_files(tmp_path / "run", tmp_path / "ref")
+    assert [(p.name, reason) for p, reason in pairing.unused] == [
+        ("preview.png", "no reference with this case id")
+    ]
+
+
 def test_two_files_pair_whatever_their_names(tmp_path):
     ref = touch(tmp_path / "reference.nii.gz")
     pred = touch(tmp_path / "output.nrrd")

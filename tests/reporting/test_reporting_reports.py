@@ -86,6 +86,23 @@ def test_write_reports_files(tmp_path, run):
     assert "<script" not in html and 'src="http' not in html
 
 
+def test_report_html_shows_the_first_unused_files_and_counts_the_rest(tmp_path, run):
+    from app.reporting.html import UNUSED_ROWS
+
+    results, volumes = run
+    unused = [
+        (Path(f"/p/stray_{i:03d}.nii.gz"), "no reference with this case id") for i in range(UNUSED_ROWS + 5)
+    ]
+    provenance = build_provenance(
+        inputs={"pred": "/p", "ref": "/r"}, tolerance_mm=1.0, labels={1: "a", 2: "b"}
+    )
+    paths = write_reports(results, tmp_path, provenance=provenance, volumes=volumes, unused=unused, worst=0)
+    html = paths.report_html.read_text()
+    assert f"stray_{UNUSED_ROWS - 1:03d}" in html and f"stray_{UNUSED_ROWS:03d}" not in html
+    assert "5 more files" in html
+    assert len(json.loads(paths.summary_json.read_text())["unused_files"]) == UNUSED_ROWS + 5
+
+
 def test_overlay_and_distribution_pictures_are_pngs(run):
     results, volumes = run
     for png in (
