@@ -109,3 +109,25 @@ def test_out_of_fold_probabilities_are_read_as_two_channels(calibrate, tmp_path)
     np.testing.assert_allclose(probabilities[0][0], 0.75)
     with pytest.raises(SystemExit, match="missing"):
         calibrate.oof_probabilities(tmp_path / "nothing")
+
+
+def test_shipping_decision_picks_the_run_then_compares_on_the_slices_neither_trained_on(calibrate):
+    """decide: the candidate run by the rule criterion on nested (Rand, pixel); it ships only if, on slices 18-23,
+    its fold networks have a lower Rand error than the shipped network and a pixel error within the slack."""
+    unseen = list(calibrate.UNSEEN_BY_SHIPPED)
+    assert unseen == [18, 19, 20, 21, 22, 23]
+
+    def run(name, rand, pixel, unseen_rand, unseen_pixel):
+        nested = {k: (rand, pixel, 0.9, 0.9) for k in range(24)}
+        nested |= {k: (unseen_rand, unseen_pixel, 0.9, 0.9) for k in unseen}
+        return calibrate.CrossValidation(Path(name), calibrate.SHIPPED_RULE, nested)
+
+    shipped = {k: (0.07, 0.078, 0.95, 0.97) for k in unseen}
+    slack = calibrate.PIXEL_SLACK
+    # the lower-Rand run is out of the pixel slack, so the other is the candidate; it beats the shipped network
+    better, sloppy = run("a", 0.06, 0.083, 0.065, 0.079), run("b", 0.05, 0.090, 0.04, 0.090)
+    assert calibrate.decide([sloppy, better], shipped) is better
+    # ties or loses in Rand error on 18-23: not shipped, whatever its 24-slice score
+    assert calibrate.decide([run("c", 0.03, 0.07, 0.07, 0.07)], shipped) is None
+    # a lower Rand error but a pixel error above the shipped network's plus the slack: not shipped
+    assert calibrate.decide([run("d", 0.05, 0.08, 0.06, 0.078 + slack + 1e-4)], shipped) is None

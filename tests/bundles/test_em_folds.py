@@ -97,6 +97,52 @@ def test_fold_datalist_and_training_command(em_cv, shipped, tmp_path):
     assert options["--ckpt_dir"] == str(tmp_path / "fold1")
     assert options["--val_interval"] == options["--max_epochs"] == "7"  # validated once, after the last epoch
     assert options["--time_budget_s"] == "None"
+    assert "--init_checkpoint" not in options and "--learning_rate" not in options  # train.json's own
+    warm = em_cv.train_command(
+        tmp_path / "fold1",
+        Path("/data"),
+        max_epochs=7,
+        num_workers=3,
+        num_threads=2,
+        init_checkpoint=Path("/earlier/fold1/checkpoint_epoch=120.pt"),
+        learning_rate=5e-4,
+    )
+    options = dict(zip(warm[4::2], warm[5::2], strict=True))
+    assert options["--init_checkpoint"] == "/earlier/fold1/checkpoint_epoch=120.pt"
+    assert options["--learning_rate"] == "0.0005"
+
+
+def test_a_warm_restart_loads_only_the_fold_network_and_is_off_by_default(tmp_path):
+    """train.json's init_checkpoint: MONAI's CheckpointLoader of the network alone (a fresh optimizer and
+    schedule), and no such handler unless a checkpoint is named."""
+    import torch
+    from monai.bundle import ConfigParser
+    from monai.handlers import CheckpointLoader
+
+    config = str(
+        Path(__file__).resolve().parents[2]
+        / "bundles"
+        / "em_membrane_segmentation"
+        / "configs"
+        / "train.json"
+    )
+
+    def loaders(**overrides):
+        parser = ConfigParser()
+        parser.read_config(config)
+        parser.update({"dataset_dir": str(tmp_path), "datalist_file": str(datalist), **overrides})
+        return [h for h in parser.get_parsed_content("train#handlers") if isinstance(h, CheckpointLoader)]
+
+    datalist = tmp_path / "datalist.json"
+    datalist.write_text(json.dumps({"training": [], "validation": []}))
+    assert loaders() == []
+    parser = ConfigParser()
+    parser.read_config(config)
+    network = parser.get_parsed_content("network_def")
+    checkpoint = tmp_path / "checkpoint_epoch=120.pt"
+    torch.save({"network": network.state_dict(), "optimizer": {}}, checkpoint)
+    (loader,) = loaders(init_checkpoint=str(checkpoint))
+    assert loader.load_path == str(checkpoint) and list(loader.load_dict) == ["network"]
 
 
 def test_export_packs_the_fold_networks_as_one_fp16_ensemble_state_dict(em_cv, tmp_path):
