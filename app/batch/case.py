@@ -35,7 +35,7 @@ from app import __version__
 from app.batch.case_qa import describe_case, input_warnings
 from app.batch.config import BatchConfig
 from app.batch.manifest import forget, write_manifest
-from app.batch.records import CaseRecord, OutputFile
+from app.batch.records import CaseRecord, OutputFile, SegRecord
 from app.errors import InputError, OutputError
 from app.inference.bundle import LoadedBundle
 from app.inference.bundle_info import BundleInfo
@@ -136,7 +136,7 @@ def run_case(
         # discard the segmentation already written as NIfTI. The case is "partial" and says why.
         try:
             record.seg = _write_seg(case, labels, bundle.info, config, case_dir)
-            record.outputs.append(OutputFile.of("seg", Path(record.seg["path"])))
+            record.outputs.append(OutputFile.of("seg", Path(record.seg.path)))
         except (InputError, OutputError) as exc:
             if not record.outputs:
                 raise
@@ -189,7 +189,7 @@ def _write_label_picture(case: Case, stored: Volume, case_dir: Path) -> Path:
 
 def _write_seg(
     case: Case, labels: Volume, info: BundleInfo, config: BatchConfig, case_dir: Path
-) -> dict[str, Any]:
+) -> SegRecord:
     from app.writing.dicom_seg import write_dicom_seg
 
     if labels.dicom is None:
@@ -208,13 +208,4 @@ def _write_seg(
         series_instance_uid=series_uid,
         sop_instance_uid=sop_uid,
     )
-    return {
-        "path": str(written.path),
-        "series_instance_uid": written.series_instance_uid,
-        "sop_instance_uid": written.sop_instance_uid,
-        "series_number": written.series_number,
-        "segmentation_type": written.segmentation_type,
-        "number_of_frames": written.number_of_frames,
-        "segments": {str(k): v for k, v in written.segments.items()},
-        "source_series_instance_uid": written.source_series_instance_uid,
-    }
+    return SegRecord.of(written)

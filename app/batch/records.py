@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from app.batch.tracing import relative_source
 from app.checksums import sha256_file
 from app.evaluation.scoring import CaseScore
 from app.evaluation.statistics import CaseStatistics
 from app.loading import Case
+
+if TYPE_CHECKING:
+    from app.writing.dicom_seg import WrittenSeg
 
 Status = Literal["pending", "ok", "partial", "failed", "skipped"]
 #: why a case failed: ``"refused"`` (an input, bundle or output problem a user can fix; the reason says what) or
@@ -48,6 +51,37 @@ class SeriesIdentity:
     series_number: int | None = None
     series_description: str = ""
     modality: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SegRecord:
+    """The DICOM SEG a case wrote: its file, new UIDs, SeriesNumber, type, frames, segments (number -> label, keys
+    as strings, as JSON has them) and the series it references."""
+
+    path: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    series_number: int
+    segmentation_type: str
+    number_of_frames: int
+    segments: dict[str, str]
+    source_series_instance_uid: str
+
+    @classmethod
+    def of(cls, written: WrittenSeg) -> SegRecord:
+        return cls(
+            path=str(written.path),
+            series_instance_uid=written.series_instance_uid,
+            sop_instance_uid=written.sop_instance_uid,
+            series_number=written.series_number,
+            segmentation_type=written.segmentation_type,
+            number_of_frames=written.number_of_frames,
+            segments={str(k): v for k, v in written.segments.items()},
+            source_series_instance_uid=written.source_series_instance_uid,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,7 +125,7 @@ class CaseRecord:
     status: Status = "pending"
     reason: str = ""
     outputs: list[OutputFile] = field(default_factory=list)
-    seg: dict[str, Any] | None = None
+    seg: SegRecord | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
     failure: Failure = ""
     warnings: list[str] = field(default_factory=list)
@@ -132,7 +166,7 @@ class CaseRecord:
         data["input_files"] = list(self.input_files)
         data["series"] = self.series.to_dict() if self.series is not None else None
         data["outputs"] = [asdict(o) for o in self.outputs]
-        data["seg"] = dict(self.seg) if self.seg is not None else None
+        data["seg"] = self.seg.to_dict() if self.seg is not None else None
         data["timings_s"] = {k: round(float(v), 3) for k, v in self.timings_s.items()}
         data["warnings"] = list(self.warnings)
         data["statistics"] = self.statistics.to_dict() if self.statistics is not None else None
@@ -159,6 +193,8 @@ class CaseRecord:
         values["outputs"] = [OutputFile(**o) for o in values.get("outputs") or []]
         series = values.get("series")
         values["series"] = SeriesIdentity(**series) if series is not None else None
+        seg = values.get("seg")
+        values["seg"] = SegRecord(**seg) if seg is not None else None
         statistics = values.get("statistics")
         values["statistics"] = CaseStatistics.from_dict(statistics) if statistics is not None else None
         return cls(**values)

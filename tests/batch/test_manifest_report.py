@@ -9,7 +9,7 @@ import pytest
 
 from app.batch.config import BatchConfig, parse_formats
 from app.batch.manifest import completed_record, forget, write_manifest
-from app.batch.records import CaseRecord, OutputFile
+from app.batch.records import CaseRecord, OutputFile, SegRecord
 from app.batch.report import build_report, csv_rows, run_provenance
 from app.errors import InputError
 from app.loading import Decision
@@ -32,6 +32,22 @@ def test_complete_case_is_recognised(tmp_path):
     found, why = completed_record(tmp_path / "c1", FINGERPRINT)
     assert why == ""
     assert found.outputs == record.outputs
+
+
+def test_a_dicom_case_record_keeps_its_seg_typed_through_case_json(tmp_path):
+    seg = SegRecord(
+        path=str(tmp_path / "c1" / "c1_seg.dcm"),
+        series_instance_uid="1.2.3",
+        sop_instance_uid="1.2.3.1",
+        series_number=9901,
+        segmentation_type="BINARY",
+        number_of_frames=12,
+        segments={"1": "anterior", "2": "posterior"},
+        source_series_instance_uid="1.2.9",
+    )
+    record = CaseRecord("c1", "dicom", "in/s1", ["in/s1/1.dcm"], status="ok", seg=seg)
+    assert CaseRecord.from_dict(record.to_dict()) == record
+    assert CaseRecord.from_dict(record.summary_dict()).seg == seg
 
 
 @pytest.mark.parametrize(
