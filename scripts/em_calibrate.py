@@ -43,6 +43,7 @@ five such networks is expected to be at least as good, and cannot be scored on t
 from __future__ import annotations
 
 import argparse
+import copy
 import itertools
 import json
 from dataclasses import dataclass
@@ -132,7 +133,7 @@ class SlicePredictor:
         self.dataset_dir = dataset_dir
         self.device = device
         self._bundle = None
-        self._shipped: dict | None = None
+        self._single = None
 
     def __call__(self, weights: Path | None, slices: range) -> dict[int, np.ndarray]:
         """Softmax probabilities ``(2, W, H)`` of each slice (PILReader's axis order, kept for the rules)."""
@@ -140,23 +141,28 @@ class SlicePredictor:
 
         from app.inference import load_bundle
         from app.inference.options import InferenceOptions
+        from app.networks.ensemble import EnsembleNetwork
 
         if self._bundle is None:
             self._bundle = load_bundle(BUNDLE, InferenceOptions(device=self.device, backend="torch"))
-            self._shipped = {k: v.clone() for k, v in self._bundle.network.state_dict().items()}
+            shipped = self._bundle.network
+            # one network of the shipped architecture, for a fold's or a candidate's weights
+            self._single = copy.deepcopy(
+                shipped.members[0] if isinstance(shipped, EnsembleNetwork) else shipped
+            )
         bundle = self._bundle
         if weights is None:
-            state = self._shipped
+            network = bundle.network  # the shipped predictor as it is
         else:
             checkpoint = torch.load(weights, map_location="cpu", weights_only=False)
             # a trainer checkpoint holds {"network": ..., "optimizer": ...}; model.pt holds {"model": ...}
-            state = checkpoint.get("network", checkpoint.get("model", checkpoint))
-        bundle.network.load_state_dict(state)
+            self._single.load_state_dict(checkpoint.get("network", checkpoint.get("model", checkpoint)))
+            network = self._single
         out = {}
         for k in slices:
             data = bundle.preprocessing({"image": str(self.dataset_dir / _item(k)["image"])})
             with torch.no_grad():
-                logits = bundle.inferer(data["image"][None].as_tensor().to(bundle.device), bundle.network)
+                logits = bundle.inferer(data["image"][None].as_tensor().to(bundle.device), network)
             out[k] = torch.softmax(logits, 1)[0].cpu().numpy()
             print(f"  p(cell) of slice {k} ({weights or 'shipped model'})", flush=True)
         return out
@@ -336,15 +342,26 @@ def cross_validate(cv_dir: Path, dataset_dir: Path) -> CrossValidation:
     return result
 
 
-def shipped_unseen_scores(cache_dir: Path, dataset_dir: Path) -> dict[int, tuple[float, ...]]:
-    """The shipped single network (``models/model.pt``, 0.4.x rule) on the slices it never trained on (18-23),
-    its p(cell) maps cached in ``cache_dir/shipped_unseen_probabilities.npz``."""
+def shipped_unseen_scores(
+    cache_dir: Path, dataset_dir: Path, weights: Path | None = None
+) -> dict[int, tuple[float, ...]]:
+    """The single network the runs are compared with (``weights``: 0.4.x's ``models/model.pt``, 0.4.x rule) on the
+    slices it never trained on (18-23), its p(cell) maps cached in ``cache_dir/shipped_unseen_probabilities.npz``.
+
+    Since 0.5.0 the bundle's own ``models/model.pt`` is the fold ensemble, which trained on 18-23, so without the
+    cache the single network's weights must be given: ``git show 9e31f74:bundles/em_membrane_segmentation/models/
+    model.pt > W`` (the 0.4.4 network; its full-state checkpoint layout loads the same way)."""
     cache = cache_dir / "shipped_unseen_probabilities.npz"
     if cache.is_file():
         with np.load(cache) as stored:
             probabilities = {int(k): stored[k].astype(np.float32) for k in stored.files}
+    elif weights is None:
+        raise SystemExit(
+            f"{cache} is missing: pass --weights, the single network to compare with (module docstring); the "
+            "bundle's models/model.pt is the fold ensemble since 0.5.0 and trained on these slices"
+        )
     else:
-        probabilities = SlicePredictor(dataset_dir)(None, UNSEEN_BY_SHIPPED)
+        probabilities = SlicePredictor(dataset_dir)(weights, UNSEEN_BY_SHIPPED)
         np.savez_compressed(cache, **{str(k): p for k, p in probabilities.items()})
     return slice_scores(SHIPPED_RULE, probabilities, labels_of(probabilities, dataset_dir), v_scores=True)
 
@@ -407,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cv_dir is None:
             parser.error("cv needs --cv_dir")
         runs = [cross_validate(cv_dir, args.dataset_dir) for cv_dir in args.cv_dir]
-        decide(runs, shipped_unseen_scores(args.cv_dir[0], args.dataset_dir))
+        decide(runs, shipped_unseen_scores(args.cv_dir[0], args.dataset_dir, args.weights))
     else:
         sweep(args.fold_dir, args.dataset_dir, args.validation, args.weights)
     return 0

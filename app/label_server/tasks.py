@@ -24,7 +24,9 @@ It overrides ``bundle_root``, ``device``, ``train#trainer#max_epochs`` (and the 
 learning-rate schedule reads), ``train#dataset#data`` and ``validate#dataset#data`` (the datastore's labelled
 images split by the request's ``val_split``; this bypasses ``train_datalist`` and ``configs/datalist.json``) and
 ``train#handlers`` (a ``CheckpointLoader`` of the current ``model.pt`` first, when ``pretrained``), then runs
-the ``run`` id after ``initialize``. Added here: strict weight loading, request checks, ``val_interval`` as a
+the ``run`` id after ``initialize``. It also sets ``network_def`` to ``inference.json``'s and ``ckpt_dir`` to
+``<copy>/models``: the server fine-tunes the predictor it serves (for the EM bundle, the ensemble of its five
+fold networks, trained as one module), whatever single network ``train.json`` defines and wherever it writes. Added here: strict weight loading, request checks, ``val_interval`` as a
 request option (default: the smaller of the bundle's value and ``max_epochs``, so a short run validates, and so
 writes ``model.pt``, at least once), only the datastore's labelled images of the bundle's dimension (2D slices or
 3D volumes, by file ending), and ``stats()`` with the served weights' SHA-256 for ``/info``.
@@ -299,5 +301,11 @@ class UnetsegBundleTrainTask(BundleTrainTask):
         # the bundles' learning-rate schedule decays to 0 at the root ``max_epochs``: without this a 2-epoch
         # request would train at the start of the 80-epoch schedule and stop there, at the full rate
         overrides["max_epochs"] = max_epochs
+        # server-side training fine-tunes the served predictor: inference.json's network (for a bundle that ships
+        # an ensemble of fold networks, the ensemble as one module), its model.pt loaded first, and the new
+        # weights written where inference reads them
+        with open(os.path.join(self.bundle_path, "configs", INFERENCE_CONFIG)) as fh:
+            overrides["network_def"] = json.load(fh)["network_def"]
+        overrides["ckpt_dir"] = os.path.join(self.bundle_path, "models")
         logger.info("training %s: max_epochs=%d val_interval=%d", self.bundle_path, max_epochs, val_interval)
         return overrides

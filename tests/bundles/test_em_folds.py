@@ -175,19 +175,34 @@ def test_export_packs_the_fold_networks_as_one_fp16_ensemble_state_dict(em_cv, t
         assert single.keys() == net.state_dict().keys()
 
 
-def test_ensemble_overlay_wraps_the_shipped_architecture():
+def test_the_bundle_ships_the_fold_ensemble_of_the_architecture_train_json_trains():
+    """inference.json and evaluate.json load models/model.pt as the ensemble of one member per fold, each of
+    train.json's architecture; single.json turns either back into one network (a train.json run's model)."""
+    import torch
     from monai.bundle import ConfigParser
 
     from app.networks.ensemble import EnsembleNetwork
+    from app.networks.unet import ClassicUNet
 
     configs = ROOT / "bundles" / "em_membrane_segmentation" / "configs"
-    inference = json.loads((configs / "inference.json").read_text())["network_def"]
-    overlay = json.loads((configs / "ensemble.json").read_text())["network_def"]
-    assert overlay["member"] == inference and overlay["n_members"] == len(
-        json.loads(FOLDS_FILE.read_text())["folds"]
-    )
-    for files in (["inference.json", "ensemble.json"], ["train.json", "evaluate.json", "ensemble.json"]):
+    member = json.loads((configs / "train.json").read_text())["network_def"]
+    n_folds = len(json.loads(FOLDS_FILE.read_text())["folds"])
+    for files in (["inference.json"], ["train.json", "evaluate.json"]):
+        definition = json.loads((configs / files[-1]).read_text())["network_def"]
+        assert definition["member"] == member and definition["n_members"] == n_folds, files
         parser = ConfigParser()
         parser.read_config([str(configs / f) for f in files])
         network = parser.get_parsed_content("network_def")
-        assert isinstance(network, EnsembleNetwork) and len(network.members) == 5, files
+        assert isinstance(network, EnsembleNetwork) and len(network.members) == n_folds, files
+        assert parser.get_parsed_content("model_file").endswith("/models/model.pt"), files
+        parser = ConfigParser()
+        parser.read_config([str(configs / f) for f in [*files, "single.json"]])
+        assert isinstance(parser.get_parsed_content("network_def"), ClassicUNet), files
+        assert parser.get_parsed_content("model_file").endswith("/models/train/model.pt"), files
+    # the shipped weights: fp16 (half the file), every member's tensors present, upcast to fp32 at load
+    packed = torch.load(
+        ROOT / "bundles" / "em_membrane_segmentation" / "models" / "model.pt", weights_only=True
+    )
+    assert {v.dtype for v in packed.values() if v.is_floating_point()} == {torch.float16}
+    network.load_state_dict(packed, strict=True)
+    assert {p.dtype for p in network.parameters()} == {torch.float32}
