@@ -11,6 +11,7 @@ It imports nothing of the application, like :mod:`app.formats`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 MANIFEST_NAME = "case.json"
@@ -25,20 +26,15 @@ def is_case_folder(folder: Path) -> bool:
     return (Path(folder) / MANIFEST_NAME).is_file()
 
 
-def companion_files(folder: Path) -> list[Path]:
-    """The files of an infer case folder that are not its label map to score: the preview, and the DICOM SEG when
-    a label map in another format is beside it (the SEG holds the same labels). Empty for any other folder."""
-    folder = Path(folder)
+def companion_files(folder: Path, files: Iterable[Path]) -> list[Path]:
+    """Of ``files`` (label-like files listed in ``folder``), those an infer case folder holds beside its label map
+    to score: the preview, and the DICOM SEG when a label map in another format is beside it (the SEG holds the
+    same labels). Empty for any other folder."""
     if not is_case_folder(folder):
         return []
-    files = [f for f in sorted(folder.iterdir()) if f.is_file()]
+    files = list(files)
     out = [f for f in files if f.name == PREVIEW_NAME]
     segs = [f for f in files if f.name.lower().endswith(SEG_SUFFIX + DICOM_SEG_EXTENSION)]
-    masks = [
-        f
-        for f in files
-        if SEG_SUFFIX in f.name and f not in segs and not f.name.lower().endswith(DICOM_SEG_EXTENSION)
-    ]
-    if masks:
+    if any(SEG_SUFFIX + "." in f.name.lower() and f not in segs for f in files):
         out += segs
     return out

@@ -48,6 +48,7 @@ import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -191,7 +192,9 @@ def score(
     return float(np.mean(rand)), float(np.mean(pixel))
 
 
-def choose(table: dict[Rule, tuple[float, float]]) -> Rule:
+def choose(table: dict[Any, tuple[float, float]]) -> Any:
+    """The key with the lowest mean Rand error among those whose mean pixel error is at most ``PIXEL_SLACK`` above
+    the lowest (rules here; :func:`decide` applies it to cross-validation runs)."""
     best_pixel = min(pixel for _, pixel in table.values())
     allowed = [rule for rule, (_, pixel) in table.items() if pixel <= best_pixel + PIXEL_SLACK]
     return min(allowed, key=lambda rule: table[rule][0])
@@ -369,12 +372,10 @@ def shipped_unseen_scores(
 def decide(runs: list[CrossValidation], shipped: dict[int, tuple[float, ...]]) -> CrossValidation | None:
     """The shipping decision (written down before the 2026-12-06 warm-restart run was scored; see the module
     docstring): the run to ship, or None when the shipped single network stays."""
-    table = {run.cv_dir: tuple(run.mean()[:2]) for run in runs}
-    best_pixel = min(pixel for _, pixel in table.values())
-    candidate = min(
-        (run for run in runs if table[run.cv_dir][1] <= best_pixel + PIXEL_SLACK),
-        key=lambda run: table[run.cv_dir][0],
-    )
+    table = {run.cv_dir: (float(run.mean()[0]), float(run.mean()[1])) for run in runs}
+    candidate = next(
+        run for run in runs if run.cv_dir == choose(table)
+    )  # the rule criterion, applied to runs
     unseen = list(UNSEEN_BY_SHIPPED)
     ours, theirs = candidate.mean(unseen), np.mean([shipped[k] for k in unseen], axis=0)
     print(

@@ -100,7 +100,10 @@ def pair_files(pred: Path, ref: Path) -> Pairing:
     refs, unused = reference_files(ref)
     preds: dict[str, list[Path]] = {}
     files = label_files(pred)
-    companions = {f for folder in {f.parent for f in files} for f in companion_files(folder)}
+    by_folder: dict[Path, list[Path]] = {}
+    for f in files:
+        by_folder.setdefault(f.parent, []).append(f)
+    companions = {f for folder, group in by_folder.items() for f in companion_files(folder, group)}
     if companions:
         logger.info(
             "skipped %d previews and DICOM SEGs of infer case folders under %s", len(companions), pred
