@@ -118,11 +118,12 @@ def write_folds(out_dir: Path, dataset_dir: Path) -> None:
         )
 
 
-def _final_checkpoint(fold: Path) -> Path:
-    """The last epoch's checkpoint of a fold (not its best on the predicted slices: no selection on them)."""
+def final_checkpoint(fold: Path) -> Path:
+    """The last epoch's full-state checkpoint of a fold (not its best on the predicted slices: no selection on
+    them)."""
     found = sorted(fold.glob("checkpoint_epoch=*.pt"), key=lambda p: int(p.stem.split("=")[1]))
     if not found:
-        raise SystemExit(f"{fold}: no checkpoint_epoch=N.pt; train the fold first (see 'folds')")
+        raise SystemExit(f"{fold}: no checkpoint_epoch=N.pt; train the fold first")
     return found[-1]
 
 
@@ -212,7 +213,7 @@ def calibration_probabilities(
             return {int(k): stored[k] for k in stored.files}
     probabilities: dict[int, np.ndarray] = {}
     for i, (_, predicted) in enumerate(FOLDS):
-        probabilities |= predict(_final_checkpoint(fold_dir / f"fold{i}"), predicted)
+        probabilities |= predict(final_checkpoint(fold_dir / f"fold{i}"), predicted)
     probabilities |= predict(weights, GAP)
     np.savez_compressed(cache, **{str(k): p for k, p in probabilities.items()})
     return probabilities

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from em_calibrate import final_checkpoint
 
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "em_membrane_segmentation"
 FOLDS_FILE = BUNDLE / "configs" / "folds.json"
@@ -138,14 +139,6 @@ def train(
                 worst = max(worst, process.returncode)
                 print(f"fold {i}: exit {process.returncode} after {time.time() - started:.0f} s", flush=True)
     return worst
-
-
-def final_checkpoint(fold_dir: Path) -> Path:
-    """The last epoch's full-state checkpoint of a fold (not selected on anything)."""
-    found = sorted(fold_dir.glob("checkpoint_epoch=*.pt"), key=lambda p: int(p.stem.split("=")[1]))
-    if not found:
-        raise SystemExit(f"{fold_dir}: no checkpoint_epoch=N.pt; train the fold first")
-    return found[-1]
 
 
 def network_state(checkpoint: Path) -> dict:
