@@ -79,7 +79,9 @@ def train_command(
         "--output_dir", str(fold_dir),
         "--max_epochs", str(max_epochs),
         "--val_interval", str(max_epochs),
-        "--time_budget_s", str(time_budget_s),
+        # "$None" (a config expression): a plain None override is dropped by monai.bundle run, leaving
+        # train.json's own budget in force
+        "--time_budget_s", "$None" if time_budget_s is None else str(time_budget_s),
         "--num_workers", str(num_workers),
         "--num_threads", str(num_threads),
         "--resume", "true",

@@ -96,7 +96,6 @@ def test_fold_datalist_and_training_command(em_cv, shipped, tmp_path):
     assert options["--datalist_file"] == str(path)
     assert options["--ckpt_dir"] == str(tmp_path / "fold1")
     assert options["--val_interval"] == options["--max_epochs"] == "7"  # validated once, after the last epoch
-    assert options["--time_budget_s"] == "None"
     assert "--init_checkpoint" not in options and "--learning_rate" not in options  # train.json's own
     warm = em_cv.train_command(
         tmp_path / "fold1",
@@ -206,3 +205,23 @@ def test_the_bundle_ships_the_fold_ensemble_of_the_architecture_train_json_train
     assert {v.dtype for v in packed.values() if v.is_floating_point()} == {torch.float16}
     network.load_state_dict(packed, strict=True)
     assert {p.dtype for p in network.parameters()} == {torch.float32}
+
+
+@pytest.mark.parametrize("budget", [None, 1234.0])
+def test_training_command_time_budget_reaches_the_bundle(em_cv, tmp_path, budget):
+    """The fold command's overrides, parsed by fire and merged by monai.bundle as ``monai.bundle run`` does: no
+    budget given means none in force (not train.json's default 3540 s, which a plain ``None`` override left in
+    force: it stopped a 120-epoch warm restart at epochs 79-99)."""
+    from fire.parser import DefaultParseValue
+    from monai.bundle import create_workflow
+
+    command = em_cv.train_command(
+        tmp_path / "fold1", Path("/data"), max_epochs=7, num_workers=0, num_threads=1, time_budget_s=budget
+    )
+    overrides = {
+        key.lstrip("-"): DefaultParseValue(value)
+        for key, value in zip(command[4::2], command[5::2], strict=True)
+    }
+    workflow = create_workflow(config_file=overrides.pop("config_file"), **overrides)
+    assert workflow.parser.get_parsed_content("time_budget_s") == budget
+    assert workflow.parser.get_parsed_content("max_epochs") == 7
