@@ -263,6 +263,23 @@ def test_save_then_resume_full_state(tmp_path):
     torch.testing.assert_close(net2.weight, net.weight)
 
 
+def test_a_resumed_run_keeps_n_saved_checkpoints_not_one_per_resume(tmp_path):
+    data = [torch.ones(1, 2)]
+    net = nn.Linear(2, 1)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    (tmp_path / "model.pt").write_bytes(b"")  # not a trainer checkpoint: left alone
+    for max_epochs in (2, 4, 5):  # interrupted twice, resumed each time
+        engine = train_engine(net, opt)
+        ResumeFromLatest(tmp_path, {"network": net}).attach(engine)
+        FullStateCheckpointSaver(tmp_path, {"network": net}, n_saved=2).attach(engine)
+        engine.run(data, max_epochs=max_epochs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "checkpoint_epoch=4.pt",
+        "checkpoint_epoch=5.pt",
+        "model.pt",
+    ]
+
+
 def test_resume_disabled_or_empty_starts_fresh(tmp_path):
     net = nn.Linear(2, 1)
     opt = torch.optim.SGD(net.parameters(), lr=0.01)

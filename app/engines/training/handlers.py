@@ -64,14 +64,20 @@ class StopOnNonFiniteLoss:
             engine.terminate()
 
 
-def latest_checkpoint(ckpt_dir: str | Path) -> Path | None:
-    """The ``checkpoint_epoch=N.pt`` with the largest N in ``ckpt_dir`` (``None`` if there is none)."""
+def epoch_checkpoints(ckpt_dir: str | Path) -> list[Path]:
+    """The ``checkpoint_epoch=N.pt`` files of ``ckpt_dir``, oldest (smallest N) first."""
     found = [
         (int(m.group(1)), p)
         for p in Path(ckpt_dir).glob("checkpoint_epoch=*.pt")
         if (m := _EPOCH.search(p.name))
     ]
-    return max(found)[1] if found else None
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(ckpt_dir: str | Path) -> Path | None:
+    """The ``checkpoint_epoch=N.pt`` with the largest N in ``ckpt_dir`` (``None`` if there is none)."""
+    found = epoch_checkpoints(ckpt_dir)
+    return found[-1] if found else None
 
 
 class ResumeFromLatest:
@@ -118,7 +124,10 @@ class ResumeFromLatest:
 class FullStateCheckpointSaver:
     """Save ``save_dict`` plus the trainer's state every ``save_interval`` epochs as ``checkpoint_epoch=N.pt``.
 
-    Keeps ``n_saved`` files; Ignite writes them atomically (temporary file, then rename).
+    Keeps ``n_saved`` files; Ignite writes them atomically (temporary file, then rename). Ignite only counts the
+    files its own run saved, so after each save the older ``checkpoint_epoch=N.pt`` files beyond ``n_saved`` are
+    removed here too: a resumed run would otherwise leave the interrupted run's checkpoints behind, one set per
+    resume.
     """
 
     def __init__(
@@ -137,6 +146,13 @@ class FullStateCheckpointSaver:
             n_saved=self.n_saved,
             epoch_level=True,
         ).attach(engine)
+        # registered after the saver, so it runs once the new file is in place
+        engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.save_interval), self._prune)
+
+    def _prune(self, engine: Engine) -> None:
+        for stale in epoch_checkpoints(self.save_dir)[: -self.n_saved]:
+            stale.unlink(missing_ok=True)
+            logger.info("removed %s (an earlier run's checkpoint; %d kept)", stale, self.n_saved)
 
 
 class EarlyStopOnValidation:
