@@ -121,10 +121,21 @@ def write_folds(out_dir: Path, dataset_dir: Path) -> None:
 def final_checkpoint(fold: Path) -> Path:
     """The last epoch's full-state checkpoint of a fold (not its best on the predicted slices: no selection on
     them)."""
-    found = sorted(fold.glob("checkpoint_epoch=*.pt"), key=lambda p: int(p.stem.split("=")[1]))
-    if not found:
+    from app.engines.training.handlers import latest_checkpoint
+
+    found = latest_checkpoint(fold)
+    if found is None:
         raise SystemExit(f"{fold}: no checkpoint_epoch=N.pt; train the fold first")
-    return found[-1]
+    return found
+
+
+def network_state(checkpoint: Path) -> dict:
+    """The network's state dict in a checkpoint file: a trainer checkpoint holds ``{"network": ...,
+    "optimizer": ...}``, a ``model.pt`` ``{"model": ...}`` or the state dict itself."""
+    import torch
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    return state.get("network", state.get("model", state))
 
 
 class SlicePredictor:
@@ -156,9 +167,7 @@ class SlicePredictor:
         if weights is None:
             network = bundle.network  # the shipped predictor as it is
         else:
-            checkpoint = torch.load(weights, map_location="cpu", weights_only=False)
-            # a trainer checkpoint holds {"network": ..., "optimizer": ...}; model.pt holds {"model": ...}
-            self._single.load_state_dict(checkpoint.get("network", checkpoint.get("model", checkpoint)))
+            self._single.load_state_dict(network_state(weights))
             network = self._single
         out = {}
         for k in slices:
@@ -373,10 +382,8 @@ def shipped_unseen_scores(
 def decide(runs: list[CrossValidation], shipped: dict[int, tuple[float, ...]]) -> CrossValidation | None:
     """The shipping decision (written down before the 2026-12-06 warm-restart run was scored; see the module
     docstring): the run to ship, or None when the shipped single network stays."""
-    table = {run.cv_dir: (float(run.mean()[0]), float(run.mean()[1])) for run in runs}
-    candidate = next(
-        run for run in runs if run.cv_dir == choose(table)
-    )  # the rule criterion, applied to runs
+    table = {run.cv_dir: (float(rand), float(pixel)) for run in runs for rand, pixel in [run.mean()[:2]]}
+    candidate = {run.cv_dir: run for run in runs}[choose(table)]  # the rule criterion, applied to runs
     unseen = list(UNSEEN_BY_SHIPPED)
     ours, theirs = candidate.mean(unseen), np.mean([shipped[k] for k in unseen], axis=0)
     print(

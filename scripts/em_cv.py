@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from em_calibrate import final_checkpoint
+from em_calibrate import final_checkpoint, network_state
 
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "em_membrane_segmentation"
 FOLDS_FILE = BUNDLE / "configs" / "folds.json"
@@ -141,13 +141,6 @@ def train(
                 worst = max(worst, process.returncode)
                 print(f"fold {i}: exit {process.returncode} after {time.time() - started:.0f} s", flush=True)
     return worst
-
-
-def network_state(checkpoint: Path) -> dict:
-    import torch
-
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    return state.get("network", state.get("model", state))
 
 
 def predict(out_dir: Path, dataset_dir: Path, device: str = "cpu") -> Path:
