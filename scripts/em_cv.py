@@ -65,8 +65,13 @@ def train_command(
     time_budget_s: float | None = None,
     init_checkpoint: Path | None = None,
     learning_rate: float | None = None,
+    overrides: dict[str, str] | None = None,
 ) -> list[str]:
-    """The ``monai.bundle run`` command line of one fold (``train.json`` plus overrides by key name)."""
+    """The ``monai.bundle run`` command line of one fold (``train.json`` plus overrides by key name).
+
+    ``overrides`` are further ``train.json`` ids and their values (``{"lambda_dice": "0"}``), passed as
+    ``--id value`` after the recipe's own, so a variant of the recipe is one flag, the same for every fold."""
+    extra = [arg for key, value in (overrides or {}).items() for arg in (f"--{key}", value)]
     warm_start = [] if init_checkpoint is None else ["--init_checkpoint", str(init_checkpoint)]
     lr = [] if learning_rate is None else ["--learning_rate", str(learning_rate)]
     return [
@@ -87,6 +92,7 @@ def train_command(
         "--resume", "true",
         *warm_start,
         *lr,
+        *extra,
     ]  # fmt: skip
 
 
@@ -101,6 +107,7 @@ def train(
     time_budget_s: float | None = None,
     init_from: Path | None = None,
     learning_rate: float | None = None,
+    overrides: dict[str, str] | None = None,
 ) -> int:
     """Train the folds, ``parallel`` at a time, each logging to ``fold<i>/train.log``; returns the worst exit code.
 
@@ -126,6 +133,7 @@ def train(
                 time_budget_s,
                 init,
                 learning_rate,
+                overrides,
             )
             log = (fold_dir / "train.log").open("a")
             env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -206,6 +214,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--learning_rate", type=float, default=None, help="train: peak learning rate (default: train.json's)"
     )
+    parser.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="ID=VALUE",
+        help="train: a train.json id and its value for every fold, e.g. lambda_dice=0 (repeatable)",
+    )
     parser.add_argument("--device", default="cpu", help="predict: auto, cpu or cuda[:N]")
     parser.add_argument(
         "--ensemble", type=Path, default=None, help="export: also write the ensemble state dict"
@@ -214,6 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     dataset_dir = args.dataset_dir.resolve()
     out_dir = args.out_dir.resolve()
     if args.command == "train":
+        overrides = {}
+        for item in args.override:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                parser.error(f"--override needs ID=VALUE, got {item!r}")
+            overrides[key] = value
         folds = args.folds if args.folds is not None else list(range(len(load_folds())))
         return train(
             out_dir,
@@ -226,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             args.time_budget_s,
             None if args.init_from is None else args.init_from.resolve(),
             args.learning_rate,
+            overrides,
         )
     if args.command == "predict":
         predict(out_dir, dataset_dir, args.device)

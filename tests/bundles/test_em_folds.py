@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -225,3 +226,35 @@ def test_training_command_time_budget_reaches_the_bundle(em_cv, tmp_path, budget
     workflow = create_workflow(config_file=overrides.pop("config_file"), **overrides)
     assert workflow.parser.get_parsed_content("time_budget_s") == budget
     assert workflow.parser.get_parsed_content("max_epochs") == 7
+
+
+def test_recipe_overrides_reach_every_fold_as_resolved_config(em_cv, tmp_path):
+    """``--override id=value`` (a variant of the recipe, e.g. plain cross-entropy) lands in the fold's resolved
+    train.json: the loss loses its Dice term and the weight map its class balance and border term."""
+    from fire.parser import DefaultParseValue
+    from monai.bundle import create_workflow
+
+    with pytest.raises(SystemExit):  # argparse's error exit, before any fold starts
+        em_cv.main(["train", "--out_dir", str(tmp_path), "--override", "no_equals_sign"])
+    assert not (tmp_path / "fold0").exists()
+    command = em_cv.train_command(
+        tmp_path / "fold0",
+        Path("/data"),
+        max_epochs=7,
+        num_workers=0,
+        num_threads=1,
+        overrides={"lambda_dice": "0", "w0": "0", "train#weight_transforms#0#balance_power": "0"},
+    )
+    overrides = {
+        key.lstrip("-"): DefaultParseValue(value)
+        for key, value in zip(command[4::2], command[5::2], strict=True)
+    }
+    workflow = create_workflow(config_file=overrides.pop("config_file"), **overrides)
+    loss = workflow.parser.get_parsed_content("loss")
+    assert (loss.lambda_ce, loss.lambda_dice) == (1.0, 0)
+    weight_map = workflow.parser.get_parsed_content("train#weight_transforms")[0]
+    label = np.zeros((1, 32, 32), dtype=np.int64)
+    label[0, 4:14, 4:28] = 1
+    label[0, 16:28, 4:28] = 1  # two cells two pixels apart: the border term would peak in the gap
+    weights = np.asarray(weight_map({"label": label})["weight"])
+    np.testing.assert_allclose(weights, 1.0)
