@@ -10,6 +10,9 @@
     # chosen on the 24 out-of-fold slices, and the nested cross-validated scores (rule chosen without the fold);
     # then the shipping decision between the runs given (see decide)
     python scripts/em_calibrate.py cv --cv_dir D [D2 ...]
+    # how low a threshold can take the pixel error of a run's out-of-fold maps: one threshold for all slices, and
+    # the best threshold of each slice chosen with its label (an oracle: a bound, not an estimate)
+    python scripts/em_calibrate.py bound --cv_dir D [D2 ...]
 
 Why folds: the shipped network fits its training slices 0-17 (training Rand error 0.057 against 0.115 on
 validation), so a post-processing tuned on them learns nothing about the gaps an unseen slice has. As nnU-Net
@@ -355,6 +358,64 @@ def cross_validate(cv_dir: Path, dataset_dir: Path) -> CrossValidation:
     return result
 
 
+#: the thresholds :func:`pixel_error_bound` scans
+BOUND_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20))
+
+
+@dataclass(frozen=True)
+class PixelErrorBound:
+    """The plain-threshold pixel error of a set of p(cell) maps: ``global_threshold`` (one for all slices) with its
+    mean pixel error, and the mean over slices of each slice's lowest pixel error at any threshold (``oracle``:
+    chosen with the slice's own label, so no decision rule that thresholds these maps does better on average)."""
+
+    global_threshold: float
+    global_error: float
+    oracle: dict[int, float]
+
+    def oracle_mean(self, slices=None) -> float:
+        keys = sorted(self.oracle) if slices is None else list(slices)
+        return float(np.mean([self.oracle[k] for k in keys]))
+
+
+def pixel_error_bound(
+    probabilities: dict[int, np.ndarray], labels: dict[int, np.ndarray], thresholds=BOUND_THRESHOLDS
+) -> PixelErrorBound:
+    """Pixel error of ``p(cell) > t`` (``probabilities`` as :func:`oof_probabilities` gives them, in PILReader's
+    axis order, hence the transpose) for every ``t`` of ``thresholds``, against the labels."""
+    from app.evaluation.em import pixel_error
+
+    errors = {
+        k: np.array([pixel_error(p[1].T > t, labels[k]) for t in thresholds])
+        for k, p in probabilities.items()
+    }
+    mean = np.mean(list(errors.values()), axis=0)
+    best = int(np.argmin(mean))
+    return PixelErrorBound(
+        float(thresholds[best]), float(mean[best]), {k: float(e.min()) for k, e in errors.items()}
+    )
+
+
+def print_bounds(cv_dirs: list[Path], dataset_dir: Path) -> None:
+    folds = [f["held_out"] for f in json.loads((BUNDLE / "configs" / "folds.json").read_text())["folds"]]
+    print(
+        "plain-threshold pixel error of the out-of-fold maps (oracle: each slice's best threshold, by its label)"
+    )
+    print(
+        "| run | best single threshold | its pixel error | oracle, all 24 | "
+        + " | ".join(f"oracle {f[0]}-{f[-1]}" for f in folds)
+        + " |"
+    )
+    print("|---" * (4 + len(folds)) + "|")
+    for cv_dir in cv_dirs:
+        probabilities = oof_probabilities(cv_dir)
+        bound = pixel_error_bound(probabilities, labels_of(probabilities, dataset_dir))
+        print(
+            f"| {cv_dir} | p > {bound.global_threshold} | {bound.global_error:.4f} | {bound.oracle_mean():.4f} | "
+            + " | ".join(f"{bound.oracle_mean(f):.4f}" for f in folds)
+            + " |"
+        )
+
+
 def shipped_unseen_scores(
     cache_dir: Path, dataset_dir: Path, weights: Path | None = None
 ) -> dict[int, tuple[float, ...]]:
@@ -407,7 +468,7 @@ def decide(runs: list[CrossValidation], shipped: dict[int, tuple[float, ...]]) -
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument("command", choices=("folds", "sweep", "cv"))
+    parser.add_argument("command", choices=("folds", "sweep", "cv", "bound"))
     parser.add_argument(
         "--dataset_dir", type=Path, default=BUNDLE.parents[2] / "shared" / "data" / "isbi2012-em"
     )
@@ -417,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         nargs="+",
         default=None,
-        help="cv: scripts/em_cv.py output folders (several: the shipping decision between them, see decide)",
+        help="cv, bound: scripts/em_cv.py output folders (several: the shipping decision between them, see decide)",
     )
     parser.add_argument("--validation", action="store_true", help="also score the chosen rule on validation")
     parser.add_argument(
@@ -434,6 +495,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("cv needs --cv_dir")
         runs = [cross_validate(cv_dir, args.dataset_dir) for cv_dir in args.cv_dir]
         decide(runs, shipped_unseen_scores(args.cv_dir[0], args.dataset_dir, args.weights))
+    elif args.command == "bound":
+        if args.cv_dir is None:
+            parser.error("bound needs --cv_dir")
+        print_bounds(args.cv_dir, args.dataset_dir)
     else:
         sweep(args.fold_dir, args.dataset_dir, args.validation, args.weights)
     return 0

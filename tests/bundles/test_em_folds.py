@@ -258,3 +258,25 @@ def test_recipe_overrides_reach_every_fold_as_resolved_config(em_cv, tmp_path):
     label[0, 16:28, 4:28] = 1  # two cells two pixels apart: the border term would peak in the gap
     weights = np.asarray(weight_map({"label": label})["weight"])
     np.testing.assert_allclose(weights, 1.0)
+
+
+def test_pixel_error_bound_finds_each_slice_s_own_threshold_and_the_best_common_one():
+    """Two slices whose p(cell) separates cell from membrane at different levels: each slice's best threshold
+    classifies it exactly (oracle 0), and no common threshold does both."""
+    calibrate = _load("em_calibrate")
+    rng = np.random.default_rng(0)
+    labels, probabilities = {}, {}
+    for k, (membrane_p, cell_p) in {0: (0.12, 0.38), 1: (0.52, 0.78)}.items():
+        cell = rng.random((64, 48)) > 0.3  # labels in PIL's (H, W); probabilities in PILReader's (W, H)
+        p = np.where(cell, cell_p, membrane_p).astype(np.float32)
+        labels[k], probabilities[k] = cell, np.stack([1.0 - p, p]).transpose(0, 2, 1)
+    bound = calibrate.pixel_error_bound(probabilities, labels)
+    assert bound.oracle == {0: 0.0, 1: 0.0}
+    assert bound.oracle_mean() == 0.0
+    # 0.12 <= t < 0.38 is exact on slice 0 and calls all of slice 1 cell (its membrane fraction wrong);
+    # 0.52 <= t < 0.78 the reverse (slice 0's cell fraction wrong); membrane is the smaller class, so the
+    # lowest scanned threshold of the first range wins
+    membrane_1 = float((~labels[1]).mean())
+    assert membrane_1 < float(labels[0].mean())
+    assert bound.global_threshold == 0.15
+    assert bound.global_error == pytest.approx(membrane_1 / 2, abs=1e-9)
