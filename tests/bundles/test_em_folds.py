@@ -208,22 +208,28 @@ def test_the_bundle_ships_the_fold_ensemble_of_the_architecture_train_json_train
     assert {p.dtype for p in network.parameters()} == {torch.float32}
 
 
+def _resolved(command: list[str]):
+    """The ``monai.bundle run`` workflow of a fold command: its ``--id value`` pairs parsed by fire and merged over
+    the config file by monai.bundle, as ``monai.bundle run`` does."""
+    from fire.parser import DefaultParseValue
+    from monai.bundle import create_workflow
+
+    overrides = {
+        key.lstrip("-"): DefaultParseValue(value)
+        for key, value in zip(command[4::2], command[5::2], strict=True)
+    }
+    return create_workflow(config_file=overrides.pop("config_file"), **overrides)
+
+
 @pytest.mark.parametrize("budget", [None, 1234.0])
 def test_training_command_time_budget_reaches_the_bundle(em_cv, tmp_path, budget):
     """The fold command's overrides, parsed by fire and merged by monai.bundle as ``monai.bundle run`` does: no
     budget given means none in force (not train.json's default 3540 s, which a plain ``None`` override left in
     force: it stopped a 120-epoch warm restart at epochs 79-99)."""
-    from fire.parser import DefaultParseValue
-    from monai.bundle import create_workflow
-
     command = em_cv.train_command(
         tmp_path / "fold1", Path("/data"), max_epochs=7, num_workers=0, num_threads=1, time_budget_s=budget
     )
-    overrides = {
-        key.lstrip("-"): DefaultParseValue(value)
-        for key, value in zip(command[4::2], command[5::2], strict=True)
-    }
-    workflow = create_workflow(config_file=overrides.pop("config_file"), **overrides)
+    workflow = _resolved(command)
     assert workflow.parser.get_parsed_content("time_budget_s") == budget
     assert workflow.parser.get_parsed_content("max_epochs") == 7
 
@@ -231,9 +237,6 @@ def test_training_command_time_budget_reaches_the_bundle(em_cv, tmp_path, budget
 def test_recipe_overrides_reach_every_fold_as_resolved_config(em_cv, tmp_path):
     """``--override id=value`` (a variant of the recipe, e.g. plain cross-entropy) lands in the fold's resolved
     train.json: the loss loses its Dice term and the weight map its class balance and border term."""
-    from fire.parser import DefaultParseValue
-    from monai.bundle import create_workflow
-
     with pytest.raises(SystemExit):  # argparse's error exit, before any fold starts
         em_cv.main(["train", "--out_dir", str(tmp_path), "--override", "no_equals_sign"])
     assert not (tmp_path / "fold0").exists()
@@ -245,11 +248,7 @@ def test_recipe_overrides_reach_every_fold_as_resolved_config(em_cv, tmp_path):
         num_threads=1,
         overrides={"lambda_dice": "0", "w0": "0", "train#weight_transforms#0#balance_power": "0"},
     )
-    overrides = {
-        key.lstrip("-"): DefaultParseValue(value)
-        for key, value in zip(command[4::2], command[5::2], strict=True)
-    }
-    workflow = create_workflow(config_file=overrides.pop("config_file"), **overrides)
+    workflow = _resolved(command)
     loss = workflow.parser.get_parsed_content("loss")
     assert (loss.lambda_ce, loss.lambda_dice) == (1.0, 0)
     weight_map = workflow.parser.get_parsed_content("train#weight_transforms")[0]
