@@ -71,10 +71,9 @@ def train_command(
 
     ``overrides`` are further ``train.json`` ids and their values (``{"lambda_dice": "0"}``), passed as
     ``--id value`` after the recipe's own, so a variant of the recipe is one flag, the same for every fold."""
-    extra = [arg for key, value in (overrides or {}).items() for arg in (f"--{key}", value)]
     warm_start = [] if init_checkpoint is None else ["--init_checkpoint", str(init_checkpoint)]
     lr = [] if learning_rate is None else ["--learning_rate", str(learning_rate)]
-    return [
+    recipe = [
         sys.executable, "-m", "monai.bundle", "run",
         "--config_file", str(BUNDLE / "configs" / "train.json"),
         "--bundle_root", str(BUNDLE),
@@ -92,8 +91,12 @@ def train_command(
         "--resume", "true",
         *warm_start,
         *lr,
-        *extra,
     ]  # fmt: skip
+    own = {arg[2:] for arg in recipe[3:] if arg.startswith("--")}
+    clash = sorted(own & set(overrides or {}))
+    if clash:  # monai.bundle run would see the id twice; the recipe has its own option for each of these
+        raise ValueError(f"override of {clash}: set by the recipe itself, use em_cv's own option")
+    return recipe + [arg for key, value in (overrides or {}).items() for arg in (f"--{key}", value)]
 
 
 def train(
@@ -235,6 +238,20 @@ def main(argv: list[str] | None = None) -> int:
             if not sep or not key:
                 parser.error(f"--override needs ID=VALUE, got {item!r}")
             overrides[key] = value
+        try:  # the same check every fold's command makes, before any fold starts
+            train_command(
+                out_dir / "fold0",
+                dataset_dir,
+                args.max_epochs,
+                args.num_workers,
+                args.num_threads,
+                args.time_budget_s,
+                args.init_from,
+                args.learning_rate,
+                overrides,
+            )
+        except ValueError as error:
+            parser.error(str(error))
         folds = args.folds if args.folds is not None else list(range(len(load_folds())))
         return train(
             out_dir,

@@ -239,7 +239,11 @@ def test_recipe_overrides_reach_every_fold_as_resolved_config(em_cv, tmp_path):
     train.json: the loss loses its Dice term and the weight map its class balance and border term."""
     with pytest.raises(SystemExit):  # argparse's error exit, before any fold starts
         em_cv.main(["train", "--out_dir", str(tmp_path), "--override", "no_equals_sign"])
+    with pytest.raises(SystemExit):  # the recipe's own ids have their own options; twice would be ambiguous
+        em_cv.main(["train", "--out_dir", str(tmp_path), "--override", "max_epochs=3"])
     assert not (tmp_path / "fold0").exists()
+    with pytest.raises(ValueError, match="max_epochs"):
+        em_cv.train_command(tmp_path, Path("/data"), 7, 0, 1, overrides={"max_epochs": "3"})
     command = em_cv.train_command(
         tmp_path / "fold0",
         Path("/data"),
