@@ -192,17 +192,8 @@ def score(
     rule: Rule, probabilities: dict[int, np.ndarray], labels: dict[int, np.ndarray]
 ) -> tuple[float, float]:
     """Mean adapted Rand error and pixel error of ``rule`` over the slices."""
-    import torch
-
-    from app.evaluation.em import adapted_rand_error, pixel_error
-
-    transform = rule.transform()
-    rand, pixel = [], []
-    for k, p in probabilities.items():
-        cell = transform({"pred": torch.from_numpy(p)})["pred"][0].numpy().T > 0
-        rand.append(adapted_rand_error(cell, labels[k]))
-        pixel.append(pixel_error(cell, labels[k]))
-    return float(np.mean(rand)), float(np.mean(pixel))
+    rand, pixel = np.mean(list(slice_scores(rule, probabilities, labels).values()), axis=0)
+    return float(rand), float(pixel)
 
 
 def choose(table: dict[Any, tuple[float, float]]) -> Any:
@@ -292,6 +283,11 @@ def nested_choices(per_slice: dict[Rule, dict[int, tuple[float, ...]]], folds: l
     return choices
 
 
+def held_out_blocks() -> list[list[int]]:
+    """The held-out block of each fold of ``configs/folds.json``, in fold order."""
+    return [f["held_out"] for f in json.loads((BUNDLE / "configs" / "folds.json").read_text())["folds"]]
+
+
 def oof_probabilities(cv_dir: Path) -> dict[int, np.ndarray]:
     """``cv_dir/oof_probabilities.npz`` (p(cell) per slice, from ``scripts/em_cv.py predict``) as the ``(2, W, H)``
     float32 probabilities the rules take."""
@@ -319,7 +315,7 @@ class CrossValidation:
 
 def cross_validate(cv_dir: Path, dataset_dir: Path) -> CrossValidation:
     """The rule chosen on all out-of-fold slices (the one to ship), and the nested cross-validated scores."""
-    folds = [f["held_out"] for f in json.loads((BUNDLE / "configs" / "folds.json").read_text())["folds"]]
+    folds = held_out_blocks()
     probabilities = oof_probabilities(cv_dir)
     if sorted(probabilities) != sorted(k for fold in folds for k in fold):
         raise SystemExit(
@@ -396,7 +392,7 @@ def pixel_error_bound(
 
 
 def print_bounds(cv_dirs: list[Path], dataset_dir: Path) -> None:
-    folds = [f["held_out"] for f in json.loads((BUNDLE / "configs" / "folds.json").read_text())["folds"]]
+    folds = held_out_blocks()
     print(
         "plain-threshold pixel error of the out-of-fold maps (oracle: each slice's best threshold, by its label)"
     )
