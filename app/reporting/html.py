@@ -184,7 +184,8 @@ EM_COLUMNS = (
     ("rand_error", "Adapted Rand error (ISBI: predicted membrane unassigned)"),
     ("rand_error_membrane_segment", "Adapted Rand error, predicted membrane as one segment"),
     ("rand_error_thinned", "Adapted Rand error, thinned borders"),
-    ("pixel_error", "Pixel error"),
+    ("pixel_error", "Pixel error (1 - accuracy)"),
+    ("pixel_fscore_error", "Pixel error, 1 - F-score of cell pixels (ISBI leaderboard)"),
     ("v_rand", "V_rand, thinned borders (ISBI leaderboard; higher is better)"),
     ("v_info", "V_info, thinned borders (ISBI leaderboard; higher is better)"),
 )

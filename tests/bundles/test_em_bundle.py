@@ -83,6 +83,32 @@ def test_pixel_and_rand_error_on_hand_made_cells():
         adapted_rand_error(thick, truth, membrane="ignored")
 
 
+def test_pixel_fscore_error_is_the_leaderboard_s_cell_pixel_f_score_by_hand():
+    """The ISBI leaderboard's pixel error (Fiji PixelError: 1 - F-score, positives = label > 0 = cell interior),
+    on the hand-made cells, next to the 1 - accuracy pixel error of the same maps."""
+    from app.evaluation.em import pixel_error, pixel_fscore_error
+
+    truth = _two_cells()  # 18 x 8 + 18 x 9 = 306 cell pixels, 94 membrane
+    assert np.count_nonzero(truth) == 306
+    assert pixel_fscore_error(truth, truth) == 0.0
+    merged = truth.copy()
+    merged[5, 9] = True  # one false-positive cell pixel: P = 306/307, R = 1
+    assert pixel_fscore_error(merged, truth) == pytest.approx(1 - 2 * (306 / 307) / (1 + 306 / 307))
+    assert pixel_fscore_error(merged, truth) == pytest.approx(1 / 613)
+    thick = truth.copy()
+    thick[:, 8] = thick[:, 10] = False  # 36 cell pixels lost: P = 1, R = 270/306
+    assert pixel_fscore_error(thick, truth) == pytest.approx(36 / 576)  # 0.0625
+    assert pixel_error(thick, truth) == pytest.approx(36 / 400)  # 0.09: the two definitions differ
+    # cell interior is the positive class: with membrane positive the same map would score 36/224
+    assert pixel_fscore_error(~thick, ~truth) == pytest.approx(36 / 224)
+    # edge cases: no cell pixel anywhere is a match; no shared cell pixel is the worst
+    empty = np.zeros_like(truth)
+    assert pixel_fscore_error(empty, empty) == 0.0
+    assert pixel_fscore_error(empty, truth) == pixel_fscore_error(truth, empty) == 1.0
+    with pytest.raises(ValueError, match="same shape"):
+        pixel_fscore_error(truth, truth[:10])
+
+
 def _reference_foreground_restricted_rand_error(pred_cell: np.ndarray, true_cell: np.ndarray) -> float:
     """The ISBI 2012 reference formula, written independently of app.evaluation.em (Fiji's
     trainableSegmentation RandError.adaptedRandIndexStats3DN2): contingency counts p_ij over the truth's cell
@@ -354,7 +380,14 @@ def test_short_training_on_two_real_slices(em_train_overrides, tmp_path, run_wor
     assert trainer.state.iteration == 1  # 2 slices, batch size 2 (each giving 2 patches)
     assert np.isfinite(float(trainer.state.output[0]["loss"]))
     metrics = workflow.parser.get_parsed_content("validate#evaluator").state.metrics
-    for name in ("val_rand_error", "val_rand_error_thinned", "val_pixel_error", "val_v_rand", "val_v_info"):
+    for name in (
+        "val_rand_error",
+        "val_rand_error_thinned",
+        "val_pixel_error",
+        "val_pixel_fscore_error",
+        "val_v_rand",
+        "val_v_info",
+    ):
         assert 0.0 <= metrics[name] <= 1.0, name
     assert (tmp_path / "models" / "model.pt").is_file()
     assert (tmp_path / "models" / "checkpoint_epoch=1.pt").is_file()

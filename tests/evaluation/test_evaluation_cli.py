@@ -187,24 +187,28 @@ def test_cli_bundle_labels_on_2d_em_pngs(tmp_path, shared_data, capsys):
     assert summary["provenance"]["inputs"]["bundle_version"] == "0.3.1"
 
     # membrane + cell labels: the ISBI 2012 scores per slice, as the bundle's evaluator computes them
-    from app.evaluation.em import adapted_rand_error, pixel_error
+    from app.evaluation.em import adapted_rand_error, pixel_error, pixel_fscore_error
 
-    expected_rand, expected_pixel = [], []
+    expected_rand, expected_pixel, expected_fscore = [], [], []
     for path in labels:
         truth = np.asarray(Image.open(path)) == 255
         pred = np.asarray(Image.open(tmp_path / "pred" / f"{path.stem}_seg.png")) == 255
         expected_rand.append(adapted_rand_error(pred, truth))
         expected_pixel.append(pixel_error(pred, truth))
+        expected_fscore.append(pixel_fscore_error(pred, truth))
     em = summary["em"]
     assert em["cell_label"] == 255 and em["n"] == 2 and em["flags"] == {"ok": 2}
     assert em["metrics"]["rand_error"]["mean"] == pytest.approx(np.mean(expected_rand))
     assert em["metrics"]["pixel_error"]["mean"] == pytest.approx(np.mean(expected_pixel))
+    assert em["metrics"]["pixel_fscore_error"]["mean"] == pytest.approx(np.mean(expected_fscore))
+    assert 0 < np.mean(expected_fscore) < np.mean(expected_pixel)  # errors counted against cell pixels only
     assert 0 < em["metrics"]["rand_error"]["mean"] < em["metrics"]["rand_error_membrane_segment"]["mean"]
     rows = list(csv.DictReader((tmp_path / "out" / "em_metrics.csv").open()))
     assert [r["case_id"] for r in rows] == [p.stem for p in labels]
     assert float(rows[0]["rand_error"]) == pytest.approx(expected_rand[0])
     assert "EM membrane scores" in (tmp_path / "out" / "report.html").read_text()
-    assert "EM (n=2): adapted Rand error" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "EM (n=2): adapted Rand error" in printed and "1 - F-score of cell pixels" in printed
 
 
 def test_em_scores_give_a_case_without_prediction_the_worst_score(tmp_path):

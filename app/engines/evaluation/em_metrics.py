@@ -28,7 +28,8 @@ def _cell_masks(batch: torch.Tensor, cell_class: int) -> np.ndarray:
 
 
 class EMSegmentationMetric(CumulativeIterationMetric):
-    """One of the EM scores per image: ``"pixel_error"``, ``"rand_error"`` (the challenge's adapted Rand error),
+    """One of the EM scores per image: ``"pixel_error"`` (1 - accuracy) or ``"pixel_fscore_error"`` (1 - F-score
+    of cell pixels, the ISBI leaderboard's pixel error), ``"rand_error"`` (the challenge's adapted Rand error),
     ``"rand_error_membrane_segment"`` or ``"rand_error_thinned"`` (its variants), ``"v_rand"`` or ``"v_info"`` (the
     leaderboard's F-scores after border thinning; :mod:`app.evaluation.em`).
 
