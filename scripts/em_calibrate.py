@@ -11,7 +11,8 @@
     # then the shipping decision between the runs given (see decide)
     python scripts/em_calibrate.py cv --cv_dir D [D2 ...]
     # how low a threshold can take the pixel error of a run's out-of-fold maps: one threshold for all slices, and
-    # the best threshold of each slice chosen with its label (an oracle: a bound, not an estimate)
+    # the best threshold of each slice chosen with its label (an oracle: a bound, not an estimate); and where the
+    # wrong pixels sit (next to the annotated boundary, or farther)
     python scripts/em_calibrate.py bound --cv_dir D [D2 ...]
 
 Why folds: the shipped network fits its training slices 0-17 (training Rand error 0.057 against 0.115 on
@@ -245,13 +246,28 @@ def sweep(fold_dir: Path, dataset_dir: Path, validation: bool, weights: Path | N
             print(f"validation {sorted(val)}, {rule}: Rand error {rand:.4f}, pixel error {pixel:.4f}")
 
 
+#: the columns of :func:`slice_scores` with ``all_scores``, as the tables print them
+ALL_SCORES = ("Rand error", "pixel error", "V_rand", "V_info", "pixel error, 1 - F (leaderboard)")
+
+
+def _header(*leading: str) -> str:
+    """A markdown table header: the ``leading`` columns, then :data:`ALL_SCORES`."""
+    columns = (*leading, *ALL_SCORES)
+    return "| " + " | ".join(columns) + " |\n" + "|---" * len(columns) + "|"
+
+
 def slice_scores(
-    rule: Rule, probabilities: dict[int, np.ndarray], labels: dict[int, np.ndarray], *, v_scores: bool = False
+    rule: Rule,
+    probabilities: dict[int, np.ndarray],
+    labels: dict[int, np.ndarray],
+    *,
+    all_scores: bool = False,
 ) -> dict[int, tuple[float, ...]]:
-    """Per slice: (adapted Rand error, pixel error), plus (V_rand, V_info) with ``v_scores``."""
+    """Per slice: (adapted Rand error, pixel error), plus the leaderboard's (V_rand, V_info, pixel error as
+    ``1 - F-score`` of cell pixels) with ``all_scores`` (:data:`ALL_SCORES`)."""
     import torch
 
-    from app.evaluation.em import adapted_rand_error, pixel_error
+    from app.evaluation.em import adapted_rand_error, pixel_error, pixel_fscore_error
     from app.evaluation.em_thinned import v_info, v_rand
 
     transform = rule.transform()
@@ -259,8 +275,8 @@ def slice_scores(
     for k, p in probabilities.items():
         cell = transform({"pred": torch.from_numpy(p)})["pred"][0].numpy().T > 0
         values = [adapted_rand_error(cell, labels[k]), pixel_error(cell, labels[k])]
-        if v_scores:
-            values += [v_rand(cell, labels[k]), v_info(cell, labels[k])]
+        if all_scores:
+            values += [v_rand(cell, labels[k]), v_info(cell, labels[k]), pixel_fscore_error(cell, labels[k])]
         out[k] = tuple(values)
     return out
 
@@ -334,10 +350,9 @@ def cross_validate(cv_dir: Path, dataset_dir: Path) -> CrossValidation:
     print(f"\nchosen on all {len(probabilities)} slices (the rule to ship): {chosen}")
     nested: dict[int, tuple[float, ...]] = {}
     print("\nnested: per fold, the rule chosen on the other folds, scored on the fold's held-out block")
-    print("| fold | slices | rule (chosen without the fold) | Rand error | pixel error | V_rand | V_info |")
-    print("|---|---|---|---|---|---|---|")
+    print(_header("fold", "slices", "rule (chosen without the fold)"))
     for i, (held_out, rule) in enumerate(zip(folds, nested_choices(per_slice, folds), strict=True)):
-        scores = slice_scores(rule, {k: probabilities[k] for k in held_out}, labels, v_scores=True)
+        scores = slice_scores(rule, {k: probabilities[k] for k in held_out}, labels, all_scores=True)
         nested |= scores
         mean = np.mean(list(scores.values()), axis=0)
         print(
@@ -346,10 +361,10 @@ def cross_validate(cv_dir: Path, dataset_dir: Path) -> CrossValidation:
     result = CrossValidation(cv_dir, chosen, nested)
     print("| **all** | 0-23 | | " + " | ".join(f"**{v:.4f}**" for v in result.mean()) + " |")
     for name, rule in (("chosen on all slices", chosen), ("0.4.x rule", SHIPPED_RULE)):
-        pooled = np.mean(list(slice_scores(rule, probabilities, labels, v_scores=True).values()), axis=0)
+        pooled = np.mean(list(slice_scores(rule, probabilities, labels, all_scores=True).values()), axis=0)
         print(
-            f"{name} ({rule}), all 24 slices: Rand error {pooled[0]:.4f}, pixel error {pooled[1]:.4f}, "
-            f"V_rand {pooled[2]:.4f}, V_info {pooled[3]:.4f}"
+            f"{name} ({rule}), all 24 slices: "
+            + ", ".join(f"{n} {v:.4f}" for n, v in zip(ALL_SCORES, pooled, strict=True))
         )
     return result
 
@@ -391,6 +406,31 @@ def pixel_error_bound(
     )
 
 
+def _distance_to_other_class(true_cell: np.ndarray) -> np.ndarray:
+    """Chessboard distance of every pixel to the nearest label pixel of the other class (1 next to the boundary)."""
+    from scipy import ndimage
+
+    true_cell = np.asarray(true_cell, bool)
+    inside = ndimage.distance_transform_cdt(true_cell, metric="chessboard")
+    outside = ndimage.distance_transform_cdt(~true_cell, metric="chessboard")
+    return np.where(true_cell, inside, outside)
+
+
+def boundary_fraction(true_cell: np.ndarray) -> float:
+    """The fraction of a label's pixels next to its cell/membrane boundary (ring 1 of :func:`error_rings`, both
+    sides): the amount of boundary in a slice, which small cells raise."""
+    return float(np.mean(_distance_to_other_class(true_cell) == 1))
+
+
+def error_rings(cell: np.ndarray, true_cell: np.ndarray, rings: int = 2) -> np.ndarray:
+    """Where the wrong pixels of a cell map sit, as fractions of the slice: ``rings + 1`` values, the pixels wrong
+    at chessboard distance 1, 2, ... ``rings`` from the nearest pixel of the other class in the label (ring 1: next
+    to the annotated boundary, on either side of it), then those farther away. They sum to the pixel error."""
+    wrong = np.asarray(cell, bool) != np.asarray(true_cell, bool)
+    ring = np.minimum(_distance_to_other_class(true_cell)[wrong], rings + 1)
+    return np.bincount(ring, minlength=rings + 2)[1:] / wrong.size
+
+
 def print_bounds(cv_dirs: list[Path], dataset_dir: Path) -> None:
     folds = held_out_blocks()
     print(
@@ -402,12 +442,43 @@ def print_bounds(cv_dirs: list[Path], dataset_dir: Path) -> None:
         + " |"
     )
     print("|---" * (4 + len(folds)) + "|")
+    rings = []
     for cv_dir in cv_dirs:
         probabilities = oof_probabilities(cv_dir)
-        bound = pixel_error_bound(probabilities, labels_of(probabilities, dataset_dir))
+        labels = labels_of(probabilities, dataset_dir)
+        bound = pixel_error_bound(probabilities, labels)
         print(
             f"| {cv_dir} | p > {bound.global_threshold} | {bound.global_error:.4f} | {bound.oracle_mean():.4f} | "
             + " | ".join(f"{bound.oracle_mean(f):.4f}" for f in folds)
+            + " |"
+        )
+        t = bound.global_threshold
+        rings.append((cv_dir, t, {k: error_rings(p[1].T > t, labels[k]) for k, p in probabilities.items()}))
+        boundary = {k: boundary_fraction(labels[k]) for k in labels}
+    print(
+        "\nwhere the wrong pixels sit at the best single threshold: next to the annotated boundary (ring 1, "
+        "chessboard distance 1 from the label's other class), ring 2, farther; then the pixel error per boundary "
+        "pixel of the label (pixel error / the fraction of ring-1 pixels, per slice, averaged)"
+    )
+    print(
+        "| run | threshold | ring 1 | ring 2 | farther | per boundary pixel, all | "
+        + " | ".join(f"{f[0]}-{f[-1]}" for f in folds)
+        + " |"
+    )
+    print("|---" * (6 + len(folds)) + "|")
+    print(
+        "| labels: boundary pixel fraction | | | | | "
+        + " | ".join(f"{np.mean([boundary[k] for k in f]):.4f}" for f in [sorted(boundary), *folds])
+        + " |"
+    )
+    for cv_dir, t, per_slice in rings:
+        mean = np.mean(list(per_slice.values()), axis=0)
+        ratio = {k: v.sum() / boundary[k] for k, v in per_slice.items()}
+        print(
+            f"| {cv_dir} | p > {t} | "
+            + " | ".join(f"{v:.4f}" for v in mean)
+            + " | "
+            + " | ".join(f"{np.mean([ratio[k] for k in f]):.3f}" for f in [sorted(ratio), *folds])
             + " |"
         )
 
@@ -433,7 +504,7 @@ def shipped_unseen_scores(
     else:
         probabilities = SlicePredictor(dataset_dir)(weights, UNSEEN_BY_SHIPPED)
         np.savez_compressed(cache, **{str(k): p for k, p in probabilities.items()})
-    return slice_scores(SHIPPED_RULE, probabilities, labels_of(probabilities, dataset_dir), v_scores=True)
+    return slice_scores(SHIPPED_RULE, probabilities, labels_of(probabilities, dataset_dir), all_scores=True)
 
 
 def decide(runs: list[CrossValidation], shipped: dict[int, tuple[float, ...]]) -> CrossValidation | None:
@@ -450,7 +521,7 @@ def decide(runs: list[CrossValidation], shipped: dict[int, tuple[float, ...]]) -
     print(
         f"\nslices {unseen[0]}-{unseen[-1]}, which neither the shipped network nor the candidate's fold networks trained on"
     )
-    print("| predictor | rule | Rand error | pixel error | V_rand | V_info |\n|---|---|---|---|---|---|")
+    print(_header("predictor", "rule"))
     print("| fold networks (out-of-fold) | nested | " + " | ".join(f"{v:.4f}" for v in ours) + " |")
     print(f"| shipped network | {SHIPPED_RULE} | " + " | ".join(f"{v:.4f}" for v in theirs) + " |")
     ship = ours[0] < theirs[0] and ours[1] <= theirs[1] + PIXEL_SLACK

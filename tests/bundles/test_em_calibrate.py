@@ -118,11 +118,11 @@ def test_shipping_decision_picks_the_run_then_compares_on_the_slices_neither_tra
     assert unseen == [18, 19, 20, 21, 22, 23]
 
     def run(name, rand, pixel, unseen_rand, unseen_pixel):
-        nested = {k: (rand, pixel, 0.9, 0.9) for k in range(24)}
-        nested |= {k: (unseen_rand, unseen_pixel, 0.9, 0.9) for k in unseen}
+        nested = {k: (rand, pixel, 0.9, 0.9, 0.05) for k in range(24)}
+        nested |= {k: (unseen_rand, unseen_pixel, 0.9, 0.9, 0.05) for k in unseen}
         return calibrate.CrossValidation(Path(name), calibrate.SHIPPED_RULE, nested)
 
-    shipped = {k: (0.07, 0.078, 0.95, 0.97) for k in unseen}
+    shipped = {k: (0.07, 0.078, 0.95, 0.97, 0.05) for k in unseen}
     slack = calibrate.PIXEL_SLACK
     # the lower-Rand run is out of the pixel slack, so the other is the candidate; it beats the shipped network
     better, sloppy = run("a", 0.06, 0.083, 0.065, 0.079), run("b", 0.05, 0.090, 0.04, 0.090)
@@ -131,3 +131,23 @@ def test_shipping_decision_picks_the_run_then_compares_on_the_slices_neither_tra
     assert calibrate.decide([run("c", 0.03, 0.07, 0.07, 0.07)], shipped) is None
     # a lower Rand error but a pixel error above the shipped network's plus the slack: not shipped
     assert calibrate.decide([run("d", 0.05, 0.08, 0.06, 0.078 + slack + 1e-4)], shipped) is None
+
+
+def test_all_scores_of_a_slice_are_the_app_s_scores_in_table_order(calibrate):
+    """slice_scores(all_scores=True): the columns of ALL_SCORES, each the app's own score of the decided map."""
+    from app.evaluation.em import adapted_rand_error, pixel_error, pixel_fscore_error
+    from app.evaluation.em_thinned import v_info, v_rand
+
+    truth = np.ones((40, 40), bool)
+    truth[:, 19:21] = False  # two cells split by a 2-px membrane
+    p_cell = np.where(truth, 0.9, 0.05).astype(np.float32)
+    p_cell[5:9, 19:21] = 0.6  # a gap in the predicted membrane: the cells merge, 8 pixels wrong
+    probabilities = {0: np.stack([1.0 - p_cell.T, p_cell.T])}  # PILReader's axis order, as oof_probabilities
+    (scores,) = calibrate.slice_scores(
+        calibrate.Rule(0.5), probabilities, {0: truth}, all_scores=True
+    ).values()
+    cell = p_cell > 0.5
+    expected = (adapted_rand_error, pixel_error, v_rand, v_info, pixel_fscore_error)
+    assert len(calibrate.ALL_SCORES) == len(scores) == len(expected)
+    assert scores == pytest.approx([f(cell, truth) for f in expected])
+    assert scores[1] == pytest.approx(8 / 1600) and scores[4] == pytest.approx(8 / (2 * 1520 + 8))

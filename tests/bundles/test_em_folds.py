@@ -283,3 +283,26 @@ def test_pixel_error_bound_finds_each_slice_s_own_threshold_and_the_best_common_
     assert membrane_1 < float(labels[0].mean())
     assert bound.global_threshold == 0.15
     assert bound.global_error == pytest.approx(membrane_1 / 2, abs=1e-9)
+
+
+def test_error_rings_put_a_shifted_membrane_next_to_the_boundary_and_a_false_one_farther():
+    """error_rings: a membrane drawn one pixel off the annotated one is wrong only next to the annotated boundary
+    (ring 1); a membrane drawn through the middle of a cell is wrong farther away; the rings sum to the pixel
+    error."""
+    from app.evaluation.em import pixel_error
+
+    calibrate = _load("em_calibrate")
+    truth = np.ones((32, 32), bool)
+    truth[:, 15:17] = False  # a 2-px membrane between two cells
+    shifted = np.ones_like(truth)
+    shifted[:, 16:18] = False  # the same membrane one pixel to the right: 2 x 32 pixels wrong
+    rings = calibrate.error_rings(shifted, truth)
+    assert rings.tolist() == pytest.approx([64 / 1024, 0.0, 0.0])
+    false = truth.copy()
+    false[:, 5] = False  # a membrane drawn 10 px inside the left cell: distance 10 from the annotated one
+    rings = calibrate.error_rings(false, truth)
+    assert rings.tolist() == pytest.approx([0.0, 0.0, 32 / 1024])
+    both = shifted & false
+    assert calibrate.error_rings(both, truth).sum() == pytest.approx(pixel_error(both, truth))
+    # the boundary: the 2 membrane columns and the cell column on each side of them, 4 x 32 pixels
+    assert calibrate.boundary_fraction(truth) == pytest.approx(128 / 1024)
