@@ -250,10 +250,14 @@ def sweep(fold_dir: Path, dataset_dir: Path, validation: bool, weights: Path | N
 ALL_SCORES = ("Rand error", "pixel error", "V_rand", "V_info", "pixel error, 1 - F (leaderboard)")
 
 
+def _markdown_header(*columns: str) -> str:
+    """A markdown table's header and separator rows."""
+    return "| " + " | ".join(columns) + " |\n" + "|---" * len(columns) + "|"
+
+
 def _header(*leading: str) -> str:
     """A markdown table header: the ``leading`` columns, then :data:`ALL_SCORES`."""
-    columns = (*leading, *ALL_SCORES)
-    return "| " + " | ".join(columns) + " |\n" + "|---" * len(columns) + "|"
+    return _markdown_header(*leading, *ALL_SCORES)
 
 
 def slice_scores(
@@ -437,11 +441,14 @@ def print_bounds(cv_dirs: list[Path], dataset_dir: Path) -> None:
         "plain-threshold pixel error of the out-of-fold maps (oracle: each slice's best threshold, by its label)"
     )
     print(
-        "| run | best single threshold | its pixel error | oracle, all 24 | "
-        + " | ".join(f"oracle {f[0]}-{f[-1]}" for f in folds)
-        + " |"
+        _markdown_header(
+            "run",
+            "best single threshold",
+            "its pixel error",
+            "oracle, all 24",
+            *(f"oracle {f[0]}-{f[-1]}" for f in folds),
+        )
     )
-    print("|---" * (4 + len(folds)) + "|")
     rings = []
     for cv_dir in cv_dirs:
         probabilities = oof_probabilities(cv_dir)
@@ -454,18 +461,24 @@ def print_bounds(cv_dirs: list[Path], dataset_dir: Path) -> None:
         )
         t = bound.global_threshold
         rings.append((cv_dir, t, {k: error_rings(p[1].T > t, labels[k]) for k, p in probabilities.items()}))
-        boundary = {k: boundary_fraction(labels[k]) for k in labels}
+    scored = sorted(set().union(*(per_slice for _, _, per_slice in rings)))
+    boundary = {k: boundary_fraction(true) for k, true in labels_of(scored, dataset_dir).items()}
     print(
         "\nwhere the wrong pixels sit at the best single threshold: next to the annotated boundary (ring 1, "
         "chessboard distance 1 from the label's other class), ring 2, farther; then the pixel error per boundary "
         "pixel of the label (pixel error / the fraction of ring-1 pixels, per slice, averaged)"
     )
     print(
-        "| run | threshold | ring 1 | ring 2 | farther | per boundary pixel, all | "
-        + " | ".join(f"{f[0]}-{f[-1]}" for f in folds)
-        + " |"
+        _markdown_header(
+            "run",
+            "threshold",
+            "ring 1",
+            "ring 2",
+            "farther",
+            "per boundary pixel, all",
+            *(f"{f[0]}-{f[-1]}" for f in folds),
+        )
     )
-    print("|---" * (6 + len(folds)) + "|")
     print(
         "| labels: boundary pixel fraction | | | | | "
         + " | ".join(f"{np.mean([boundary[k] for k in f]):.4f}" for f in [sorted(boundary), *folds])
