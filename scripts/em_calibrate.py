@@ -322,7 +322,7 @@ def oof_probabilities(cv_dir: Path) -> dict[int, np.ndarray]:
 @dataclass(frozen=True)
 class CrossValidation:
     """One cross-validation run's outcome: the rule chosen on all its out-of-fold slices (the one to ship) and
-    the nested per-slice scores (adapted Rand error, pixel error, V_rand, V_info), the honest estimate."""
+    the nested per-slice scores (:data:`ALL_SCORES`), the honest estimate."""
 
     cv_dir: Path
     chosen: Rule
@@ -415,6 +415,8 @@ def _distance_to_other_class(true_cell: np.ndarray) -> np.ndarray:
     from scipy import ndimage
 
     true_cell = np.asarray(true_cell, bool)
+    if true_cell.all() or not true_cell.any():  # one class only: no boundary, every pixel is far from one
+        return np.full(true_cell.shape, max(true_cell.shape), np.int32)
     inside = ndimage.distance_transform_cdt(true_cell, metric="chessboard")
     outside = ndimage.distance_transform_cdt(~true_cell, metric="chessboard")
     return np.where(true_cell, inside, outside)
@@ -486,12 +488,14 @@ def print_bounds(cv_dirs: list[Path], dataset_dir: Path) -> None:
     )
     for cv_dir, t, per_slice in rings:
         mean = np.mean(list(per_slice.values()), axis=0)
-        ratio = {k: v.sum() / boundary[k] for k, v in per_slice.items()}
+        ratio = {
+            k: v.sum() / boundary[k] if boundary[k] else np.nan for k, v in per_slice.items()
+        }  # nan: no boundary
         print(
             f"| {cv_dir} | p > {t} | "
             + " | ".join(f"{v:.4f}" for v in mean)
             + " | "
-            + " | ".join(f"{np.mean([ratio[k] for k in f]):.3f}" for f in [sorted(ratio), *folds])
+            + " | ".join(f"{np.nanmean([ratio[k] for k in f]):.3f}" for f in [sorted(ratio), *folds])
             + " |"
         )
 

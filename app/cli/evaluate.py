@@ -108,8 +108,8 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"EM (n={em.n}): adapted Rand error {means['rand_error']:.4f} (predicted membrane as one segment "
             f"{means['rand_error_membrane_segment']:.4f}, thinned {means['rand_error_thinned']:.4f}), "
-            f"pixel error {means['pixel_error']:.4f} (1 - F-score of cell pixels, as on the ISBI leaderboard: "
-            f"{means['pixel_fscore_error']:.4f}), V_rand {means['v_rand']:.4f}, V_info {means['v_info']:.4f} "
+            f"pixel error {means['pixel_error']:.4f} (1 - accuracy; the ISBI leaderboard's, 1 - F-score of cell "
+            f"pixels: {means['pixel_fscore_error']:.4f}), V_rand {means['v_rand']:.4f}, V_info {means['v_info']:.4f} "
             "(thinned; higher is better)"
         )
     missing = [f.case_id for f in result.failures if f.flag == "no_prediction"]

@@ -101,10 +101,17 @@ def test_pixel_fscore_error_is_the_leaderboard_s_cell_pixel_f_score_by_hand():
     assert pixel_error(thick, truth) == pytest.approx(36 / 400)  # 0.09: the two definitions differ
     # cell interior is the positive class: with membrane positive the same map would score 36/224
     assert pixel_fscore_error(~thick, ~truth) == pytest.approx(36 / 224)
-    # edge cases: no cell pixel anywhere is a match; no shared cell pixel is the worst
+    # edge cases: no shared cell pixel is the worst, also no cell pixel at all (F = 0/0: Fiji reports the worst)
     empty = np.zeros_like(truth)
-    assert pixel_fscore_error(empty, empty) == 0.0
+    assert pixel_fscore_error(empty, empty) == 1.0
     assert pixel_fscore_error(empty, truth) == pixel_fscore_error(truth, empty) == 1.0
+    # where cells are the minority the F form is the larger error: 1 wrong pixel of 100, 9 true cell pixels
+    few = np.zeros((10, 10), bool)
+    few[0, :9] = True
+    more = few.copy()
+    more[0, 9] = True
+    assert pixel_error(more, few) == pytest.approx(0.01)
+    assert pixel_fscore_error(more, few) == pytest.approx(1 / 19)
     with pytest.raises(ValueError, match="same shape"):
         pixel_fscore_error(truth, truth[:10])
 

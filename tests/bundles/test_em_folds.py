@@ -306,3 +306,7 @@ def test_error_rings_put_a_shifted_membrane_next_to_the_boundary_and_a_false_one
     assert calibrate.error_rings(both, truth).sum() == pytest.approx(pixel_error(both, truth))
     # the boundary: the 2 membrane columns and the cell column on each side of them, 4 x 32 pixels
     assert calibrate.boundary_fraction(truth) == pytest.approx(128 / 1024)
+    # a label of one class has no boundary: its wrong pixels are all "farther"
+    all_cell = np.ones_like(truth)
+    assert calibrate.boundary_fraction(all_cell) == 0.0
+    assert calibrate.error_rings(truth, all_cell).tolist() == pytest.approx([0.0, 0.0, 64 / 1024])

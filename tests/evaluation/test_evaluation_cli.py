@@ -206,7 +206,9 @@ def test_cli_bundle_labels_on_2d_em_pngs(tmp_path, shared_data, capsys):
     rows = list(csv.DictReader((tmp_path / "out" / "em_metrics.csv").open()))
     assert [r["case_id"] for r in rows] == [p.stem for p in labels]
     assert float(rows[0]["rand_error"]) == pytest.approx(expected_rand[0])
-    assert "EM membrane scores" in (tmp_path / "out" / "report.html").read_text()
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "EM membrane scores" in html and "1 - F-score of cell pixels" in html
+    assert float(rows[0]["pixel_fscore_error"]) == pytest.approx(expected_fscore[0])
     printed = capsys.readouterr().out
     assert "EM (n=2): adapted Rand error" in printed and "1 - F-score of cell pixels" in printed
 
@@ -230,6 +232,7 @@ def test_em_scores_give_a_case_without_prediction_the_worst_score(tmp_path):
     assert em.metrics["rand_error"].mean == pytest.approx(0.5)  # 0 for "a", the worst 1.0 for "b"
     rows = {r["case_id"]: r for r in csv.DictReader((tmp_path / "out" / "em_metrics.csv").open())}
     assert rows["b"]["flag"] == "no_prediction" and float(rows["b"]["pixel_error"]) == 1.0
+    assert float(rows["b"]["pixel_fscore_error"]) == 1.0
     # other label names: no EM scores
     plain = evaluate_folders(tmp_path / "pred", tmp_path / "ref", labels={255: "foreground"})
     assert plain.summary.em is None and "em" not in plain.summary.to_dict()
