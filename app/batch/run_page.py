@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from app.evaluation.summary import Summary
+from app.evaluation.units import PHYSICAL, Units
 from app.reporting.atomic import write_atomic
 
 logger = logging.getLogger(__name__)
@@ -53,11 +54,13 @@ def write_run_page(
         except OSError as exc:
             logger.warning("case %s: preview not shown (%s)", case_id, exc)
         step(done, len(pictures) + 1)
-    summary = None
+    summary, units = None, PHYSICAL
     reports = (report.get("evaluation") or {}).get("reports") or {}
     if reports.get("summary_json"):
         try:
-            summary = Summary.from_dict(json.loads(Path(reports["summary_json"]).read_text(encoding="utf-8")))
+            data = json.loads(Path(reports["summary_json"]).read_text(encoding="utf-8"))
+            summary = Summary.from_dict(data)
+            units = Units.of_provenance(data.get("provenance") or {})
         except (OSError, ValueError, KeyError, TypeError) as exc:
             logger.warning("scores not shown in the run page: %s (%s)", reports["summary_json"], exc)
     scores = None
@@ -69,7 +72,9 @@ def write_run_page(
             scores = _body(Path(reports["report_html"]).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             logger.warning("score page not embedded in the run page: %s (%s)", reports["report_html"], exc)
-    page = render_run_html(report, previews, evaluation_summary=summary, evaluation_page=scores)
+    page = render_run_html(
+        report, previews, evaluation_summary=summary, evaluation_page=scores, evaluation_units=units
+    )
     path = write_atomic(out / f"{stem}.html", page)
     step(len(pictures) + 1, len(pictures) + 1)
     logger.info("run page %s (%d pictures)", path, len(previews))

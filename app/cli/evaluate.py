@@ -49,7 +49,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--resample", action="store_true", help="put predictions on the reference grid (nearest neighbour)"
     )
     parser.add_argument(
-        "--tolerance-mm", type=float, default=1.0, metavar="MM", help="NSD tolerance (default 1.0)"
+        "--tolerance-mm",
+        type=float,
+        default=1.0,
+        metavar="MM",
+        help="NSD tolerance (default 1.0; in pixels for PNG/TIFF references, which carry no spacing)",
     )
     parser.add_argument(
         "--worst",
@@ -100,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
         flags = ", ".join(f"{n} {flag}" for flag, n in entry.flags.items() if n and flag != "ok")
         print(
             f"{name}: Dice {dice.mean:.3f} +/- {dice.std:.3f} (median {dice.median:.3f}), "
-            f"HD95 median {hd95.median:.2f} mm, n={entry.n}" + (f" [{flags}]" if flags else "")
+            f"HD95 median {hd95.median:.2f} {result.units.distance}, n={entry.n}"
+            + (f" [{flags}]" if flags else "")
         )
     em = result.summary.em
     if em is not None:

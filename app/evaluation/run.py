@@ -26,6 +26,7 @@ from app.evaluation.pairing import Pair
 from app.evaluation.result import CaseFailure, CaseVolumes, LabelResult
 from app.evaluation.scoring import CaseScore
 from app.evaluation.summary import Summary, summarise, summarise_em
+from app.evaluation.units import PHYSICAL, Units, units_of
 from app.volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -126,6 +127,12 @@ class EvaluationRun:
         if pair is None:
             return None
         return _case_volumes(pair, image_path, self.resample, image_source)
+
+    @property
+    def units(self) -> Units:
+        """The units of the distance and volume metrics (:mod:`app.evaluation.units`): pixels when every reference
+        file is a PNG/TIFF picture; physical for held-in-memory voxels (an Ignite evaluator's)."""
+        return units_of(p.ref for p in self.pairs) if self.pairs else PHYSICAL
 
     @property
     def ok(self) -> bool:

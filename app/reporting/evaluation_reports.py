@@ -63,6 +63,7 @@ def write_evaluation_reports(
         tolerance_mm=run.tolerance_mm,
         labels=run.labels,
         timings_s={"evaluate": run.seconds},
+        units=run.units,
     )
     image_paths = pair_images(Path(images), [p.case_id for p in run.pairs]) if images else {}
 

@@ -44,8 +44,8 @@ _WORST_CASE_FLAGS = ("missed", "false_positive", "no_prediction", "error")
 DPI = 100
 
 
-def distribution_png(results: Sequence[LabelResult], metric: str, title: str) -> bytes:
-    """Box and strip plot of ``metric`` per label (label-value order)."""
+def distribution_png(results: Sequence[LabelResult], metric: str, title: str, *, unit: str = "mm") -> bytes:
+    """Box and strip plot of ``metric`` per label (label-value order); ``unit``: of a distance metric (``_mm``)."""
     names: dict[int, str] = {}
     for r in results:
         names.setdefault(r.label, r.name)
@@ -78,7 +78,7 @@ def distribution_png(results: Sequence[LabelResult], metric: str, title: str) ->
             medianprops={"color": "#c00000"},
         )
     axes.set_ylim(0 if is_distance else -0.03, top)
-    axes.set_ylabel(f"{metric.removesuffix('_mm')} (mm)" if is_distance else metric)
+    axes.set_ylabel(f"{metric.removesuffix('_mm')} ({unit})" if is_distance else metric)
     axes.set_xlim(0.4, len(order) + 0.6)
     axes.set_xticks(range(1, len(order) + 1), [names[v] for v in order])
     axes.set_title(title, fontsize=10)

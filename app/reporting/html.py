@@ -15,23 +15,34 @@ from typing import Any
 
 from app.evaluation.result import CaseFailure, LabelResult
 from app.evaluation.summary import EmSummary, Summary
+from app.evaluation.units import PHYSICAL, Units
 
 #: unused files shown as rows (failed cases are all shown; summary.json lists every unused file)
 UNUSED_ROWS = 100
-#: (field, heading, number format) of the summary and case tables
+#: (field, heading, number format) of the summary and case tables; ``{distance}`` and ``{volume}`` in a heading are
+#: the run's :class:`~app.evaluation.units.Units`
 METRIC_COLUMNS = (
     ("dice", "Dice", "{:.3f}"),
     ("iou", "IoU", "{:.3f}"),
     ("precision", "Precision", "{:.3f}"),
     ("recall", "Recall", "{:.3f}"),
-    ("hd_mm", "HD (mm)", "{:.2f}"),
-    ("hd95_mm", "HD95 (mm)", "{:.2f}"),
-    ("assd_mm", "ASSD (mm)", "{:.2f}"),
+    ("hd_mm", "HD ({distance})", "{:.2f}"),
+    ("hd95_mm", "HD95 ({distance})", "{:.2f}"),
+    ("assd_mm", "ASSD ({distance})", "{:.2f}"),
     ("nsd", "NSD", "{:.3f}"),
-    ("volume_pred_ml", "Vol pred (mL)", "{:.3f}"),
-    ("volume_ref_ml", "Vol ref (mL)", "{:.3f}"),
-    ("volume_diff_ml", "Vol diff (mL)", "{:+.3f}"),
+    ("volume_pred_ml", "Vol pred ({volume})", "{:.3f}"),
+    ("volume_ref_ml", "Vol ref ({volume})", "{:.3f}"),
+    ("volume_diff_ml", "Vol diff ({volume})", "{:+.3f}"),
 )
+
+
+def _columns(units: Units, keys: Sequence[str] | None = None) -> list[tuple[str, str, str]]:
+    return [
+        (key, heading.format(distance=units.distance, volume=units.volume), fmt)
+        for key, heading, fmt in METRIC_COLUMNS
+        if keys is None or key in keys
+    ]
+
 
 #: the look every unetseg page shares (this evaluation page and the run page of app.reporting.run_html)
 BASE_CSS = """
@@ -80,6 +91,7 @@ def render_html(
     worst: int = 10,
 ) -> str:
     """The report page (see the module docstring)."""
+    units = Units.of_provenance(provenance)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -89,11 +101,11 @@ def render_html(
         '<div class="evaluation">',
         "<h1>Segmentation evaluation report</h1>",
         f'<p class="meta">{escape(str(provenance.get("timestamp", "")))} &middot; '
-        f"{summary.n_cases} cases &middot; NSD tolerance {float(provenance.get('tolerance_mm', 0)):g} mm"
+        f"{summary.n_cases} cases &middot; NSD tolerance {float(provenance.get('tolerance_mm', 0)):g} {units.distance}"
         f" &middot; unetseg {escape(str(provenance.get('versions', {}).get('unetseg', '?')))}</p>",
         _inputs(provenance),
         "<h2>Summary per label</h2>",
-        _summary_table(summary),
+        _summary_table(summary, units),
         '<p class="meta">Every case counts in every statistic: a missed or false-positive structure enters Dice'
         " as 0 and the distances as the worst case (the grid diagonal); see the policy below.</p>",
     ]
@@ -114,7 +126,7 @@ def render_html(
         for case in cases:
             parts += [
                 f"<h3>{escape(case.case_id)} &mdash; mean Dice {case.mean_dice:.3f}</h3>",
-                _case_table(case.results),
+                _case_table(case.results, units),
                 f'<div class="figs">{_img(case.png, f"overlay of {case.case_id}")}</div>',
             ]
     elif worst:
@@ -122,7 +134,7 @@ def render_html(
     parts += [
         "<h2>All cases</h2>",
         f"<details><summary>Show all {len(results)} results (case &times; label)</summary>",
-        _case_table(sorted(results, key=lambda r: (r.case_id, r.label)), with_case=True),
+        _case_table(sorted(results, key=lambda r: (r.case_id, r.label)), units, with_case=True),
         "</details>",
         "<h2>Empty-mask policy</h2>",
         f'<div class="policy">{escape(str(provenance.get("policy", "")))}</div>',
@@ -153,12 +165,12 @@ def _inputs(provenance: Mapping[str, Any]) -> str:
     return _key_values(rows)
 
 
-def summary_table(summary: Summary) -> str:
+def summary_table(summary: Summary, units: Units = PHYSICAL) -> str:
     """The per-label metrics table of an evaluation summary (also used by the run report of ``infer --ref``)."""
-    return _summary_table(summary)
+    return _summary_table(summary, units)
 
 
-def _summary_table(summary: Summary) -> str:
+def _summary_table(summary: Summary, units: Units) -> str:
     head = "".join(f"<th>{h}</th>" for h in ("n", "mean", "std", "median", "p5", "p95"))
     rows = [f'<table><tr><th class="l">label / metric</th>{head}</tr>']
     for name, entry in summary.labels.items():
@@ -169,7 +181,7 @@ def _summary_table(summary: Summary) -> str:
             f'<tr class="group"><td colspan="7">{escape(str(name))} (label {entry.label}): '
             f"{entry.n} cases &mdash; {flags}</td></tr>"
         )
-        for key, heading, fmt in METRIC_COLUMNS:
+        for key, heading, fmt in _columns(units):
             stats = entry.metrics[key]
             cells = "".join(
                 f"<td>{fmt.format(v)}</td>"
@@ -211,12 +223,8 @@ def _em_table(em: EmSummary) -> str:
     return "".join(rows)
 
 
-def _case_table(results: Sequence[LabelResult], *, with_case: bool = False) -> str:
-    columns = [
-        c
-        for c in METRIC_COLUMNS
-        if c[0] in ("dice", "hd95_mm", "assd_mm", "nsd", "volume_pred_ml", "volume_ref_ml")
-    ]
+def _case_table(results: Sequence[LabelResult], units: Units, *, with_case: bool = False) -> str:
+    columns = _columns(units, ("dice", "hd95_mm", "assd_mm", "nsd", "volume_pred_ml", "volume_ref_ml"))
     head = (
         '<th class="l">case</th>' if with_case else ""
     ) + '<th class="l">label</th><th class="l">flag</th>'

@@ -14,6 +14,7 @@ from typing import Any
 
 from app import __version__
 from app.evaluation.policy import POLICY_TEXT
+from app.evaluation.units import PHYSICAL, Units
 
 #: distributions whose versions every report records (evaluation and batch runs alike)
 PACKAGES = (
@@ -45,6 +46,9 @@ DEFINITIONS = {
     "assd_mm": "mean of both directed surface distance sets pooled, mm",
     "nsd": "fraction of both surfaces within the tolerance of the other surface",
     "volume_ml": "voxel count x |det(affine[:3,:3])| / 1000 (2D images: pixel area x a nominal 1 mm)",
+    "units": "distances and volumes from the reference's affine: mm and mL on a physical grid (NIfTI, NRRD, "
+    "DICOM); PNG/TIFF carry no spacing and are read at 1 per pixel, so there px and 1000 px (the keys keep "
+    "their _mm/_ml names)",
 }
 
 
@@ -67,6 +71,7 @@ def build_provenance(
     labels: Mapping[int, str] | None = None,
     timings_s: Mapping[str, float] | None = None,
     now: datetime | None = None,
+    units: Units = PHYSICAL,
 ) -> dict[str, Any]:
     """The provenance dict: versions, inputs, labels, tolerance, policy, definitions, timings, timestamp.
 
@@ -76,6 +81,7 @@ def build_provenance(
         labels: label value -> name (``None``: inferred from the data).
         timings_s: named durations in seconds.
         now: the timestamp to record (default: the current UTC time).
+        units: the units of the distance and volume metrics (:func:`app.evaluation.units.units_of`).
     """
     stamp = (now or datetime.now(timezone.utc)).isoformat(timespec="seconds")
     return {
@@ -85,6 +91,7 @@ def build_provenance(
         "inputs": {str(k): jsonable(v) for k, v in inputs.items()},
         "labels": {str(k): v for k, v in labels.items()} if labels is not None else "inferred from the data",
         "tolerance_mm": float(tolerance_mm),
+        "units": units.as_dict(),
         "policy": POLICY_TEXT,
         "definitions": dict(DEFINITIONS),
         "timings_s": {k: round(float(v), 3) for k, v in (timings_s or {}).items()},

@@ -19,6 +19,7 @@ from app.errors import OutputError
 from app.evaluation.em import EmRow
 from app.evaluation.result import CaseFailure, CaseVolumes, LabelResult
 from app.evaluation.summary import Summary, summarise
+from app.evaluation.units import Units
 from app.reporting.atomic import write_atomic
 from app.reporting.html import CaseFigure, render_html
 from app.reporting.provenance import build_provenance
@@ -99,9 +100,13 @@ def write_reports(
 
     distributions = []
     if results:
+        distance = Units.of_provenance(provenance).distance
         distributions = [
             ("Dice per label", distribution_png(results, "dice", "Dice per label")),
-            ("HD95 per label", distribution_png(results, "hd95_mm", "HD95 per label (mm)")),
+            (
+                "HD95 per label",
+                distribution_png(results, "hd95_mm", f"HD95 per label ({distance})", unit=distance),
+            ),
         ]
     cases = _case_figures(results, volumes, worst) if volumes is not None and worst > 0 else []
     page = render_html(

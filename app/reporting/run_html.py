@@ -19,6 +19,7 @@ from html import escape
 from typing import Any
 
 from app.evaluation.summary import Summary
+from app.evaluation.units import PHYSICAL, Units
 from app.reporting.html import BASE_CSS
 
 _CSS = (
@@ -46,11 +47,13 @@ def render_run_html(
     *,
     evaluation_summary: Summary | None = None,
     evaluation_page: tuple[str, str] | None = None,
+    evaluation_units: Units = PHYSICAL,
     max_previews: int = 100,
 ) -> str:
     """The page (module docstring). ``previews``: case id -> PNG bytes (cases without one get no picture);
     ``evaluation_page``: ``(style, body)`` of the evaluation's own page, embedded whole as the scores section
-    (instead of the summary table alone)."""
+    (instead of the summary table alone); ``evaluation_units``: the units of the summary table's distances and
+    volumes."""
     cases = list(report.get("cases") or [])
     failed = [c for c in cases if c["status"] == "failed"]
     done = [c for c in cases if c["status"] in ("ok", "partial", "skipped")]
@@ -119,7 +122,10 @@ def render_run_html(
     elif evaluation_summary is not None:
         from app.reporting.html import summary_table
 
-        parts += ["<h2>Scores against the reference (--ref)</h2>", summary_table(evaluation_summary)]
+        parts += [
+            "<h2>Scores against the reference (--ref)</h2>",
+            summary_table(evaluation_summary, evaluation_units),
+        ]
         failures = (report.get("evaluation") or {}).get("failures") or []
         if failures:
             parts.append(f'<p class="meta">{len(failures)} reference(s) without a usable prediction.</p>')

@@ -83,10 +83,13 @@ def test_cli_end_to_end_on_hippocampus(hippocampus_run, hippocampus_labels, caps
     provenance = summary["provenance"]
     assert set(provenance["versions"]) >= {"unetseg", "monai", "torch", "numpy"}
     assert provenance["tolerance_mm"] == 1.0 and "both_empty" in provenance["policy"]
+    assert provenance["units"] == {"distance": "mm", "volume": "mL"}  # NIfTI references: a physical grid
+    assert "mm, n=" in captured.out
     assert provenance["labels"] == {"1": "anterior", "2": "posterior"}
     assert summary["failures"][0]["case_id"] == "hippocampus_006"
 
     html = (out / "report.html").read_text()
+    assert "HD95 (mm)" in html and "Vol ref (mL)" in html
     assert html.count("data:image/png;base64,") == 2 + 2  # two distributions, two worst cases
     assert "hippocampus_004" in html and "no_prediction" in html
     assert "http://" not in html and "https://" not in html  # self-contained
@@ -208,9 +211,14 @@ def test_cli_bundle_labels_on_2d_em_pngs(tmp_path, shared_data, capsys):
     assert float(rows[0]["rand_error"]) == pytest.approx(expected_rand[0])
     html = (tmp_path / "out" / "report.html").read_text()
     assert "EM membrane scores" in html and "1 - F-score of cell pixels" in html
+    # PNG references carry no spacing: distances and volumes are in pixels, and say so
+    assert summary["provenance"]["units"] == {"distance": "px", "volume": "1000 px"}
+    assert "HD95 (px)" in html and "Vol ref (1000 px)" in html and "NSD tolerance 1 px" in html
+    assert "(mm)" not in html and "(mL)" not in html
     assert float(rows[0]["pixel_fscore_error"]) == pytest.approx(expected_fscore[0])
     printed = capsys.readouterr().out
     assert "EM (n=2): adapted Rand error" in printed and "1 - F-score of cell pixels" in printed
+    assert "px, n=2" in printed and " mm" not in printed
 
 
 def test_em_scores_give_a_case_without_prediction_the_worst_score(tmp_path):
