@@ -59,8 +59,8 @@ def write_run_page(
     if reports.get("summary_json"):
         try:
             data = json.loads(Path(reports["summary_json"]).read_text(encoding="utf-8"))
-            summary = Summary.from_dict(data)
             units = Units.of_provenance(data.get("provenance") or {})
+            summary = Summary.from_dict(data)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             logger.warning("scores not shown in the run page: %s (%s)", reports["summary_json"], exc)
     scores = None

@@ -48,6 +48,7 @@ class EvaluationRun:
         tolerance_mm: the NSD tolerance.
         seconds: how long the scoring took.
         volumes: cases whose voxels are held in memory (an Ignite evaluator's), drawn without re-reading.
+        units: the units of the distance and volume metrics (:mod:`app.evaluation.units`).
     """
 
     results: list[LabelResult]
@@ -63,6 +64,7 @@ class EvaluationRun:
     tolerance_mm: float = 1.0
     seconds: float = 0.0
     volumes: Mapping[str, CaseVolumes] = field(default_factory=dict, repr=False, compare=False)
+    units: Units = PHYSICAL
 
     @classmethod
     def from_scores(
@@ -78,10 +80,14 @@ class EvaluationRun:
         resample: bool = False,
         seconds: float = 0.0,
         volumes: Mapping[str, CaseVolumes] | None = None,
+        references: Iterable[Path] = (),
     ) -> EvaluationRun:
         """The run of ``scores`` (module docstring); ``labels`` ``None``: those seen in the results and in the
-        failed cases' references."""
+        failed cases' references. The units follow the reference files: ``pairs``' references, else
+        ``references`` (the files of held-in-memory voxels), else physical."""
         scores = list(scores)
+        pairs = tuple(pairs)
+        reference_files = [p.ref for p in pairs] or list(references)
         scored = [r for s in scores for r in s.results]
         failed = [
             (s.reference, s.failure) for s in scores if s.failure is not None and s.reference is not None
@@ -101,7 +107,7 @@ class EvaluationRun:
             summarise(results, em=em_summary),
             [s.failure for s in scores if s.failure is not None],
             list(unused),
-            pairs=tuple(pairs),
+            pairs=pairs,
             em_rows=em_rows,
             pred=pred,
             ref=ref,
@@ -110,6 +116,7 @@ class EvaluationRun:
             tolerance_mm=tolerance_mm,
             seconds=seconds,
             volumes=dict(volumes or {}),
+            units=units_of(reference_files) if reference_files else PHYSICAL,
         )
 
     def case_volumes(
@@ -127,12 +134,6 @@ class EvaluationRun:
         if pair is None:
             return None
         return _case_volumes(pair, image_path, self.resample, image_source)
-
-    @property
-    def units(self) -> Units:
-        """The units of the distance and volume metrics (:mod:`app.evaluation.units`): pixels when every reference
-        file is a PNG/TIFF picture; physical for held-in-memory voxels (an Ignite evaluator's)."""
-        return units_of(p.ref for p in self.pairs) if self.pairs else PHYSICAL
 
     @property
     def ok(self) -> bool:

@@ -9,12 +9,15 @@ of a run; the metric keys (``hd95_mm``, ``volume_ref_ml``, ...) keep their names
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.formats import file_kind
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["PHYSICAL", "PIXELS", "Units", "units_of"]
 
@@ -47,7 +50,14 @@ PIXELS = Units(distance="px", volume="1000 px")
 
 
 def units_of(references: Iterable[Path]) -> Units:
-    """:data:`PIXELS` when every reference is a PNG/TIFF picture, else :data:`PHYSICAL` (also for none, and for a
-    mix, where the pictures' numbers are pixels counted as millimetres)."""
+    """:data:`PIXELS` when every reference is a PNG/TIFF picture, else :data:`PHYSICAL` (also for none). A mix is
+    logged as a warning: its pictures' numbers are pixels reported as millimetres."""
     kinds = {file_kind(path) for path in references}
-    return PIXELS if kinds == {"picture"} else PHYSICAL
+    if kinds == {"picture"}:
+        return PIXELS
+    if "picture" in kinds:
+        logger.warning(
+            "references mix PNG/TIFF pictures (no spacing: distances in pixels) with physical grids; the reports "
+            "say mm and mL, which the pictures' numbers are not"
+        )
+    return PHYSICAL

@@ -137,6 +137,14 @@ def render_html(
         _case_table(sorted(results, key=lambda r: (r.case_id, r.label)), units, with_case=True),
         "</details>",
         "<h2>Empty-mask policy</h2>",
+        *(
+            []
+            if units == PHYSICAL
+            else [
+                f'<p class="meta">These references carry no physical spacing: in the policy and the definitions '
+                f"below, read mm as {escape(units.distance)} and mL as {escape(units.volume)}.</p>"
+            ]
+        ),
         f'<div class="policy">{escape(str(provenance.get("policy", "")))}</div>',
         "<h2>Definitions</h2>",
         _key_values(provenance.get("definitions", {})),

@@ -181,3 +181,36 @@ def test_provenance_versions_without_importing_torch():
     assert provenance["versions"]["monai"] != "not installed"
     assert provenance["tolerance_mm"] == 2.0
     json.dumps(provenance)
+
+
+def test_picture_units_reach_the_figure_the_tables_and_the_policy_note(tmp_path, run, monkeypatch):
+    """A run of PNG/TIFF references (units px): the HD95 figure, the table headings and a note by the policy say
+    pixels; a physical run shows no note."""
+    import app.reporting.figures as figures
+    from app.evaluation.units import PIXELS
+
+    seen = []
+    real = figures.distribution_png
+
+    def spy(results, metric, title, *, unit="mm"):
+        seen.append((metric, title, unit))
+        return real(results, metric, title, unit=unit)
+
+    monkeypatch.setattr(figures, "distribution_png", spy)
+    results, _ = run
+    provenance = build_provenance(inputs={}, tolerance_mm=1.0, units=PIXELS)
+    html = write_reports(results, tmp_path / "px", provenance=provenance, worst=0).report_html.read_text()
+    assert ("hd95_mm", "HD95 per label (px)", "px") in seen
+    assert "HD95 (px)" in html and "Vol ref (1000 px)" in html and "read mm as px" in html
+    assert "HD95 (mm)" not in html and "NSD tolerance 1 px" in html
+    physical = write_reports(results, tmp_path / "mm", worst=0).report_html.read_text()
+    assert "HD95 (mm)" in physical and "read mm as" not in physical
+
+
+def test_run_page_summary_table_takes_the_units_it_is_given(run):
+    from app.evaluation.units import PIXELS
+    from app.reporting.run_html import render_run_html
+
+    results, _ = run
+    page = render_run_html({"cases": []}, {}, evaluation_summary=summarise(results), evaluation_units=PIXELS)
+    assert "HD95 (px)" in page and "HD95 (mm)" not in page

@@ -73,6 +73,7 @@ class SegmentationReportHandler:
         self.keys = (pred_key, label_key, image_key)
         self.scores: list[CaseScore] = []
         self.volumes: dict[str, CaseVolumes] = {}
+        self.references: list[Path] = []
         self._started = 0.0
 
     def attach(self, engine: Engine) -> None:
@@ -81,7 +82,7 @@ class SegmentationReportHandler:
         engine.add_event_handler(Events.COMPLETED, self._write)
 
     def _reset(self, engine: Engine) -> None:
-        self.scores, self.volumes, self._started = [], {}, time.perf_counter()
+        self.scores, self.volumes, self.references, self._started = [], {}, [], time.perf_counter()
 
     def _collect(self, engine: Engine) -> None:
         pred_key, label_key, image_key = self.keys
@@ -94,6 +95,9 @@ class SegmentationReportHandler:
             affine = np.asarray(pred.affine.detach().cpu(), dtype=np.float64)
             pred_map = Volume(self._label_map(pred, case_id), affine, source=case_id)
             ref_map = Volume(self._label_map(item[label_key], case_id), affine, source=case_id)
+            reference = getattr(item[label_key], "meta", {}).get("filename_or_obj")
+            if reference:  # its file decides the units (a PNG label: pixels)
+                self.references.append(Path(str(reference)))
             self.scores.append(
                 score_case(case_id, pred_map, ref_map, self.labels, tolerance_mm=self.tolerance_mm)
             )
@@ -119,6 +123,7 @@ class SegmentationReportHandler:
             tolerance_mm=self.tolerance_mm,
             seconds=time.perf_counter() - self._started,
             volumes=self.volumes,
+            references=self.references,
         )
         paths = write_evaluation_reports(
             run,
