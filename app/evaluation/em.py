@@ -55,6 +55,7 @@ from scipy import ndimage
 from skimage.metrics import adapted_rand_error as _skimage_adapted_rand_error
 from skimage.segmentation import expand_labels
 
+from app.evaluation import overlap
 from app.evaluation.em_thinned import v_info, v_rand
 
 __all__ = [
@@ -102,18 +103,17 @@ def pixel_error(pred_cell: np.ndarray, true_cell: np.ndarray) -> float:
 
 
 def pixel_fscore_error(pred_cell: np.ndarray, true_cell: np.ndarray) -> float:
-    """``1 - F1`` of the cell pixels, in [0, 1]: ``F1 = 2 TP / (2 TP + FP + FN)`` with cell interior positive.
+    """``1 - F1`` of the cell pixels, in [0, 1]: ``F1 = 2 TP / (2 TP + FP + FN)`` with cell interior positive, i.e.
+    ``1 -`` the Dice of the cell masks (:mod:`app.evaluation.overlap`).
 
     1.0 when no cell pixel is shared, also when neither map has one: F is 0/0 there, and Fiji's maximal-F loop
     (which keeps an F only if it is above 0) reports the worst. Per slice; the challenge pools TP, FP and FN over
     its 30-slice stack before taking F.
     """
-    pred, true = _check_pair(pred_cell, true_cell)
-    tp = np.count_nonzero(pred & true)
-    if tp == 0:
+    counts = overlap.count(*_check_pair(pred_cell, true_cell))
+    if counts.tp == 0:
         return 1.0
-    wrong = np.count_nonzero(pred != true)  # FP + FN
-    return float(wrong) / (2 * tp + wrong)
+    return 1.0 - overlap.scores(counts)["dice"]
 
 
 def adapted_rand_error(
