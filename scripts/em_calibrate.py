@@ -437,6 +437,15 @@ def error_rings(cell: np.ndarray, true_cell: np.ndarray, rings: int = 2) -> np.n
     return np.bincount(ring, minlength=rings + 2)[1:] / wrong.size
 
 
+def mean_maps(runs: list[dict[int, np.ndarray]]) -> dict[int, np.ndarray]:
+    """The average of several runs' out-of-fold maps, slice by slice: an ensemble across runs that is still
+    out-of-fold (each run's map of a slice comes from the fold network that did not train on it)."""
+    slices = sorted(runs[0])
+    if any(sorted(run) != slices for run in runs):
+        raise SystemExit("the runs' out-of-fold maps do not cover the same slices")
+    return {k: np.mean([run[k] for run in runs], axis=0) for k in slices}
+
+
 def print_bounds(cv_dirs: list[Path], dataset_dir: Path) -> None:
     folds = held_out_blocks()
     print(
@@ -451,9 +460,11 @@ def print_bounds(cv_dirs: list[Path], dataset_dir: Path) -> None:
             *(f"oracle {f[0]}-{f[-1]}" for f in folds),
         )
     )
+    maps = [(str(cv_dir), oof_probabilities(cv_dir)) for cv_dir in cv_dirs]
+    if len(maps) > 1:  # every slice predicted by one network of each run, none of which trained on it
+        maps.append((f"mean of the {len(maps)} runs' maps", mean_maps([p for _, p in maps])))
     rings = []
-    for cv_dir in cv_dirs:
-        probabilities = oof_probabilities(cv_dir)
+    for cv_dir, probabilities in maps:
         labels = labels_of(probabilities, dataset_dir)
         bound = pixel_error_bound(probabilities, labels)
         print(

@@ -310,3 +310,17 @@ def test_error_rings_put_a_shifted_membrane_next_to_the_boundary_and_a_false_one
     all_cell = np.ones_like(truth)
     assert calibrate.boundary_fraction(all_cell) == 0.0
     assert calibrate.error_rings(truth, all_cell).tolist() == pytest.approx([0.0, 0.0, 64 / 1024])
+
+
+def test_mean_maps_averages_each_slice_across_runs_and_refuses_runs_over_other_slices():
+    """mean_maps: the cross-run ensemble of out-of-fold maps, slice by slice; runs that predicted different
+    slices cannot be averaged (one of them would not be out-of-fold over the same set)."""
+    calibrate = _load("em_calibrate")
+    a = {0: np.full((2, 4, 4), 0.2, np.float32), 1: np.full((2, 4, 4), 0.6, np.float32)}
+    b = {0: np.full((2, 4, 4), 0.4, np.float32), 1: np.full((2, 4, 4), 1.0, np.float32)}
+    mean = calibrate.mean_maps([a, b])
+    assert sorted(mean) == [0, 1]
+    assert mean[0] == pytest.approx(np.full((2, 4, 4), 0.3))
+    assert mean[1] == pytest.approx(np.full((2, 4, 4), 0.8))
+    with pytest.raises(SystemExit, match="same slices"):
+        calibrate.mean_maps([a, {0: b[0]}])
