@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
+
+from app.errors import InputError
 from app.formats import VOLUME_SUFFIXES, file_kind, split_suffix
 from app.volume import Volume
 
@@ -83,6 +86,9 @@ class Case:
         Raises:
             InputError: the input cannot be read into a correct volume (the only exception bad input causes).
         """
+        return require_finite(self._read(options), self.source)
+
+    def _read(self, options: ReadOptions | None) -> Volume:
         if self.kind == "dicom":
             from app.loading.dicom.reader import read_series
 
@@ -100,3 +106,24 @@ class Case:
         from app.loading.nrrd import read_nrrd
 
         return read_nrrd(self.source, options)
+
+
+def require_finite(volume: Volume, source: Path) -> Volume:
+    """``volume`` unchanged if every voxel is a number; else :class:`~app.errors.InputError`.
+
+    One NaN or infinite voxel makes intensity normalisation NaN everywhere, and the network's argmax then labels
+    the whole image background (or, for a 2D picture, one class everywhere) without any error, so such a file is
+    refused, whatever its format, rather than segmented into a silently empty mask."""
+    array = volume.array
+    if not np.issubdtype(array.dtype, np.floating):
+        return volume
+    bad = array.size - int(np.count_nonzero(np.isfinite(array)))
+    if bad:
+        nan = int(np.count_nonzero(np.isnan(array)))
+        raise InputError(
+            source,
+            f"{bad} of {array.size} voxels are not finite ({nan} NaN, {bad - nan} infinite); the network cannot "
+            "segment such an image (its intensity normalisation would turn every voxel into NaN). Replace them, "
+            "e.g. with the image's minimum, and run the case again",
+        )
+    return volume

@@ -5,8 +5,9 @@ Contract of :func:`read_picture`: the array is in :class:`~app.volume.Volume` in
 ``(row, column)`` / ``(page, row, column)`` array is transposed. That is also the order of MONAI's
 ``PILReader``, so a bundle's own reader and this one agree pixel for pixel. The affine is the identity (pixel
 units; pictures carry no physical spacing), space ``RAS``. Intensities are as stored; a colour image counts
-only when ``label`` is false (converted to grey) or when its colour channels are equal. Bad input raises
-:class:`~app.errors.InputError` only.
+only when ``label`` is false (converted to grey with ITU-R BT.601 luma weights, as Pillow converts a PNG) or
+when its colour channels are equal. A TIFF's pages are a stack also when each was written as its own series.
+Bad input raises :class:`~app.errors.InputError` only.
 
 Size, checked before any pixel is decoded: PNG width x height (from the IHDR chunk) and TIFF page size x pages
 (tifffile parses only the page headers), times the bytes per pixel of the decoded picture or
@@ -51,8 +52,12 @@ def read_picture(path: str | Path, *, label: bool = False, options: ReadOptions 
     suffix = path.suffix.lower()
     if suffix not in PICTURE_SUFFIXES:
         raise InputError(path, f"not a PNG or TIFF file ({', '.join(PICTURE_SUFFIXES)})")
+    warnings: tuple[str, ...] = ()
     try:
-        array = _png_array(path, label, options) if suffix == ".png" else _tiff_array(path, label, options)
+        if suffix == ".png":
+            array = _png_array(path, label, options)
+        else:
+            array, warnings = _tiff_array(path, label, options)
     except (InputError, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 - Pillow/tifffile errors have no common base; all mean "not readable"
@@ -61,7 +66,15 @@ def read_picture(path: str | Path, *, label: bool = False, options: ReadOptions 
         raise InputError(path, f"expected a 2D image or a 3D stack, got shape {array.shape}")
     if min(array.shape) < 1:
         raise InputError(path, f"picture of shape {array.shape} has no pixels")
-    return Volume(array=np.ascontiguousarray(array.T), affine=np.eye(4), space="RAS", source=str(path))
+    for warning in warnings:
+        logger.warning("%s: %s", path, warning)
+    return Volume(
+        array=np.ascontiguousarray(array.T),
+        affine=np.eye(4),
+        space="RAS",
+        source=str(path),
+        warnings=warnings,
+    )
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -97,20 +110,49 @@ def _png_array(path: Path, label: bool, options: ReadOptions) -> np.ndarray:
     return _single_channel(path, array) if array.ndim == 3 else array
 
 
-def _tiff_array(path: Path, label: bool, options: ReadOptions) -> np.ndarray:
+def _tiff_array(path: Path, label: bool, options: ReadOptions) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The TIFF's pixels and the warnings to record. A stack written one page at a time (one
+    ``TiffWriter.write`` per page, common in scripts and acquisition software) is a series per page to tifffile:
+    pages of one size and type are stacked, as pages of one series are; a file whose images differ (a thumbnail,
+    another resolution) is read as its first image, with a warning naming what was left out."""
     import tifffile
 
+    warnings: tuple[str, ...] = ()
     with tifffile.TiffFile(path) as tiff:
-        series = tiff.series[0]
-        colour = series.axes.endswith("S")  # S: samples per pixel
-        shape = tuple(int(n) for n in series.shape)
+        series = list(tiff.series)
+        first = series[0]
+        layouts = [(tuple(int(n) for n in s.shape), s.dtype, s.axes) for s in series]
+        if len(series) > 1 and len(set(layouts)) == 1:
+            parts = series
+            shape = (len(series), *layouts[0][0])
+        else:
+            parts = [first]
+            shape = layouts[0][0]
+            if len(series) > 1:
+                left = ", ".join(f"{'x'.join(map(str, s))} {d}" for s, d, _ in layouts[1:4])
+                more = f" and {len(series) - 4} more" if len(series) > 4 else ""
+                warnings = (
+                    f"holds {len(series)} images of different sizes or types; only the first "
+                    f"({'x'.join(map(str, shape))} {first.dtype}) was read, not {left}{more}",
+                )
+        colour = first.axes.endswith("S")  # S: samples per pixel
         pixels = shape[:-1] if colour else shape
-        per_pixel = series.dtype.itemsize * (shape[-1] if colour else 1)
+        per_pixel = first.dtype.itemsize * (shape[-1] if colour else 1)
         check_declared_size(path, pixels[::-1], max(per_pixel, 8 if colour and not label else 0), options)
-        array = np.asarray(series.asarray())
+        array = np.asarray(first.asarray()) if len(parts) == 1 else np.stack([s.asarray() for s in parts])
     if not colour:
-        return array
-    return _single_channel(path, array) if label else array[..., :3].mean(axis=-1)
+        return array, warnings
+    return (_single_channel(path, array) if label else luma(array)), warnings
+
+
+#: ITU-R BT.601 luma weights of R, G, B: what Pillow's ``convert("L")`` applies to a colour PNG, so one colour
+#: picture gives the same grey image (up to Pillow's rounding to 8 bits) whether stored as PNG or TIFF
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
+
+def luma(array: np.ndarray) -> np.ndarray:
+    """Grey values (float64) of a colour array whose last axis holds R, G, B (and possibly alpha)."""
+    return array[..., :3].astype(np.float64) @ np.asarray(LUMA_WEIGHTS)
 
 
 def _single_channel(path: Path, array: np.ndarray) -> np.ndarray:

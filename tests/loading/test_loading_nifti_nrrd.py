@@ -117,3 +117,34 @@ def test_nrrd_refusals(tmp_path: Path) -> None:
     )
     with pytest.raises(InputError, match="3 components"):
         load_volume(vector)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nrrd", ".tif"])
+def test_a_non_finite_voxel_is_refused_in_every_format(tmp_path: Path, suffix: str, bad: float) -> None:
+    """One NaN or infinite voxel would make the bundle's intensity normalisation NaN everywhere and the argmax
+    an empty mask reported as ok; the case is refused instead, naming the file and the count."""
+    import tifffile
+
+    array = np.random.default_rng(0).random((16, 12, 8)).astype(np.float32)
+    array[3, 4, 5] = bad
+    array[0, 0, 0] = bad
+    path = tmp_path / f"bad{suffix}"
+    if suffix == ".nii.gz":
+        nib.save(nib.Nifti1Image(array, np.eye(4)), path)
+    elif suffix == ".nrrd":
+        nrrd.write(str(path), array, {"space": "left-posterior-superior", "space directions": np.eye(3)})
+    else:
+        tifffile.imwrite(path, array.T)
+    with pytest.raises(InputError, match=r"2 of 1536 voxels are not finite") as info:
+        load_volume(path)
+    assert str(path) in str(info.value)
+    finite = tmp_path / f"good{suffix}"
+    array[np.isnan(array) | np.isinf(array)] = 0.0
+    if suffix == ".nii.gz":
+        nib.save(nib.Nifti1Image(array, np.eye(4)), finite)
+    elif suffix == ".nrrd":
+        nrrd.write(str(finite), array, {"space": "left-posterior-superior", "space directions": np.eye(3)})
+    else:
+        tifffile.imwrite(finite, array.T)
+    assert load_volume(finite).shape == (16, 12, 8)

@@ -73,3 +73,43 @@ def test_pictures_are_cases_only_when_asked(tmp_path):
     assert not cases
     assert [d.action for d in decisions] == ["skipped", "skipped"]
     assert all("3D volumes" in d.reason for d in decisions)
+
+
+def test_tiff_written_page_by_page_is_a_stack_and_odd_pages_are_named(tmp_path):
+    """One ``TiffWriter.write`` per page makes a series per page: equal pages are the stack (not its first page
+    only); pages of another size are left out with a warning that says so."""
+    import tifffile
+
+    pages = np.arange(3 * 20 * 30, dtype=np.uint8).reshape(3, 20, 30)
+    path = tmp_path / "pages.tif"
+    with tifffile.TiffWriter(path) as tif:
+        for page in pages:
+            tif.write(page)
+    assert len(tifffile.TiffFile(path).series) == 3
+    volume = read_picture(path)
+    assert volume.shape == (30, 20, 3) and volume.warnings == ()
+    np.testing.assert_array_equal(volume.array, pages.T)
+    odd = tmp_path / "odd.tif"
+    with tifffile.TiffWriter(odd) as tif:
+        tif.write(pages[0])
+        tif.write(np.zeros((10, 12), np.uint8))
+    volume = read_picture(odd)
+    assert volume.shape == (30, 20)
+    assert (
+        len(volume.warnings) == 1
+        and "only the first (20x30 uint8) was read, not 10x12 uint8" in volume.warnings[0]
+    )
+
+
+def test_colour_picture_is_the_same_grey_as_png_and_as_tiff(tmp_path):
+    """A colour picture's grey values (ITU-R BT.601 luma, Pillow's PNG conversion) do not depend on the container:
+    TIFF equals PNG up to Pillow's rounding to 8 bits."""
+    import tifffile
+
+    rgb = np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    rgb[0, 0] = (200, 50, 10)
+    Image.fromarray(rgb).save(tmp_path / "c.png")
+    tifffile.imwrite(tmp_path / "c.tif", rgb, photometric="rgb")
+    png, tiff = read_picture(tmp_path / "c.png").array, read_picture(tmp_path / "c.tif").array
+    assert np.max(np.abs(png.astype(float) - tiff)) <= 0.5 + 1e-9
+    assert tiff[0, 0] == pytest.approx(0.299 * 200 + 0.587 * 50 + 0.114 * 10)
