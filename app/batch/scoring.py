@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from app.batch.records import CaseRecord
-from app.evaluation.pairing import Pair, reference_files
+from app.evaluation.pairing import IMAGE_SUFFIXES, Pair, match_id, reference_files
 from app.evaluation.result import CaseFailure
 from app.evaluation.run import EvaluationRun
 from app.evaluation.runner import score_pair
@@ -59,7 +59,9 @@ class References:
         return cls(Path(folder), by_case, tuple(unused))
 
     def get(self, case_id: str) -> Path | None:
-        return self.by_case.get(case_id)
+        """The reference of ``case_id``; a case of nnU-Net's layout (image ``<case>_0000``) finds ``<case>``."""
+        found = match_id(case_id, self.by_case, IMAGE_SUFFIXES)
+        return None if found is None else self.by_case[found]
 
 
 @dataclass(frozen=True)
@@ -145,14 +147,6 @@ def score_run(
 
     started = time.perf_counter()
     by_id = {record.case_id: record for record in records}
-    not_in_run = sorted(cid for cid in references.by_case if cid not in by_id)
-    if not_in_run:
-        logger.info(
-            "%d reference(s) in %s name no case of this run; not scored: %s",
-            len(not_in_run),
-            references.folder,
-            ", ".join(not_in_run),
-        )
     unused = list(references.unused)
     pairs: list[Pair] = []
     scores: list[CaseScore] = []
@@ -165,6 +159,15 @@ def score_run(
             continue
         pairs.append(Pair(cid, ref_path, output))
         scores.append(_case_score(record, ref_path, output, labels, tolerance_mm))
+    scored_refs = {pair.ref for pair in pairs}
+    not_in_run = sorted(cid for cid, path in references.by_case.items() if path not in scored_refs)
+    if not_in_run:
+        logger.info(
+            "%d reference(s) in %s name no case of this run; not scored: %s",
+            len(not_in_run),
+            references.folder,
+            ", ".join(not_in_run),
+        )
     if not pairs:
         logger.warning("no reference in %s names a case of this run; nothing scored", references.folder)
         return RunScores(

@@ -3,7 +3,8 @@
 Contract: a *case id* is a file name without its label-file extension (``.nii.gz``, ``.nii``, ``.nrrd``,
 ``.nhdr``, ``.png``, ``.tif``, ``.tiff``, ``.dcm``). A prediction also pairs when its id carries a ``_seg``
 suffix (``hippocampus_001_seg.nii.gz`` pairs with ``hippocampus_001.nii.gz``), and an image when its id
-carries nnU-Net's ``_0000`` channel suffix. A folder is scanned at its top level and one level down, so
+carries nnU-Net's ``_0000`` channel suffix; so does a prediction of such an image (``infer`` names it
+``<case>_0000_seg``: nnU-Net's ``imagesTs/<case>_0000.nii.gz`` and ``labelsTs/<case>.nii.gz`` layout pairs). A folder is scanned at its top level and one level down, so
 both a flat folder and the folder-per-case layout ``OUT/<stem>/<stem>_seg.nii.gz`` work; other files and
 hidden files are ignored. In a case folder an ``unetseg infer`` run completed (:mod:`app.run_layout`), the
 preview picture and a DICOM SEG beside the label map are that run's other outputs, not predictions: they are
@@ -16,7 +17,7 @@ in :attr:`Pairing.unused`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,8 +28,10 @@ logger = logging.getLogger(__name__)
 
 #: label file extensions, in order of preference when two files share a case id (:mod:`app.formats`)
 EXTENSIONS = tuple(suffix for suffix, _ in SUFFIXES)
-PREDICTION_SUFFIXES = (SEG_SUFFIX,)
 IMAGE_SUFFIXES = ("_0000",)
+#: a prediction of ``infer`` is ``<case_id>_seg``; an image in nnU-Net's layout (``<case>_0000.nii.gz``, its
+#: reference ``<case>.nii.gz``) gives the case id ``<case>_0000``, so its prediction pairs without both
+PREDICTION_SUFFIXES = (SEG_SUFFIX, *(f"{channel}{SEG_SUFFIX}" for channel in IMAGE_SUFFIXES), *IMAGE_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -146,13 +149,21 @@ def pair_images(images: Path, case_ids: Iterable[str]) -> dict[str, Path]:
     return {cid: p for cid, paths in found.items() if (p := _preferred(paths, unused, cid)) is not None}
 
 
-def _match(path: Path, known: dict, suffixes: Sequence[str]) -> str | None:
-    """The case id in ``known`` that ``path`` pairs with: its exact stem first, then without a suffix."""
-    exact = case_id(path)
-    if exact in known:
-        return exact
-    stripped = case_id(path, suffixes=suffixes)
-    return stripped if stripped in known else None
+def _match(path: Path, known: Mapping[str, object], suffixes: Sequence[str]) -> str | None:
+    """The case id in ``known`` that ``path`` pairs with: its exact stem first, then without one of ``suffixes``
+    (tried in order)."""
+    return match_id(case_id(path), known, suffixes)
+
+
+def match_id(cid: str, known: Mapping[str, object], suffixes: Sequence[str]) -> str | None:
+    """``cid`` if ``known`` has it, else ``cid`` without the first of ``suffixes`` that leaves an id ``known`` has,
+    else ``None``."""
+    if cid in known:
+        return cid
+    for suffix in suffixes:
+        if cid.endswith(suffix) and len(cid) > len(suffix) and cid[: -len(suffix)] in known:
+            return cid[: -len(suffix)]
+    return None
 
 
 def _by_id(paths: list[Path], suffixes: Sequence[str], unused: list[tuple[Path, str]]) -> dict[str, Path]:

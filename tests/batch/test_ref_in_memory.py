@@ -117,3 +117,21 @@ def test_a_resumed_run_scores_its_earlier_cases_from_their_files(toy_bundle, cas
     assert first.scores is not None and again.scores is not None
     assert again.scores.dice == first.scores.dice
     assert again.scores.mean_dice == first.scores.mean_dice
+
+
+def test_infer_ref_pairs_nnunet_layout_cases_with_their_labels(toy_bundle, demo_data, tmp_path):
+    """imagesTs/<case>_0000.nii.gz against labelsTs/<case>.nii.gz: the case (id <case>_0000) is scored against
+    <case>, and that reference is not listed as naming no case of the run."""
+    inputs, refs = tmp_path / "imagesTs", tmp_path / "labelsTs"
+    inputs.mkdir()
+    refs.mkdir()
+    shutil.copyfile(
+        demo_data / "hippocampus" / "images" / "hippocampus_008.nii.gz", inputs / "h8_0000.nii.gz"
+    )
+    shutil.copyfile(demo_data / "hippocampus" / "labels" / "hippocampus_008.nii.gz", refs / "h8.nii.gz")
+    result = run_batch(_config(toy_bundle, inputs, refs, tmp_path / "out"))
+    assert [r.case_id for r in result.records] == ["h8_0000"]
+    scores = result.scores
+    assert scores is not None and scores.reports is not None and scores.not_in_run == ()
+    assert set(scores.dice["h8_0000"]) == {"anterior", "posterior"}
+    assert scores.ok and result.exit_code == 0

@@ -97,3 +97,21 @@ def test_images_pair_with_nnunet_channel_suffix(tmp_path):
     touch(tmp_path / "img" / "b.nii.gz")
     found = pair_images(tmp_path / "img", ["a", "b", "c"])
     assert {k: v.name for k, v in found.items()} == {"a": "a_0000.nii.gz", "b": "b.nii.gz"}
+
+
+def test_predictions_of_nnunet_layout_images_pair_with_their_references(tmp_path):
+    """nnU-Net's imagesTs/<case>_0000.nii.gz and labelsTs/<case>.nii.gz: infer names the prediction
+    <case>_0000_seg (flat or folder per case); it pairs with <case>, and an exact id still wins."""
+    touch(tmp_path / "ref" / "a.nii.gz")
+    touch(tmp_path / "ref" / "b.nii.gz")
+    touch(tmp_path / "ref" / "c_0000.nii.gz")  # a reference that itself carries the suffix pairs exactly
+    touch(tmp_path / "pred" / "a_0000" / "a_0000_seg.nii.gz")
+    touch(tmp_path / "pred" / "b_0000.nii.gz")
+    touch(tmp_path / "pred" / "c_0000_seg.nii.gz")
+    pairing = pair_files(tmp_path / "pred", tmp_path / "ref")
+    assert {p.case_id: p.pred.name for p in pairing.pairs} == {
+        "a": "a_0000_seg.nii.gz",
+        "b": "b_0000.nii.gz",
+        "c_0000": "c_0000_seg.nii.gz",
+    }
+    assert pairing.unused == [] and pairing.missing_predictions == []
