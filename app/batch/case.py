@@ -128,7 +128,11 @@ def run_case(
         path = _write_label_picture(case, stored, case_dir)
         record.outputs.append(OutputFile.of("picture", path))
     elif "nifti" in formats:
-        path = write_nifti(labels, case_dir / f"{case.case_id}{SEG_SUFFIX}.nii.gz")
+        path = write_nifti(
+            labels,
+            case_dir / f"{case.case_id}{SEG_SUFFIX}.nii.gz",
+            like=case.source if case.kind == "nifti" else None,
+        )
         record.outputs.append(OutputFile.of("nifti", path))
     record.status, record.reason = "ok", ""
     if "seg" in formats:

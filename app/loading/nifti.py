@@ -20,8 +20,11 @@ from float32 rounding), the file is ambiguous: other readers may put it elsewher
 ITK-SNAP) reads the qform unless the sform code is 1 (scanner) and the sform has no shear (ITK releases since
 about 2020; older ones always read the qform, measured with SimpleITK 2.5). Then the sform is followed, a
 warning is logged and added to ``Volume.warnings`` (for the case's report entry), or, with
-:attr:`ReadOptions.strict_orientation`, the file is refused. unetseg's label NIfTI always carries one orientation
-(:mod:`app.writing.nifti`).
+:attr:`ReadOptions.strict_orientation`, the file is refused. The label map of a NIfTI case carries the image's
+own orientation fields, so each reader places the two alike (:mod:`app.writing.nifti`).
+
+Spatial unit: nibabel ignores ``xyzt_units``; an affine in metres or microns is scaled to millimetres here
+(:func:`affine_mm`, as ITK does), with a warning.
 """
 
 from __future__ import annotations
@@ -73,10 +76,10 @@ def read_nifti(path: str | Path, options: ReadOptions | None = None) -> Volume:
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise InputError(path, f"not a NIfTI image ({type(img).__name__})")
     sform_code, qform_code = int(img.header["sform_code"]), int(img.header["qform_code"])
-    affine = np.asarray(img.affine, dtype=np.float64)
+    affine = affine_mm(img)
     if not np.all(np.isfinite(affine)):
         raise InputError(path, "the affine (sform/qform) has non-finite values")
-    warnings = _orientation_warnings(path, img, shape, options)
+    warnings = _orientation_warnings(path, img, shape, options) + _unit_warnings(path, img)
 
     try:
         if scaled:
@@ -170,6 +173,35 @@ def _parse_header(block: bytes, classes: Sequence[type]) -> object:
     raise ValueError(
         f"sizeof_hdr {int.from_bytes(block[:4], 'little')} is neither 348 (NIfTI-1) nor 540 (NIfTI-2)"
     )
+
+
+#: millimetres per NIfTI spatial unit (``xyzt_units``); "unknown" is read as mm, as nibabel, MONAI and ITK do
+MM_PER_UNIT = {"meter": 1000.0, "mm": 1.0, "micron": 1e-3, "unknown": 1.0}
+
+
+def spatial_unit(header: Any) -> str:
+    """The header's spatial unit name (``MM_PER_UNIT``'s keys); a code NIfTI does not define is ``"unknown"``."""
+    try:
+        unit = header.get_xyzt_units()[0]
+    except KeyError:  # nibabel: a code outside the standard's table
+        return "unknown"
+    return unit if unit in MM_PER_UNIT else "unknown"
+
+
+def affine_mm(img: Any) -> np.ndarray:
+    """nibabel's affine of ``img`` (sform, else qform, else pixdim) in millimetres: nibabel ignores the header's
+    spatial unit, so a file stored in metres or microns is scaled here (ITK converts the same way)."""
+    scale = MM_PER_UNIT[spatial_unit(img.header)]
+    return np.diag([scale, scale, scale, 1.0]) @ np.asarray(img.affine, dtype=np.float64)
+
+
+def _unit_warnings(path: Path, img: Any) -> tuple[str, ...]:
+    unit = spatial_unit(img.header)
+    if MM_PER_UNIT.get(unit, 1.0) == 1.0:
+        return ()
+    message = f"spatial unit {unit}: the affine is scaled by {MM_PER_UNIT[unit]:g} to millimetres"
+    logger.warning("%s: %s", path, message)
+    return (message,)
 
 
 def _orientation_warnings(

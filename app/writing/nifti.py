@@ -14,13 +14,16 @@ Contract:
       ITK-SNAP) and those that follow the sform (nibabel, MONAI, FSL) therefore put the label in the same place.
       A qform cannot hold a sheared affine (e.g. a NIfTI input with a sheared sform): then only the sform is set
       and the qform code is 0, so every reader uses the exact sform. Spatial units: mm.
+    * a label map of a NIfTI image (``like``): the image's own geometry fields instead (sform, qform, their
+      codes, pixdim, spatial unit, as stored), so the pair overlays in every reader even where readers disagree
+      about the image itself (no orientation set, qform and sform apart, a unit other than mm).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -34,13 +37,17 @@ logger = logging.getLogger(__name__)
 XformCode = Literal["scanner", "aligned", "talairach", "mni"]
 
 
-def write_nifti(volume: Volume, path: str | Path, *, xform_code: XformCode = "scanner") -> Path:
+def write_nifti(
+    volume: Volume, path: str | Path, *, xform_code: XformCode = "scanner", like: str | Path | None = None
+) -> Path:
     """Write ``volume`` to ``path`` (``.nii`` or ``.nii.gz``) as NIfTI-1 in RAS.
 
     Args:
         volume: label map or image, 2D ``(i, j)`` or 3D ``(i, j, k)``, affine in mm, any space.
         path: output file; must end in ``.nii`` or ``.nii.gz``. Parent folders are created.
         xform_code: NIfTI code for both sform and qform (see the module docstring).
+        like: the NIfTI file ``volume`` is a label map of, on its grid: its geometry fields are copied instead
+            (:func:`_copy_geometry`), so every reader places the two alike.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
@@ -58,20 +65,52 @@ def write_nifti(volume: Volume, path: str | Path, *, xform_code: XformCode = "sc
     data = nifti_array(ras.array)
     image = nib.Nifti1Image(data, ras.affine)
     image.set_data_dtype(data.dtype)
-    image.set_sform(ras.affine, code=xform_code)
-    image.set_qform(ras.affine, code=xform_code)
-    header = image.header
-    if affine_distance(header.get_qform(), header.get_sform(), data.shape) > QFORM_SFORM_TOLERANCE_MM:
-        image.set_qform(None, code=0)
-        logger.warning(
-            "%s: a qform cannot carry this (sheared) affine; only the sform does (qform code 0)", path
-        )
-    image.header.set_xyzt_units(xyz="mm")
+    if like is None or not _copy_geometry(image, ras, Path(like)):
+        image.set_sform(ras.affine, code=xform_code)
+        image.set_qform(ras.affine, code=xform_code)
+        header = image.header
+        if affine_distance(header.get_qform(), header.get_sform(), data.shape) > QFORM_SFORM_TOLERANCE_MM:
+            image.set_qform(None, code=0)
+            logger.warning(
+                "%s: a qform cannot carry this (sheared) affine; only the sform does (qform code 0)", path
+            )
+        image.header.set_xyzt_units(xyz="mm")
 
     with atomic_write(path) as tmp:
         nib.save(image, tmp)
     logger.info("wrote NIfTI %s shape %s dtype %s", path, data.shape, data.dtype)
     return path
+
+
+def _copy_geometry(image: Any, ras: Volume, like: Path) -> bool:
+    """Give ``image`` (a label map of the NIfTI ``like``) the geometry fields of ``like`` as stored: sform and
+    qform with their codes (0 included), pixdim and spatial unit. A reader that places ``like`` by its sform, its
+    qform or its pixdim alone (both codes 0: nibabel and ITK then disagree about the image, and a label stamped
+    with a "scanner" code would not overlay it in ITK viewers) places the label map on the same voxels, and an
+    image registered to a template (code 2-4) keeps its code. ``False`` (nothing changed) if ``like`` is not a
+    readable NIfTI on the volume's grid (shape, and affine in mm within the reader's tolerance)."""
+    import nibabel as nib
+
+    from app.loading.nifti import affine_mm, spatial_unit
+
+    try:
+        source = nib.load(like)
+        shape = tuple(int(n) for n in source.shape)
+    except Exception as exc:  # noqa: BLE001 - nibabel's errors have no common base
+        logger.warning("%s: cannot copy its NIfTI geometry (%s); writing the label's own", like, exc)
+        return False
+    if shape[: ras.ndim] != ras.shape or any(n != 1 for n in shape[ras.ndim :]) or ras.ndim != 3:
+        return False
+    if affine_distance(affine_mm(source), ras.affine, ras.shape) > QFORM_SFORM_TOLERANCE_MM:
+        logger.warning("%s: the label map is not on its grid; writing the label's own geometry", like)
+        return False
+    stored = source.header
+    sform_code, qform_code = int(stored["sform_code"]), int(stored["qform_code"])
+    image.header.set_zooms(tuple(float(z) for z in stored.get_zooms()[:3]))
+    image.set_sform(stored.get_sform() if sform_code else None, code=sform_code)
+    image.set_qform(stored.get_qform() if qform_code else None, code=qform_code)
+    image.header.set_xyzt_units(xyz=spatial_unit(stored))
+    return True
 
 
 def nifti_array(array: np.ndarray) -> np.ndarray:

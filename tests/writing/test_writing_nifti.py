@@ -137,3 +137,79 @@ def test_qform_is_kept_for_a_nearly_orthogonal_affine_of_a_large_grid(tmp_path):
     header = nib.load(write_nifti(volume, tmp_path / "big.nii.gz")).header
     assert int(header["qform_code"]) == 1
     np.testing.assert_allclose(header.get_qform(), header.get_sform(), atol=1e-3)
+
+
+def _itk_geometry(path) -> tuple:
+    import SimpleITK as sitk
+
+    itk = sitk.ReadImage(str(path))
+    return itk.GetSize(), itk.GetOrigin(), itk.GetDirection(), itk.GetSpacing()
+
+
+def _source(tmp_path, name, sform_code, qform_code, *, unit="mm", qform_shift=0.0):
+    sform = _oblique_lps_affine()
+    qform = sform.copy()
+    qform[:3, 3] += (0.0, qform_shift, 0.0)
+    source = nib.Nifti1Image(np.zeros((7, 5, 4), np.int16), sform)
+    source.set_sform(sform, code=sform_code)
+    source.set_qform(qform, code=qform_code)
+    source.header.set_xyzt_units(xyz=unit)
+    nib.save(source, tmp_path / name)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize(
+    ("sform_code", "qform_code", "unit", "qform_shift"),
+    [
+        (0, 0, "mm", 0.0),  # no orientation: nibabel and ITK place the image differently
+        (4, 2, "mm", 0.0),  # registered to MNI / aligned: the codes are kept
+        (1, 1, "mm", 12.0),  # qform 12 mm from the sform
+        (1, 1, "meter", 0.0),  # stored in metres
+        (2, 0, "mm", 0.0),  # sform only
+    ],
+)
+def test_label_of_a_nifti_copies_its_geometry_so_every_reader_overlays_them(
+    tmp_path, sform_code, qform_code, unit, qform_shift
+):
+    """like=: the label map of a NIfTI carries the image's own sform, qform, codes, pixdim and unit, so nibabel
+    and SimpleITK each place label and image alike (an image without orientation used to get a 'scanner' label
+    that ITK showed flipped and shifted off the image)."""
+    from app.loading.nifti import read_nifti
+
+    path = _source(tmp_path, "input.nii.gz", sform_code, qform_code, unit=unit, qform_shift=qform_shift)
+    image = read_nifti(path)
+    label = image.with_array(np.ones(image.shape, np.uint8))
+    written = write_nifti(label, tmp_path / "label.nii.gz", like=path)
+
+    source, header = nib.load(path).header, nib.load(written).header
+    assert (int(header["sform_code"]), int(header["qform_code"])) == (sform_code, qform_code)
+    assert header.get_xyzt_units()[0] == unit
+    np.testing.assert_array_equal(header.get_zooms(), source.get_zooms())
+    np.testing.assert_array_equal(nib.load(written).affine, nib.load(path).affine)
+    np.testing.assert_allclose(read_nifti(written).affine, image.affine, atol=1e-6)
+    size, origin, direction, spacing = _itk_geometry(written)
+    reference = _itk_geometry(path)
+    assert size == reference[0]
+    np.testing.assert_allclose(origin, reference[1], atol=1e-5)
+    np.testing.assert_allclose(direction, reference[2], atol=1e-6)
+    np.testing.assert_allclose(spacing, reference[3], atol=1e-6)
+
+
+def test_a_nifti_in_metres_is_read_in_millimetres_with_a_warning(tmp_path):
+    from app.loading.nifti import read_nifti
+
+    metres = _source(tmp_path, "m.nii.gz", 1, 1, unit="meter")
+    millimetres = _source(tmp_path, "mm.nii.gz", 1, 1)
+    in_metres = read_nifti(metres)
+    np.testing.assert_allclose(in_metres.affine, np.diag([1000.0, 1000, 1000, 1]) @ nib.load(metres).affine)
+    assert any("spatial unit meter" in w for w in in_metres.warnings)
+    assert read_nifti(millimetres).warnings == ()
+
+
+def test_like_is_ignored_when_the_label_is_not_on_its_grid(tmp_path):
+    path = _source(tmp_path, "input.nii.gz", 0, 0)
+    label = Volume(np.ones((7, 5, 4), np.uint8), np.diag([2.0, 2, 2, 1]))
+    written = write_nifti(label, tmp_path / "label.nii.gz", like=path)
+    header = nib.load(written).header
+    assert int(header["sform_code"]) == int(header["qform_code"]) == 1
+    np.testing.assert_allclose(nib.load(written).affine, label.affine)
