@@ -95,10 +95,12 @@ def _copy_geometry(image: Any, ras: Volume, like: Path) -> bool:
 
     try:
         source = nib.load(like)
-        shape = tuple(int(n) for n in source.shape)
     except Exception as exc:  # noqa: BLE001 - nibabel's errors have no common base
         logger.warning("%s: cannot copy its NIfTI geometry (%s); writing the label's own", like, exc)
         return False
+    if not isinstance(source, (nib.Nifti1Image, nib.Nifti2Image)):
+        return False
+    shape = tuple(int(n) for n in source.shape)
     if shape[: ras.ndim] != ras.shape or any(n != 1 for n in shape[ras.ndim :]) or ras.ndim != 3:
         return False
     if affine_distance(affine_mm(source), ras.affine, ras.shape) > QFORM_SFORM_TOLERANCE_MM:
