@@ -122,6 +122,13 @@ def _check_header(path: Path, options: ReadOptions) -> tuple[tuple[int, ...], np
     from nibabel import Nifti1Header, Nifti2Header
     from nibabel.openers import ImageOpener
 
+    if not path.name.lower().endswith(".gz"):
+        with open(path, "rb") as raw:
+            if raw.read(2) == b"\x1f\x8b":
+                raise InputError(
+                    path,
+                    "is gzip-compressed but named .nii; rename it to .nii.gz (the name says how to read it)",
+                )
     try:
         with ImageOpener(str(path)) as fh:
             block = fh.read(_HEADER_BYTES)

@@ -148,3 +148,15 @@ def test_a_non_finite_voxel_is_refused_in_every_format(tmp_path: Path, suffix: s
     else:
         tifffile.imwrite(finite, array.T)
     assert load_volume(finite).shape == (16, 12, 8)
+
+
+def test_a_gzip_file_named_nii_is_refused_with_the_fix(tmp_path: Path) -> None:
+    import gzip
+
+    plain = tmp_path / "plain.nii"
+    nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.int16), np.eye(4)), plain)
+    misnamed = tmp_path / "misnamed.nii"
+    misnamed.write_bytes(gzip.compress(plain.read_bytes()))
+    with pytest.raises(InputError, match=r"gzip-compressed but named \.nii; rename it to \.nii\.gz") as info:
+        load_volume(misnamed)
+    assert str(misnamed) in str(info.value)
