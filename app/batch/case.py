@@ -39,7 +39,7 @@ from app.batch.records import CaseRecord, OutputFile, SegRecord
 from app.errors import InputError, OutputError
 from app.inference.bundle import LoadedBundle
 from app.inference.bundle_info import BundleInfo
-from app.inference.input_check import check_input
+from app.inference.input_check import check_input, check_resampled_size, target_spacing
 from app.loading import Case
 from app.run_layout import DICOM_SEG_EXTENSION, SEG_SUFFIX
 from app.volume import Volume
@@ -113,6 +113,9 @@ def run_case(
     record.warnings.extend(volume.warnings)
     check_input(
         bundle.info, volume, case.kind, required_modality=config.required_modality(bundle.info.modality)
+    )
+    check_resampled_size(
+        volume, target_spacing(bundle.preprocessing), bundle.info.name, config.read.max_bytes
     )
     for warning in input_warnings(bundle.info, volume, volume.modality):
         logger.info("case %s: %s", case.case_id, warning)  # the record carries it; the console prints it once

@@ -52,3 +52,50 @@ def check_input(info: BundleInfo, volume: Volume, kind: str, *, required_modalit
             f"modality {modality}, but {bundle} was made for {info.modality} images "
             "(--modality any runs it regardless)",
         )
+
+
+def target_spacing(preprocessing: object) -> tuple[float, ...] | None:
+    """The ``pixdim`` of the first ``Spacingd`` in a bundle's preprocessing (``Compose`` trees searched depth
+    first), or ``None`` when it resamples nothing."""
+    from monai.transforms import Compose, Spacingd
+
+    stack = [preprocessing]
+    while stack:
+        transform = stack.pop(0)
+        if isinstance(transform, Spacingd):
+            return tuple(float(v) for v in transform.spacing_transform.pixdim)
+        if isinstance(transform, Compose):
+            stack[:0] = list(transform.transforms)
+    return None
+
+
+def check_resampled_size(
+    volume: Volume, spacing: tuple[float, ...] | None, bundle_name: str, max_bytes: int
+) -> None:
+    """Refuse ``volume`` when the bundle's resampling to ``spacing`` (mm; a value <= 0 keeps the axis) would build
+    a float32 image over ``max_bytes``, the input size limit: a file's own size is checked on reading, but a small
+    file with large voxels (wrong units, a corrupt pixdim) becomes a grid far beyond memory only here, where MONAI
+    would fail deep inside ``Spacingd`` with an allocation error."""
+    import numpy as np
+
+    from app.loading.options import format_bytes
+
+    if spacing is None or volume.ndim != 3:
+        return
+    current = np.linalg.norm(np.asarray(volume.affine)[:3, :3], axis=0)
+    target = np.array(
+        [s if s > 0 else c for s, c in zip(spacing[:3], current, strict=False)], dtype=np.float64
+    )
+    if len(target) < 3:
+        target = np.concatenate([target, current[len(target) :]])
+    shape = np.ceil(np.asarray(volume.shape, dtype=np.float64) * current / target)
+    size = float(np.prod(shape)) * 4
+    if size > max_bytes:
+        grid = " x ".join(f"{int(n)}" for n in shape)
+        raise InputError(
+            volume.source or None,
+            f"bundle {bundle_name!r} resamples to {' x '.join(f'{s:g}' for s in target)} mm; this image's voxels "
+            f"({' x '.join(f'{c:.4g}' for c in current)} mm, shape {volume.shape}) would become a grid of {grid} "
+            f"({format_bytes(int(size))} as float32), over the limit of {format_bytes(max_bytes)} "
+            "(--max-input-gib); check the voxel size in the file's header",
+        )
