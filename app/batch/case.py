@@ -67,6 +67,12 @@ def fingerprint(info: BundleInfo, kind: str, config: BatchConfig) -> dict[str, A
     }
 
 
+def completion_key(info: BundleInfo, case: Case, config: BatchConfig) -> dict[str, Any]:
+    """What ``case.json`` records and ``--resume`` compares (:mod:`app.batch.manifest`): the settings
+    (:func:`fingerprint`) and the input's identity (:meth:`Case.identity`)."""
+    return fingerprint(info, case.kind, config) | case.identity()
+
+
 def seg_uids(source_series_uid: str, settings: Mapping[str, Any]) -> tuple[str, str]:
     """``(series UID, SOP instance UID)`` of the SEG: ``2.25.<uuid5>`` of the source series and ``settings``."""
     key = "|".join([source_series_uid, *(f"{k}={settings[k]}" for k in sorted(settings))])
@@ -175,7 +181,7 @@ def run_case(
     )
     record.outputs.extend(written)
     record.timings_s["qa"] = time.perf_counter() - started
-    write_manifest(case_dir, record, fingerprint(bundle.info, case.kind, config))
+    write_manifest(case_dir, record, completion_key(bundle.info, case, config))
     return record
 
 

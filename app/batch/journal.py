@@ -9,7 +9,8 @@ the end, so the report on disk lags the journal by at most that interval.
 Format (one JSON object per line, appended across runs into the same OUT, e.g. a run and its ``--resume``):
 
 * ``{"type": "run", "started": ISO-8601 UTC, "command_line": [...], "pid": N, "case_ids": [...],
-  "discovery": [...]}`` when a run starts (the cases it will try, its discovery decisions);
+  "discovered": [...], "discovery": [...]}`` when a run starts (the cases it will try, every case its discovery
+  found, its discovery decisions);
 * ``{"type": "case", "record": {...}}`` for each finished case (:meth:`CaseRecord.summary_dict`: the
   input files counted, not listed; ``case.json`` lists them).
 
@@ -56,9 +57,18 @@ class RunJournal:
             self._file.close()
             self._file = None
 
-    def start(self, command_line: Sequence[str], case_ids: Sequence[str], decisions: Sequence[Any]) -> None:
-        """Record that a run starts, with the case ids it will try and its discovery decisions (so that a
-        report rebuilt from journals alone lists the cases that never finished, and how they were found)."""
+    def start(
+        self,
+        command_line: Sequence[str],
+        case_ids: Sequence[str],
+        decisions: Sequence[Any],
+        *,
+        discovered: Sequence[str] | None = None,
+    ) -> None:
+        """Record that a run starts, with the case ids it will try, every case id its discovery found (a
+        ``--shard`` run tries only its part; default: ``case_ids``) and its discovery decisions, so that a report
+        rebuilt from journals alone lists the cases that never finished, including those of a shard that ran
+        before they were added, and how they were found."""
         self._append(
             {
                 "type": "run",
@@ -66,6 +76,7 @@ class RunJournal:
                 "command_line": list(command_line),
                 "pid": os.getpid(),
                 "case_ids": list(case_ids),
+                "discovered": list(case_ids if discovered is None else discovered),
                 "discovery": [asdict(d) for d in decisions],
             }
         )

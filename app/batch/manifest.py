@@ -7,7 +7,8 @@ Rule: a case is **complete** when, and only when,
    its old ``case.json`` first);
 2. its fingerprint equals the current run's: same weights (SHA-256 of ``models/model.pt``), bundle version,
    unetseg version, output formats and SEG type, so a resumed run never mixes outputs of two models or two
-   settings;
+   settings; and the same input (absolute path, number of files, total size, latest modification time), so a
+   file replaced by another scan, or a case id that now names another file, is segmented again;
 3. every output it lists is still in the case folder with the recorded size and SHA-256.
 
 Anything else (missing, unreadable, different fingerprint, a file changed or gone) means the case is redone,

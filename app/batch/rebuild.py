@@ -8,7 +8,8 @@ machines into one shared OUT, the files on disk are the truth:
 * every ``OUT/journal*.jsonl`` (:mod:`app.batch.journal`) gives the last record of each case it saw (failed
   cases have no ``case.json``; they are known from here), and its ``run`` entries give the case ids each run
   meant to try and its discovery decisions;
-* a case id a run meant to try but with neither is ``pending`` (never finished).
+* a case id a run meant to try, or the newest discovery of any journal found, but with neither is ``pending``
+  (never finished): a file added to the archive after the shard it falls in had run is not lost from the count.
 
 The report keeps the cases in the order the runs listed them; ``state`` is ``"complete"`` when nothing is
 pending, else ``"incomplete"``. Written atomically as ``OUT/report.json``, ``OUT/report.csv`` and ``OUT/report.html``, like a run's.
@@ -69,7 +70,8 @@ def rebuild_report(out: str | Path) -> RebuiltReport:
                 {"journal": path.name, "started": run.get("started"), "command_line": run.get("command_line")}
             )
             order.update(dict.fromkeys(run.get("case_ids") or []))
-        if content.runs:
+        if content.runs:  # its newest run's discovery: every case id it found, this shard's or another's
+            order.update(dict.fromkeys(content.runs[-1].get("discovered") or []))
             for item in content.runs[-1].get("discovery") or []:
                 decision = Decision(**item)
                 decisions[(decision.action, decision.subject, decision.path)] = decision

@@ -42,7 +42,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from app.batch.case import fingerprint
+from app.batch.case import completion_key
 from app.batch.config import BatchConfig
 from app.batch.journal import RunJournal
 from app.batch.live_report import LiveReport
@@ -101,14 +101,19 @@ def run_batch(config: BatchConfig, observer: BatchObserver | None = None) -> Bat
             modality=config.required_modality(info.modality),
             filters=config.series_filters,
             pictures=info.spatial_dims == 2,
+            exclude=(config.out,),
         )
         logger.info("%d case(s) discovered, %d discovery decision(s)", len(cases), len(decisions))
+        discovered = [case.case_id for case in cases]
         if config.shard is not None:
             shard = config.shard
             cases = [case for case in cases if shard.takes(case.case_id)]
             logger.info("shard %s: %d case(s) of this shard", shard, len(cases))
         journal.start(
-            config.command_line or config.canonical_command(), [case.case_id for case in cases], decisions
+            config.command_line or config.canonical_command(),
+            [case.case_id for case in cases],
+            decisions,
+            discovered=discovered,
         )
         records = [CaseRecord.of(case, config.inputs) for case in cases]
         # --ref: the reference files, found once for the local worker and the scores at the end
@@ -258,7 +263,7 @@ def _resume(
     """Mark complete cases ``skipped`` (their earlier outputs recorded); return the cases still to run."""
     todo = []
     for case, record in zip(cases, records, strict=True):
-        done, why = completed_record(Path(config.out) / case.case_id, fingerprint(info, case.kind, config))
+        done, why = completed_record(Path(config.out) / case.case_id, completion_key(info, case, config))
         if done is None:
             logger.info("case %s: running (%s)", case.case_id, why)
             todo.append((case, record))

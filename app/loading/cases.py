@@ -3,7 +3,10 @@
 Case id scheme (safe for file names: ``[A-Za-z0-9._-]``; never a patient name or ID read from DICOM):
 
 * NIfTI/NRRD/PNG/TIFF: the file stem (``case_001.nii.gz`` -> ``case_001``), other characters replaced by ``_``; a stem
-  seen twice gets ``-2``, ``-3``, ... in discovery order.
+  shared by several files of one discovery gets, on each of them, ``-`` and the first 8 hex digits of the SHA-1
+  of the file's path from the folder holding its input (``in/site_a/case.nii.gz`` for the input ``in``), so an
+  id does not depend on the order of discovery or on which other files exist (``--resume``, ``--shard``);
+  ``-2``, ``-3``, ... only if that still collides.
 * DICOM series: ``<study8>_<SeriesNumber>_<series8>``, where ``study8``/``series8`` are the first 8 hex digits of
   the SHA-1 of the StudyInstanceUID/SeriesInstanceUID (``na`` for a missing SeriesNumber), e.g.
   ``3f2a9c01_4_be77d0e2``. Stable across runs and machines, distinct per series, and the UIDs themselves stay
@@ -14,10 +17,11 @@ Case id scheme (safe for file names: ``[A-Za-z0-9._-]``; never a patient name or
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -74,6 +78,25 @@ class Case:
     kind: CaseKind
     source: Path
     series: DicomSeries | None = None
+
+    def identity(self) -> dict[str, Any]:
+        """What tells that this case's input is still the one an earlier run segmented (``--resume``): the
+        absolute path of its source, and the number, total size and latest modification time (ns) of its files
+        (a DICOM series' instances). A file replaced by another scan of the same name, or a case id that now
+        names another file, differs here; a file that cannot be stat'ed gives ``-1`` values, which differ from
+        any recorded ones."""
+        files = [i.path for i in self.series.instances] if self.series is not None else [self.source]
+        try:
+            stats = [os.stat(f) for f in files]
+            size, mtime = sum(s.st_size for s in stats), max(s.st_mtime_ns for s in stats)
+        except (OSError, ValueError):
+            size = mtime = -1
+        return {
+            "input": os.path.abspath(self.source),
+            "input_files": len(files),
+            "input_bytes": size,
+            "input_mtime_ns": mtime,
+        }
 
     def load(self, options: ReadOptions | None = None) -> Volume:
         """Read the volume now: DICOM in ``"LPS"``, NIfTI/NRRD/pictures in ``"RAS"`` (use ``Volume.in_space``).

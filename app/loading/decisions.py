@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Action = Literal["taken", "skipped"]
-Subject = Literal["file", "series", "input"]
+Subject = Literal["file", "series", "input", "folder"]
 
 
 @dataclass(frozen=True)
@@ -16,8 +16,8 @@ class Decision:
 
     Attributes:
         action: ``"taken"`` (became a case, or part of one) or ``"skipped"``.
-        subject: what the decision is about: one ``"file"``, a DICOM ``"series"`` or an ``"input"`` (a NIfTI or
-            NRRD file given or found).
+        subject: what the decision is about: one ``"file"``, a DICOM ``"series"``, an ``"input"`` (a NIfTI or
+            NRRD file given or found) or a ``"folder"`` left out whole (the run's OUT inside an input).
         path: the file, or for a series the folder holding its files.
         reason: human-readable why; never contains patient names or IDs.
         case_id: the case the decision belongs to, if any (see :mod:`app.loading.cases` for the scheme).

@@ -12,12 +12,14 @@ The DICOM stack (pydicom) is imported only when DICOM input is met, so NIfTI-onl
 from __future__ import annotations
 
 import logging
+import os
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.errors import InputError
-from app.loading.cases import Case, file_case_id, volume_kind
+from app.loading.cases import Case, CaseKind, file_case_id, short_hash, volume_kind
 from app.loading.decisions import Decision
 from app.volume import Volume
 
@@ -83,16 +85,21 @@ def discover_inputs(
     filters: Sequence[str | SeriesFilter] = (),
     *,
     pictures: bool = True,
+    exclude: Sequence[str | Path] = (),
 ) -> tuple[list[Case], list[Decision]]:
     """Find every case in ``paths`` (files or folders, any depth), reading DICOM headers only.
 
     NIfTI/NRRD files each become a case (``modality``/``filters`` cannot be checked on them and do not apply),
     and so do PNG/TIFF pictures when ``pictures`` (a 2D bundle; otherwise each is skipped with a decision, so a
     stray preview image in a DICOM tree is not a failed case); all other files are handed to DICOM discovery,
-    which groups them into series and applies the rules.
+    which groups them into series and applies the rules. A file reached twice is one case: the same path given
+    again silently, another name for it (a link) with a decision naming both. Files under ``exclude`` (the
+    run's OUT, when it lies inside an input) are not inputs: one decision per folder counts them.
 
     Returns:
-        ``(cases, decisions)``: file cases first (in walk order), then DICOM series; case ids are unique.
+        ``(cases, decisions)``: file cases first (in walk order), then DICOM series; case ids are unique
+        (:mod:`app.loading.cases`: a file stem shared by several files gets a hash of each one's path under its
+        input, never a number that depends on which other files exist).
 
     Raises:
         InputError: a path does not exist, or a filter is malformed.
@@ -100,9 +107,10 @@ def discover_inputs(
     from app.loading.walk import walk_files
 
     decisions: list[Decision] = []
-    cases: list[Case] = []
-    seen: set[Path] = set()
-    ids: set[str] = set()
+    files: list[tuple[Path, Path, CaseKind]] = []  # (file, the input it was found under, kind)
+    first_name: dict[Path, Path] = {}
+    excluded = [Path(e).resolve() for e in exclude]
+    left_out: dict[Path, int] = {}
     others: list[Path] = []
     for root in paths:
         root = Path(root)
@@ -110,9 +118,20 @@ def discover_inputs(
             raise InputError(root, "input does not exist")
         for file in walk_files([root]):
             resolved = file.resolve()
-            if resolved in seen:
+            inside = next((e for e in excluded if resolved.is_relative_to(e)), None)
+            if inside is not None:
+                left_out[inside] = left_out.get(inside, 0) + 1
                 continue
-            seen.add(resolved)
+            if resolved in first_name:
+                if (
+                    Path(os.path.abspath(file)) != first_name[resolved]
+                ):  # another name, not the same path again
+                    reason = (
+                        f"the same file as {first_name[resolved]} (a link); segmented once, under that name"
+                    )
+                    decisions.append(Decision("skipped", "file", str(file), reason).log(logger))
+                continue
+            first_name[resolved] = Path(os.path.abspath(file))
             kind = volume_kind(file)
             if kind is None:
                 others.append(file)
@@ -121,9 +140,21 @@ def discover_inputs(
                 reason = "a PNG/TIFF picture; the bundle segments 3D volumes"
                 decisions.append(Decision("skipped", "file", str(file), reason).log(logger))
                 continue
-            case_id = _unique(file_case_id(file), ids)
-            cases.append(Case(case_id, kind, file))
-            decisions.append(Decision("taken", "input", str(file), f"{kind} file", case_id).log(logger))
+            files.append((file, root, kind))
+    for folder, count in left_out.items():
+        reason = f"{count} file(s) in this run's output folder; outputs are not inputs"
+        decisions.append(Decision("skipped", "folder", str(folder), reason, n_files=count).log(logger))
+    cases: list[Case] = []
+    ids: set[str] = set()
+    stems = Counter(file_case_id(file) for file, _, _ in files)
+    for file, root, kind in files:
+        stem = file_case_id(file)
+        # a stem shared by several files: each gets a hash of its path under its input, so that a case's id does
+        # not depend on which other files exist (--resume, --shard)
+        wanted = stem if stems[stem] == 1 else f"{stem}-{short_hash(_relative(file, root))}"
+        case_id = _unique(wanted, ids)
+        cases.append(Case(case_id, kind, file))
+        decisions.append(Decision("taken", "input", str(file), f"{kind} file", case_id).log(logger))
     if others:  # pydicom is imported only when there are files to look at as DICOM
         from app.loading.dicom.discover import discover_series
 
@@ -132,6 +163,17 @@ def discover_inputs(
         for s in series:
             cases.append(Case(_unique(s.case_id, ids), "dicom", s.folder, s))
     return cases, decisions
+
+
+def _relative(file: Path, root: Path) -> str:
+    """``file``'s path from the folder holding the input ``root`` it was found under (``in/site_a/case.nii.gz``
+    for the input ``in``; ``site_a/case.nii.gz`` for the input ``in/site_a`` or the file itself), so inputs given
+    one folder each still differ."""
+    base = root.parent if root.is_dir() else root.parent.parent
+    try:
+        return file.relative_to(base).as_posix()
+    except ValueError:
+        return os.path.abspath(file)
 
 
 def _unique(case_id: str, used: set[str]) -> str:

@@ -123,6 +123,47 @@ def test_resume_skips_complete_cases_and_redoes_interrupted_ones(toy_bundle, dem
     assert [r.status for r in fourth.records] == ["skipped", "skipped"]
 
 
+def test_resume_redoes_a_case_whose_input_was_replaced_or_is_another_file(toy_bundle, demo_data, tmp_path):
+    """--resume trusts case.json only for the same input: a file replaced by another scan of the same name is
+    segmented again, and so is a case whose id now names another file (the reviewer's id shift: site_a/case
+    added beside site_b/case and site_c/case used to be skipped with site_b's mask)."""
+    images = demo_data / "hippocampus" / "images"
+    inputs = tmp_path / "in"
+    for site, name in (("site_b", "hippocampus_008"), ("site_c", "hippocampus_045")):
+        (inputs / site).mkdir(parents=True)
+        shutil.copyfile(images / f"{name}.nii.gz", inputs / site / "case.nii.gz")
+    out = tmp_path / "out"
+    config = BatchConfig(inputs=(inputs,), bundle=toy_bundle, out=out, device="cpu", resume=True)
+    first = {Path(r.input).parent.name: r.case_id for r in run_batch(config).records}
+
+    (inputs / "site_a").mkdir()
+    shutil.copyfile(images / "hippocampus_035.nii.gz", inputs / "site_a" / "case.nii.gz")
+    second = run_batch(config)
+    by_site = {Path(r.input).parent.name: r for r in second.records}
+    assert {site: by_site[site].case_id for site in first} == first
+    assert [by_site[s].status for s in ("site_a", "site_b", "site_c")] == ["ok", "skipped", "skipped"]
+
+    replaced = inputs / "site_b" / "case.nii.gz"
+    shutil.copyfile(images / "hippocampus_035.nii.gz", replaced)  # another scan under the same name
+    third = {Path(r.input).parent.name: r.status for r in run_batch(config).records}
+    assert third == {"site_a": "skipped", "site_b": "ok", "site_c": "skipped"}
+    manifest = json.loads((out / first["site_b"] / "case.json").read_text())
+    assert manifest["fingerprint"]["input"] == str(replaced.absolute())
+    assert manifest["fingerprint"]["input_bytes"] == replaced.stat().st_size
+
+
+def test_out_inside_the_input_is_not_segmented_on_the_next_run(toy_bundle, demo_data, tmp_path):
+    """infer IN --out IN/out: the second run used to take the first run's label maps as new cases."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copyfile(demo_data / "hippocampus" / "images" / "hippocampus_008.nii.gz", inputs / "h8.nii.gz")
+    config = BatchConfig(inputs=(inputs,), bundle=toy_bundle, out=inputs / "out", device="cpu", resume=True)
+    run_batch(config)
+    again = run_batch(config)
+    assert [(r.case_id, r.status) for r in again.records] == [("h8", "skipped")]
+    assert any(d.subject == "folder" and d.action == "skipped" for d in again.decisions)
+
+
 def test_seg_only_for_a_nifti_input_fails_that_case_with_the_fix(toy_bundle, demo_data, tmp_path):
     image = demo_data / "hippocampus" / "images" / "hippocampus_045.nii.gz"
     config = BatchConfig(

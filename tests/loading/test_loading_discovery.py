@@ -174,7 +174,13 @@ def test_discover_inputs_mixes_nifti_and_dicom(tree, tmp_path: Path, shared_data
         nib.save(nib.Nifti1Image(np.zeros((3, 4, 5), np.int16), np.diag([2, 2, 2, 1])), nifti_dir / name)
     nrrd = shared_data / "dcmqi-seg" / "liver_seg.nrrd"
     cases, decisions = discover_inputs([nifti_dir, nrrd, tree["root"] / "patient" / "mr"], modality="MR")
-    assert [c.case_id for c in cases[:3]] == ["case_1", "case_1-2", "liver_seg"]
+    from app.loading.cases import short_hash
+
+    assert [c.case_id for c in cases[:3]] == [
+        f"case_1-{short_hash('nifti/case 1.nii.gz')}",
+        f"case_1-{short_hash('nifti/sub/case 1.nii.gz')}",
+        "liver_seg",
+    ]
     assert [c.kind for c in cases] == ["nifti", "nifti", "nrrd", "dicom", "dicom"]
     assert cases[0].load().shape == (3, 4, 5)
     volume = cases[3].load()
@@ -210,3 +216,49 @@ def test_blank_uids_are_grouped_by_folder(write_series) -> None:
         ds.save_as(f)
     series, _ = discover_series(files)
     assert sorted(len(s.instances) for s in series) == [2, 3]
+
+
+def _nifti(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(np.zeros((3, 4, 5), np.int16), np.eye(4)), path)
+    return path
+
+
+def test_a_case_id_does_not_depend_on_which_other_files_exist(tmp_path: Path) -> None:
+    from app.loading.cases import short_hash
+
+    """site_b/case and site_c/case keep their ids when site_a/case arrives (it sorts first): with ids numbered
+    in discovery order, --resume gave site_a site_b's mask and --shard lost a case."""
+    for site in ("site_b", "site_c"):
+        _nifti(tmp_path / "in" / site / "case.nii.gz")
+    before = {c.source.parent.name: c.case_id for c in discover_inputs([tmp_path / "in"])[0]}
+    _nifti(tmp_path / "in" / "site_a" / "case.nii.gz")
+    after = {c.source.parent.name: c.case_id for c in discover_inputs([tmp_path / "in"])[0]}
+    assert before.items() <= after.items()
+    assert len(set(after.values())) == 3
+    assert after["site_a"] == f"case-{short_hash('in/site_a/case.nii.gz')}"
+    # given one folder each, in any order: distinct ids, the same in every order
+    sites = [tmp_path / "in" / site for site in ("site_c", "site_a", "site_b")]
+    one = {c.source.parent.name: c.case_id for c in discover_inputs(sites)[0]}
+    other = {c.source.parent.name: c.case_id for c in discover_inputs(sites[::-1])[0]}
+    assert one == other and len(set(one.values())) == 3
+    assert one["site_a"] == f"case-{short_hash('site_a/case.nii.gz')}"
+
+
+def test_another_name_for_one_file_is_a_decision_and_the_same_path_again_is_silent(tmp_path: Path) -> None:
+    real = _nifti(tmp_path / "in" / "sub-01" / "T1w.nii.gz")
+    (tmp_path / "in" / "sub-02").mkdir()
+    (tmp_path / "in" / "sub-02" / "T1w.nii.gz").symlink_to(real)
+    cases, decisions = discover_inputs([tmp_path / "in", real])
+    assert len(cases) == 1
+    (linked,) = [d for d in decisions if d.action == "skipped"]
+    assert linked.path.endswith("sub-02/T1w.nii.gz") and str(real) in linked.reason
+
+
+def test_the_runs_out_folder_inside_an_input_is_not_input(tmp_path: Path) -> None:
+    _nifti(tmp_path / "in" / "a.nii.gz")
+    _nifti(tmp_path / "in" / "out" / "a" / "a_seg.nii.gz")  # an earlier run's output
+    cases, decisions = discover_inputs([tmp_path / "in"], exclude=[tmp_path / "in" / "out"])
+    assert [c.case_id for c in cases] == ["a"]
+    (left_out,) = [d for d in decisions if d.subject == "folder"]
+    assert left_out.action == "skipped" and left_out.n_files == 1 and "output folder" in left_out.reason
