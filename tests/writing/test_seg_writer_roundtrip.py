@@ -85,8 +85,8 @@ def check_round_trip(
     # 4. identity copied, new UIDs; every frame derived from the source image at its own position.
     seg = pydicom.dcmread(seg_path)
     sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in source_paths]
-    for keyword in IDENTITY:
-        assert seg.get(keyword) == sources[0].get(keyword), keyword
+    for keyword in IDENTITY:  # Type 2 ones absent from the source are present and empty in the SEG
+        assert keyword in seg and seg.get(keyword) == sources[0].get(keyword, ""), keyword
     source_uids = {str(ds.SOPInstanceUID) for ds in sources}
     assert seg.SeriesInstanceUID != sources[0].SeriesInstanceUID and seg.SOPInstanceUID not in source_uids
     assert seg.Modality == "SEG" and seg.SeriesDescription == DEFAULT_SERIES_DESCRIPTION
@@ -367,6 +367,97 @@ def test_real_compressed_ct_with_peer_tool_labels(shared_data, seg_tools, tmp_pa
         labels.with_array(subset), sources, {1: "a", 2: "b", 3: "c"}, tmp_path / "bin.dcm"
     )
     check_round_trip(written.path, labels.with_array(subset), repaired_paths, seg_tools, tmp_path)
+
+
+# --- real sources lacking what highdicom reads: Type 2 attributes, SliceThickness, shared geometry ----------------
+
+#: Type 2 patient/study attributes anonymisers delete; highdicom 0.28 reads each by attribute access
+TYPE2 = (
+    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime", "StudyID",
+    "AccessionNumber",
+)  # fmt: skip
+
+
+def _real_copy(files, folder: Path, *, delete=(), **values) -> list[Path]:
+    """Copies of real DICOM files with a FrameOfReferenceUID (the excerpts lost it), ``delete`` removed and
+    ``values`` set (``None`` = present and empty)."""
+    folder.mkdir(parents=True)
+    frame_of_reference = pydicom.uid.generate_uid()
+    paths = []
+    for file in files:
+        ds = pydicom.dcmread(file)
+        ds.FrameOfReferenceUID = frame_of_reference
+        for keyword in delete:
+            if keyword in ds:
+                delattr(ds, keyword)
+        for keyword, value in values.items():
+            setattr(ds, keyword, value)
+        ds.save_as(folder / Path(file).name)
+        paths.append(folder / Path(file).name)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def hitachi(shared_data):
+    """The real Hitachi MR series: 4 slices 4 mm apart, SpacingBetweenSlices 4, no SliceThickness."""
+    return sorted((shared_data / "dicom2nifti-suite" / "hitachi" / "anatomical" / "001").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("delete", "values"),
+    [
+        ((), {}),  # as stored: no SliceThickness, no AccessionNumber
+        (TYPE2, {}),  # anonymised: every Type 2 patient/study attribute deleted
+        ((), {"AccessionNumber": ""}),  # only SliceThickness absent
+        ((), {"AccessionNumber": "", "SliceThickness": None}),  # SliceThickness present and empty (Type 2)
+    ],
+    ids=["as_stored", "type2_deleted", "no_slice_thickness", "empty_slice_thickness"],
+)
+def test_real_series_without_type2_attributes_or_slice_thickness(
+    hitachi, seg_tools, tmp_path, delete, values
+):
+    """The SEG is written with the absent Type 2 attributes empty and SliceThickness = the slice spacing (4 mm),
+    which highdicom needs to read it back; the caller's datasets are not modified."""
+    paths = _real_copy(hitachi, tmp_path / "src", delete=delete, **values)
+    grid = seg_tools.series_volume(paths)
+    labels = grid.with_array(_phantom(grid.shape))
+    sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
+    written = write_dicom_seg(labels, sources, {1: "a", 2: "b"}, tmp_path / "seg.dcm")
+    seg = check_round_trip(written.path, labels, paths, seg_tools, tmp_path)
+    measures = seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    assert float(measures.SliceThickness) == pytest.approx(4.0)
+    for keyword in delete:
+        assert seg[keyword].value in ("", None) and keyword not in sources[0], keyword
+    assert sources[0].get("SliceThickness") is None  # the originals are left as they were
+
+
+def test_single_real_slice_without_slice_thickness(hitachi, seg_tools, tmp_path):
+    """One slice: no spacing between label slices, so the SEG's thickness is the source's SpacingBetweenSlices;
+    without that either, refused naming the file."""
+    [path] = _real_copy(hitachi[:1], tmp_path / "src")
+    grid = seg_tools.series_volume([path])
+    labels2d = np.zeros(grid.shape[:2], np.uint8)
+    labels2d[20:40, 10:30] = 1
+    volume = Volume(labels2d, grid.affine, space="LPS", dicom=grid.dicom)
+    written = write_dicom_seg(volume, [path], {1: "lesion"}, tmp_path / "seg.dcm")
+    seg = pydicom.dcmread(written.path)
+    assert float(seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].SliceThickness) == 4.0
+    np.testing.assert_array_equal(read_dicom_seg(written.path)[0].array[:, :, 0], labels2d)
+
+    [bare] = _real_copy(hitachi[:1], tmp_path / "bare", delete=["SpacingBetweenSlices"])
+    with pytest.raises(InputError, match="no SliceThickness and no SpacingBetweenSlices") as info:
+        write_dicom_seg(volume, [bare], {1: "lesion"}, tmp_path / "bare.dcm")
+    assert info.value.path == bare
+    assert not (tmp_path / "bare.dcm").exists()
+
+
+def test_highdicom_refusal_names_the_source_file(hitachi, seg_tools, tmp_path):
+    paths = _real_copy(hitachi, tmp_path / "src", PatientSex="Q")  # not M, F or O
+    labels = seg_tools.series_volume(paths)
+    with pytest.raises(OutputError, match=r"highdicom cannot build the SEG from source .*\.dcm: .*'Q'"):
+        write_dicom_seg(
+            labels.with_array(_phantom(labels.shape)), paths, {1: "a", 2: "b"}, tmp_path / "s.dcm"
+        )
 
 
 # --- refusals -------------------------------------------------------------------------------------------------
