@@ -27,8 +27,8 @@ Decisions (see the module-level constants):
     * Patient, study and frame of reference are copied from the source by highdicom; the SEG gets new
       Series and SOP Instance UIDs (returned in :class:`WrittenSeg` for the run report). highdicom is given
       copies of the source images with what it reads but real sources lack (:mod:`app.writing.seg_source`):
-      absent Type 2 patient/study attributes present and empty, and a slice thickness from the slice spacing
-      when the source has none.
+      absent Type 2 patient/study attributes present and empty, a slice thickness from the slice spacing
+      when the source has none, and an enhanced image's per-frame geometry in its shared functional group.
     * Series number: :func:`default_series_number` (9000 + source series number mod 1000) unless given.
     * Series description: :data:`DEFAULT_SERIES_DESCRIPTION`, which marks the output as research AI output.
 """
@@ -160,8 +160,8 @@ def write_dicom_seg(
     Raises:
         OutputError: labels off the source grid, undescribed label values, BINARY segment numbers not 1..N,
             or the file cannot be written.
-        InputError: a source file cannot be read or is not a cross-sectional image, or has no slice thickness
-            and none can be derived (see :mod:`app.writing.seg_source`).
+        InputError: a source file cannot be read or is not a cross-sectional image, or is a multi-frame image
+            whose frames differ in pixel spacing or orientation (see :mod:`app.writing.seg_source`).
     """
     import highdicom as hd
     from pydicom.sr.codedict import codes

@@ -20,6 +20,11 @@ What highdicom 0.28 needs that real sources often lack (read in ``highdicom/seg/
       frames' positions: a SEG frame stands for its slice of the label grid, and this is highdicom's own
       convention for a SEG written from a volume (``highdicom.Volume.get_pixel_measures``). With a single
       slice, the source's SpacingBetweenSlices is used; without that either, the source is refused.
+    * For an enhanced multi-frame image, PixelMeasuresSequence and PlaneOrientationSequence in the Shared
+      Functional Groups: highdicom reads them only there (even when ``pixel_measures`` is passed), while
+      Philips writes them in every Per-Frame item. When every frame has the same item, the copy carries it in
+      the shared group too (a shared group is made when the image has none); per-frame positions stay as they
+      are. When frames differ, the source is refused (highdicom cannot derive a SEG from it).
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ TYPE2_ATTRIBUTES = (
     "StudyID",
     "AccessionNumber",
 )
+#: functional groups highdicom 0.28 reads from a multi-frame source's shared group only
+SHARED_GEOMETRY = ("PixelMeasuresSequence", "PlaneOrientationSequence")
 
 
 def prepare_source_images(images: Sequence[Dataset], frames: Sequence[SourceFrame]) -> list[Dataset]:
@@ -60,8 +67,8 @@ def prepare_source_images(images: Sequence[Dataset], frames: Sequence[SourceFram
         frames: the source frame under each label slice, in ``k`` order (for the slice spacing).
 
     Raises:
-        InputError: a source without SliceThickness whose thickness cannot be derived (one slice, no
-            SpacingBetweenSlices).
+        InputError: a multi-frame image whose frames differ in pixel measures or orientation, or a source
+            without SliceThickness whose thickness cannot be derived (one slice, no SpacingBetweenSlices).
     """
     spacing = _slice_spacing(frames)
     prepared: list[Dataset] = []
@@ -82,9 +89,15 @@ def prepare_source_images(images: Sequence[Dataset], frames: Sequence[SourceFram
 def _prepared(dataset: Dataset, spacing: float | None) -> tuple[Dataset, list[str]]:
     missing = [keyword for keyword in TYPE2_ATTRIBUTES if keyword not in dataset]
     multi_frame = "PerFrameFunctionalGroupsSequence" in dataset
-    measures = _shared_item(dataset, "PixelMeasuresSequence") if multi_frame else dataset
+    unshared = _unshared_geometry(dataset) if multi_frame else {}
+    if multi_frame:
+        measures = unshared.get("PixelMeasuresSequence")
+        if measures is None:
+            measures = _shared_item(dataset, "PixelMeasuresSequence")
+    else:
+        measures = dataset
     needs_thickness = measures is not None and not _has_value(measures, "SliceThickness")
-    if not (missing or needs_thickness):
+    if not (missing or unshared or needs_thickness):
         return dataset, []
 
     ready = copy.deepcopy(dataset)
@@ -93,12 +106,57 @@ def _prepared(dataset: Dataset, spacing: float | None) -> tuple[Dataset, list[st
         for keyword in missing:
             setattr(ready, keyword, "")  # Type 2: present and empty, never an invented value
         notes.append(f"the Type 2 attributes they lack present and empty ({', '.join(missing)})")
-    target = _shared_item(ready, "PixelMeasuresSequence") if multi_frame else ready
+    if multi_frame:
+        from pydicom import Dataset as PydicomDataset
+        from pydicom.sequence import Sequence as PydicomSequence
+
+        if "SharedFunctionalGroupsSequence" not in ready or not ready.SharedFunctionalGroupsSequence:
+            ready.SharedFunctionalGroupsSequence = PydicomSequence([PydicomDataset()])
+        shared = ready.SharedFunctionalGroupsSequence[0]
+        for keyword, item in unshared.items():
+            setattr(shared, keyword, PydicomSequence([copy.deepcopy(item)]))
+        if unshared:
+            notes.append(
+                f"the per-frame {' and '.join(unshared)} (the same on every frame) in the shared group"
+            )
+        target = shared.PixelMeasuresSequence[0] if "PixelMeasuresSequence" in shared else None
+    else:
+        target = ready
     if needs_thickness and target is not None:
         thickness, origin = _thickness(dataset, target, spacing)
         target.SliceThickness = thickness
         notes.append(f"SliceThickness {thickness:g} mm, the {origin}, as the source has none")
     return ready, notes
+
+
+def _unshared_geometry(dataset: Dataset) -> dict[str, Dataset]:
+    """Functional group keyword -> the item every frame has, for the groups the shared group lacks."""
+    shared = _shared_group(dataset)
+    per_frame = dataset.PerFrameFunctionalGroupsSequence
+    found = {}
+    for keyword in SHARED_GEOMETRY:
+        if shared is not None and keyword in shared and shared[keyword].value:
+            continue
+        items = [
+            item[keyword].value[0] if keyword in item and item[keyword].value else None for item in per_frame
+        ]
+        if not items or items[0] is None or any(other is None for other in items):
+            raise InputError(
+                dataset_path(dataset),
+                f"multi-frame source image {dataset.get('SOPInstanceUID', '?')} has {keyword} neither in its "
+                "shared functional groups nor in every per-frame item",
+            )
+        differing = next((number for number, item in enumerate(items, start=1) if item != items[0]), None)
+        if differing is not None:
+            raise InputError(
+                dataset_path(dataset),
+                f"multi-frame source image {dataset.get('SOPInstanceUID', '?')}: its per-frame {keyword} differs "
+                f"between frame 1 and frame {differing}; highdicom can derive a SEG only from a multi-frame "
+                "image whose frames share one pixel spacing and orientation (convert it to single-frame "
+                "images, one series per orientation, and segment those)",
+            )
+        found[keyword] = items[0]
+    return found
 
 
 def _shared_group(dataset: Dataset) -> Dataset | None:

@@ -460,6 +460,49 @@ def test_highdicom_refusal_names_the_source_file(hitachi, seg_tools, tmp_path):
         )
 
 
+def _enhanced(shared_data, vendor: str) -> Path:
+    return next((shared_data / "dicom2nifti-suite" / vendor / "anatomical" / "001").iterdir())
+
+
+@pytest.mark.parametrize("with_meta", [True, False])
+@pytest.mark.parametrize("vendor", ["philips_enhanced", "siemens_multiframe"])
+def test_real_enhanced_mr_with_per_frame_geometry(shared_data, seg_tools, tmp_path, vendor, with_meta):
+    """Real enhanced MR (8 frames) with PixelMeasures and PlaneOrientation only in the per-frame items: as
+    Philips writes it, and the Siemens excerpt, which has no shared functional group at all."""
+    original = pydicom.dcmread(_enhanced(shared_data, vendor), stop_before_pixels=True)
+    empty = {keyword: "" for keyword in TYPE2 if keyword not in original}  # only the geometry is missing
+    [path] = _real_copy([_enhanced(shared_data, vendor)], tmp_path / "src", **empty)
+    source = pydicom.dcmread(path, stop_before_pixels=True)
+    for shared in source.get("SharedFunctionalGroupsSequence", []):
+        assert "PixelMeasuresSequence" not in shared and "PlaneOrientationSequence" not in shared
+    grid = seg_tools.multiframe_volume(path)
+    labels = grid.with_array(_phantom(grid.shape))
+    if not with_meta:  # matched by position
+        labels = Volume(labels.array, labels.affine, space="LPS")
+    written = write_dicom_seg(labels, [path], {1: "a", 2: "b"}, tmp_path / "seg.dcm")
+    seg = check_round_trip(written.path, labels, [path], seg_tools, tmp_path)
+    referenced = {
+        int(item.DerivationImageSequence[0].SourceImageSequence[0].ReferencedFrameNumber)
+        for item in seg.PerFrameFunctionalGroupsSequence
+    }
+    assert referenced == set(range(1, 9))
+    seg_measures = seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    frame_measures = source.PerFrameFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    assert seg_measures.PixelSpacing == frame_measures.PixelSpacing
+    assert seg_measures.SliceThickness == frame_measures.SliceThickness
+
+
+def test_real_enhanced_mr_whose_frames_differ_is_refused_by_name(shared_data, seg_tools, tmp_path):
+    [path] = _real_copy([_enhanced(shared_data, "philips_enhanced")], tmp_path / "src")
+    ds = pydicom.dcmread(path)
+    ds.PerFrameFunctionalGroupsSequence[5].PixelMeasuresSequence[0].SliceThickness = "2.5"
+    ds.save_as(path)
+    grid = seg_tools.multiframe_volume(path)
+    with pytest.raises(InputError, match="PixelMeasuresSequence differs between frame 1 and frame 6") as info:
+        write_dicom_seg(grid.with_array(_phantom(grid.shape)), [path], {1: "a", 2: "b"}, tmp_path / "seg.dcm")
+    assert info.value.path == path
+
+
 # --- refusals -------------------------------------------------------------------------------------------------
 
 
