@@ -25,7 +25,10 @@ Decisions (see the module-level constants):
     * SegmentAlgorithmType AUTOMATIC with an AlgorithmIdentificationSequence (family DCM "Artificial
       Intelligence", name and version of the model).
     * Patient, study and frame of reference are copied from the source by highdicom; the SEG gets new
-      Series and SOP Instance UIDs (returned in :class:`WrittenSeg` for the run report).
+      Series and SOP Instance UIDs (returned in :class:`WrittenSeg` for the run report). highdicom is given
+      copies of the source images with what it reads but real sources lack (:mod:`app.writing.seg_source`):
+      absent Type 2 patient/study attributes present and empty, a slice thickness from the slice spacing
+      when the source has none, and an enhanced image's per-frame geometry in its shared functional group.
     * Series number: :func:`default_series_number` (9000 + source series number mod 1000) unless given.
     * Series description: :data:`DEFAULT_SERIES_DESCRIPTION`, which marks the output as research AI output.
 """
@@ -45,6 +48,7 @@ from app.errors import InputError, OutputError
 from app.segment_codes import SegmentSpec, resolve_segments
 from app.volume import DicomSource, Volume
 from app.writing.atomic import atomic_write
+from app.writing.seg_source import prepare_source_images
 from app.writing.source_grid import SourceFrame, dataset_path, match_slices, source_frames
 
 if TYPE_CHECKING:
@@ -156,7 +160,8 @@ def write_dicom_seg(
     Raises:
         OutputError: labels off the source grid, undescribed label values, BINARY segment numbers not 1..N,
             or the file cannot be written.
-        InputError: a source file cannot be read or is not a cross-sectional image.
+        InputError: a source file cannot be read or is not a cross-sectional image, or is a multi-frame image
+            whose frames differ in pixel spacing or orientation (see :mod:`app.writing.seg_source`).
     """
     import highdicom as hd
     from pydicom.sr.codedict import codes
@@ -183,6 +188,7 @@ def write_dicom_seg(
         )
     source_images, frame_array = _frames_in_source_order(pixels, matched, path)
     _check_one_series(source_images, labels.dicom, path)
+    source_images = prepare_source_images(source_images, matched)
 
     src0 = source_images[0]
     if series_number is None:
@@ -215,8 +221,9 @@ def write_dicom_seg(
             specific_character_set=_character_set(src0),
         )
     except (AttributeError, ValueError) as exc:
-        # highdicom validates the source metadata and our arguments; name what it refused.
-        raise OutputError(path, f"highdicom cannot build the SEG: {exc}") from exc
+        # highdicom validates the source metadata and our arguments; name what it refused and the source.
+        source_file = dataset_path(src0) or f"SOP instance {src0.SOPInstanceUID}"
+        raise OutputError(path, f"highdicom cannot build the SEG from source {source_file}: {exc}") from exc
 
     with atomic_write(path) as tmp:
         seg.save_as(tmp, enforce_file_format=True)

@@ -137,7 +137,7 @@ def series_volume(paths: Sequence[Path], *, with_meta: bool = True) -> Volume:
 def multiframe_volume(path: Path) -> Volume:
     """Reference reader for an enhanced multi-frame image (one stack): zero uint8 Volume, LPS, with meta."""
     ds = pydicom.dcmread(path, stop_before_pixels=True)
-    shared = ds.SharedFunctionalGroupsSequence[0]
+    shared = ds.get("SharedFunctionalGroupsSequence", [Dataset()])[0]  # absent from the Siemens excerpt
 
     def group(item: Dataset, sequence: str) -> Dataset:
         return item[sequence][0] if sequence in item else shared[sequence][0]

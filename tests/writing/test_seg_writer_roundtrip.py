@@ -85,8 +85,8 @@ def check_round_trip(
     # 4. identity copied, new UIDs; every frame derived from the source image at its own position.
     seg = pydicom.dcmread(seg_path)
     sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in source_paths]
-    for keyword in IDENTITY:
-        assert seg.get(keyword) == sources[0].get(keyword), keyword
+    for keyword in IDENTITY:  # Type 2 ones absent from the source are present and empty in the SEG
+        assert keyword in seg and seg.get(keyword) == sources[0].get(keyword, ""), keyword
     source_uids = {str(ds.SOPInstanceUID) for ds in sources}
     assert seg.SeriesInstanceUID != sources[0].SeriesInstanceUID and seg.SOPInstanceUID not in source_uids
     assert seg.Modality == "SEG" and seg.SeriesDescription == DEFAULT_SERIES_DESCRIPTION
@@ -367,6 +367,140 @@ def test_real_compressed_ct_with_peer_tool_labels(shared_data, seg_tools, tmp_pa
         labels.with_array(subset), sources, {1: "a", 2: "b", 3: "c"}, tmp_path / "bin.dcm"
     )
     check_round_trip(written.path, labels.with_array(subset), repaired_paths, seg_tools, tmp_path)
+
+
+# --- real sources lacking what highdicom reads: Type 2 attributes, SliceThickness, shared geometry ----------------
+
+#: Type 2 patient/study attributes anonymisers delete; highdicom 0.28 reads each by attribute access
+TYPE2 = (
+    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime", "StudyID",
+    "AccessionNumber",
+)  # fmt: skip
+
+
+def _real_copy(files, folder: Path, *, delete=(), **values) -> list[Path]:
+    """Copies of real DICOM files with a FrameOfReferenceUID (the excerpts lost it), ``delete`` removed and
+    ``values`` set (``None`` = present and empty)."""
+    folder.mkdir(parents=True)
+    frame_of_reference = pydicom.uid.generate_uid()
+    paths = []
+    for file in files:
+        ds = pydicom.dcmread(file)
+        ds.FrameOfReferenceUID = frame_of_reference
+        for keyword in delete:
+            if keyword in ds:
+                delattr(ds, keyword)
+        for keyword, value in values.items():
+            setattr(ds, keyword, value)
+        ds.save_as(folder / Path(file).name)
+        paths.append(folder / Path(file).name)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def hitachi(shared_data):
+    """The real Hitachi MR series: 4 slices 4 mm apart, SpacingBetweenSlices 4, no SliceThickness."""
+    return sorted((shared_data / "dicom2nifti-suite" / "hitachi" / "anatomical" / "001").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("delete", "values"),
+    [
+        ((), {}),  # as stored: no SliceThickness, no AccessionNumber
+        (TYPE2, {}),  # anonymised: every Type 2 patient/study attribute deleted
+        ((), {"AccessionNumber": ""}),  # only SliceThickness absent
+        ((), {"AccessionNumber": "", "SliceThickness": None}),  # SliceThickness present and empty (Type 2)
+    ],
+    ids=["as_stored", "type2_deleted", "no_slice_thickness", "empty_slice_thickness"],
+)
+def test_real_series_without_type2_attributes_or_slice_thickness(
+    hitachi, seg_tools, tmp_path, delete, values
+):
+    """The SEG is written with the absent Type 2 attributes empty and SliceThickness = the slice spacing (4 mm),
+    which highdicom needs to read it back; the caller's datasets are not modified."""
+    paths = _real_copy(hitachi, tmp_path / "src", delete=delete, **values)
+    grid = seg_tools.series_volume(paths)
+    labels = grid.with_array(_phantom(grid.shape))
+    sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
+    written = write_dicom_seg(labels, sources, {1: "a", 2: "b"}, tmp_path / "seg.dcm")
+    seg = check_round_trip(written.path, labels, paths, seg_tools, tmp_path)
+    measures = seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    assert float(measures.SliceThickness) == pytest.approx(4.0)
+    for keyword in delete:
+        assert seg[keyword].value in ("", None) and keyword not in sources[0], keyword
+    assert sources[0].get("SliceThickness") is None  # the originals are left as they were
+
+
+def test_single_real_slice_without_slice_thickness(hitachi, seg_tools, tmp_path):
+    """One slice: no spacing between label slices, so the SEG's thickness is the source's SpacingBetweenSlices;
+    without that either, refused naming the file."""
+    [path] = _real_copy(hitachi[:1], tmp_path / "src")
+    grid = seg_tools.series_volume([path])
+    labels2d = np.zeros(grid.shape[:2], np.uint8)
+    labels2d[20:40, 10:30] = 1
+    volume = Volume(labels2d, grid.affine, space="LPS", dicom=grid.dicom)
+    written = write_dicom_seg(volume, [path], {1: "lesion"}, tmp_path / "seg.dcm")
+    seg = pydicom.dcmread(written.path)
+    assert float(seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].SliceThickness) == 4.0
+    np.testing.assert_array_equal(read_dicom_seg(written.path)[0].array[:, :, 0], labels2d)
+
+    [bare] = _real_copy(hitachi[:1], tmp_path / "bare", delete=["SpacingBetweenSlices"])
+    with pytest.raises(InputError, match="no SliceThickness and no SpacingBetweenSlices") as info:
+        write_dicom_seg(volume, [bare], {1: "lesion"}, tmp_path / "bare.dcm")
+    assert info.value.path == bare
+    assert not (tmp_path / "bare.dcm").exists()
+
+
+def test_highdicom_refusal_names_the_source_file(hitachi, seg_tools, tmp_path):
+    paths = _real_copy(hitachi, tmp_path / "src", PatientSex="Q")  # not M, F or O
+    labels = seg_tools.series_volume(paths)
+    with pytest.raises(OutputError, match=r"highdicom cannot build the SEG from source .*\.dcm: .*'Q'"):
+        write_dicom_seg(
+            labels.with_array(_phantom(labels.shape)), paths, {1: "a", 2: "b"}, tmp_path / "s.dcm"
+        )
+
+
+def _enhanced(shared_data, vendor: str) -> Path:
+    return next((shared_data / "dicom2nifti-suite" / vendor / "anatomical" / "001").iterdir())
+
+
+@pytest.mark.parametrize("with_meta", [True, False])
+@pytest.mark.parametrize("vendor", ["philips_enhanced", "siemens_multiframe"])
+def test_real_enhanced_mr_with_per_frame_geometry(shared_data, seg_tools, tmp_path, vendor, with_meta):
+    """Real enhanced MR (8 frames) with PixelMeasures and PlaneOrientation only in the per-frame items: as
+    Philips writes it, and the Siemens excerpt, which has no shared functional group at all."""
+    original = pydicom.dcmread(_enhanced(shared_data, vendor), stop_before_pixels=True)
+    empty = {keyword: "" for keyword in TYPE2 if keyword not in original}  # only the geometry is missing
+    [path] = _real_copy([_enhanced(shared_data, vendor)], tmp_path / "src", **empty)
+    source = pydicom.dcmread(path, stop_before_pixels=True)
+    for shared in source.get("SharedFunctionalGroupsSequence", []):
+        assert "PixelMeasuresSequence" not in shared and "PlaneOrientationSequence" not in shared
+    grid = seg_tools.multiframe_volume(path)
+    labels = grid.with_array(_phantom(grid.shape))
+    if not with_meta:  # matched by position
+        labels = Volume(labels.array, labels.affine, space="LPS")
+    written = write_dicom_seg(labels, [path], {1: "a", 2: "b"}, tmp_path / "seg.dcm")
+    seg = check_round_trip(written.path, labels, [path], seg_tools, tmp_path)
+    referenced = {
+        int(item.DerivationImageSequence[0].SourceImageSequence[0].ReferencedFrameNumber)
+        for item in seg.PerFrameFunctionalGroupsSequence
+    }
+    assert referenced == set(range(1, 9))
+    seg_measures = seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    frame_measures = source.PerFrameFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    assert seg_measures.PixelSpacing == frame_measures.PixelSpacing
+    assert seg_measures.SliceThickness == frame_measures.SliceThickness
+
+
+def test_real_enhanced_mr_whose_frames_differ_is_refused_by_name(shared_data, seg_tools, tmp_path):
+    [path] = _real_copy([_enhanced(shared_data, "philips_enhanced")], tmp_path / "src")
+    ds = pydicom.dcmread(path)
+    ds.PerFrameFunctionalGroupsSequence[5].PixelMeasuresSequence[0].SliceThickness = "2.5"
+    ds.save_as(path)
+    grid = seg_tools.multiframe_volume(path)
+    with pytest.raises(InputError, match="PixelMeasuresSequence differs between frame 1 and frame 6") as info:
+        write_dicom_seg(grid.with_array(_phantom(grid.shape)), [path], {1: "a", 2: "b"}, tmp_path / "seg.dcm")
+    assert info.value.path == path
 
 
 # --- refusals -------------------------------------------------------------------------------------------------
