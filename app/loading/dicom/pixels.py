@@ -10,6 +10,10 @@ Output dtype (:func:`output_dtype`), chosen from the headers before any pixel is
 * RescaleSlope 1 and integral intercepts (typical CT, -1024): the stored dtype if it holds the rescaled range of
   BitsStored, else the smallest of int16/int32/int64 that does. Exact, and half the memory of float32.
 * Anything else (a non-unit slope, a fractional intercept, per-slice scaling): float32.
+
+MONOCHROME1 (the lowest value displayed white, as in many CR/DX and some MR/CT exports) is inverted before the
+rescale (:func:`invert_monochrome1`), so higher values are brighter as in MONOCHROME2: what SimpleITK/GDCM, MONAI's
+ITK reader and MONAI Deploy do, and what a model trained on them expects.
 """
 
 from __future__ import annotations
@@ -208,6 +212,16 @@ def read_native(header: InstanceHeader) -> np.ndarray | None:
         np.left_shift(array, unused, out=array)
         np.right_shift(array, unused, out=array)
     return array
+
+
+def invert_monochrome1(stored: np.ndarray, header: InstanceHeader) -> np.ndarray:
+    """Stored MONOCHROME1 values mirrored within the range BitsStored can hold: ``lo + hi - value``
+    (``65535 - value`` for unsigned 16 bits, ``-1 - value`` for signed), in the stored dtype, as GDCM does.
+
+    The result stays in the stored range, so the output dtype chosen from the headers still holds it.
+    """
+    lo, hi = stored_range(header)
+    return (lo + hi - stored.astype(np.int64)).astype(stored.dtype)
 
 
 def rescale_into(out: np.ndarray, stored: np.ndarray, slope: float, intercept: float) -> None:
