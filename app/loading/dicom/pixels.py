@@ -25,10 +25,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pydicom
 from pydicom.uid import UID
 
 from app.errors import InputError
+from app.loading.dicom.fileformat import read_dataset
 from app.loading.dicom.header import FrameGeometry, InstanceHeader
 
 logger = logging.getLogger(__name__)
@@ -111,15 +111,21 @@ def _decode_with_pydicom(header: InstanceHeader) -> np.ndarray:
     """
     path = header.path
     syntax = UID(header.transfer_syntax_uid).name if header.transfer_syntax_uid else "unknown"
+    if header.truncated:
+        raise InputError(path, header.truncated)
     try:
-        ds = pydicom.dcmread(path)
+        ds = read_dataset(path, raw=header.raw)
         if "PixelData" not in ds:
             if _PIXEL_DATA_TAG in path.read_bytes():
                 raise InputError(
                     path,
                     "the Pixel Data element (7FE0,0010) ends before its end marker: the file is truncated",
                 )
-            raise InputError(path, "no Pixel Data element (7FE0,0010): the file holds no image")
+            raise InputError(
+                path,
+                "no Pixel Data element (7FE0,0010): the file holds no image (the pixel data were removed, or the "
+                "file is truncated right before them)",
+            )
         if ds.file_meta.TransferSyntaxUID.is_encapsulated:
             _check_encapsulated(path, ds.PixelData, syntax)
         return np.asarray(ds.pixel_array)

@@ -17,7 +17,8 @@ Contract of the returned volume:
 MONOCHROME1 images are inverted within their stored range before the rescale (higher values brighter, as
 SimpleITK/GDCM and MONAI's ITK reader give them), with a warning in ``Volume.warnings``.
 
-Policies: duplicate positions with identical pixels are dropped with a warning; with different pixels they are
+Policies: a file cut short (``InstanceHeader.truncated``) fails the series, naming it, before anything else, so
+a stack is never read one slice shorter; duplicate positions with identical pixels are dropped with a warning; with different pixels they are
 refused; the same number (>1) of images at every position is a 4D series and refused. Gantry tilt is refused
 (see geometry). A single slice needs SpacingBetweenSlices or SliceThickness (or
 ``DicomReadOptions.single_slice_spacing_mm``); two slices are read with their one gap as spacing.
@@ -128,6 +129,13 @@ def _monochrome1_warnings(inverted: Sequence[InstanceHeader], n_files: int, wher
 
 
 def _check_images(headers: Sequence[InstanceHeader]) -> None:
+    truncated = [h for h in headers if h.truncated]
+    if truncated:
+        others = [h.path.name for h in truncated[1:]]
+        more = (
+            f"; {len(others)} more truncated file(s) in the series: {', '.join(others[:5])}" if others else ""
+        )
+        raise InputError(truncated[0].path, f"{truncated[0].truncated}{more}")
     for h in headers:
         reason = non_image_reason(h) or unsupported_image_reason(h) or invalid_pixel_format_reason(h)
         if reason:
