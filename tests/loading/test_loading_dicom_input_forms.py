@@ -129,3 +129,23 @@ def test_a_truncated_file_between_two_series_is_a_skipped_file(siemens: Path, sh
         "the file is truncated: it ends at byte 300"
     )
     assert "cannot be told which series" in skipped.reason
+
+
+def test_a_seg_references_files_without_preamble(siemens: Path, tmp_path: Path) -> None:
+    """The SEG writer reads its sources like the reader does (it refused them: 'DICM prefix is missing')."""
+    from app.writing.dicom_seg import write_dicom_seg
+
+    for path in siemens.iterdir():
+        ds = pydicom.dcmread(path)
+        for keyword in ("AccessionNumber", "PatientSex", "PatientBirthDate", "StudyID", "StudyTime"):
+            if keyword not in ds:
+                setattr(ds, keyword, "")
+        ds.FrameOfReferenceUID = ds.get("FrameOfReferenceUID") or "1.2.3.4.5"
+        ds.SliceThickness = ds.get("SliceThickness") or 1.0
+        ds.save_as(path)
+        _make_raw(path)
+    volume = load_volume(siemens)
+    labels = volume.with_array(np.zeros(volume.shape, np.uint8))
+    labels.array[100:110, 100:110, :] = 1
+    out = write_dicom_seg(labels, volume.dicom, {1: "liver"}, tmp_path / "seg.dcm")
+    assert pydicom.dcmread(out.path).Modality == "SEG"
