@@ -59,10 +59,10 @@ def load_volume(
     if kind is not None:
         return Case(file_case_id(path), kind, path).load(options)
     from app.loading.dicom.discover import discover_series
-    from app.loading.dicom.header import has_dicom_preamble
+    from app.loading.dicom.fileformat import is_dicom_file
     from app.loading.walk import walk_files
 
-    if path.is_file() and not has_dicom_preamble(path):
+    if path.is_file() and not is_dicom_file(path):
         raise InputError(path, "not a NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), PNG/TIFF or DICOM file")
     series, decisions = discover_series(walk_files([path]), modality=modality, filters=filters)
     if len(series) == 1:

@@ -14,9 +14,10 @@ read, and a stream that ends early is refused as truncated.
 
 Orientation (which affine): the sform if its code is set, else the qform, else pixdim only (orientation unknown:
 a warning). This is nibabel's ``img.affine`` and what MONAI's readers use. When both codes are set and the two
-transforms place some voxel of the image more than :data:`QFORM_SFORM_TOLERANCE_MM` apart (checked at the eight
-corners of the grid, where the difference of two affine maps is largest; dcm2niix output differs by ~1e-5 mm
-from float32 rounding), the file is ambiguous: other readers may put it elsewhere. ITK (SimpleITK, 3D Slicer,
+transforms place some voxel of the image more than :func:`qform_tolerance_mm` apart (checked at the eight
+corners of the grid, where the difference of two affine maps is largest; 1e-3 mm plus what the float32 quaternion
+of that rotation costs: dcm2niix output differs by ~1e-5 mm, an exactly orthogonal rotation near 180 degrees by
+up to a few 1e-3 mm on a 256 mm grid), the file is ambiguous: other readers may put it elsewhere. ITK (SimpleITK, 3D Slicer,
 ITK-SNAP) reads the qform unless the sform code is 1 (scanner) and the sform has no shear (ITK releases since
 about 2020; older ones always read the qform, measured with SimpleITK 2.5). Then the sform is followed, a
 warning is logged and added to ``Volume.warnings`` (for the case's report entry), or, with
@@ -47,6 +48,9 @@ logger = logging.getLogger(__name__)
 QFORM_SFORM_TOLERANCE_MM = 1e-3
 #: sform column cosines (after removing scale) farther from orthogonal than this count as shear (as ITK)
 _SHEAR_TOLERANCE = 1e-4
+#: sform column cosines within this of orthogonal are a rotation (DICOM direction cosines rounded to 6 decimals
+#: are orthogonal to ~1e-6); only then does float32 rounding of its qform count as agreement
+_ROTATION_TOLERANCE = 1e-5
 #: the largest NIfTI header (NIfTI-2); NIfTI-1 is 348 bytes
 _HEADER_BYTES = 540
 
@@ -230,7 +234,7 @@ def _orientation_warnings(
         qform = np.full((4, 4), np.nan)
     if np.all(np.isfinite(qform)):
         distance = affine_distance(sform, qform, shape)
-        if distance <= QFORM_SFORM_TOLERANCE_MM:
+        if distance <= qform_tolerance_mm(sform, shape):
             return ()
         what = (
             f"qform and sform disagree: they place voxels up to {distance:.3g} mm apart (sform_code {sform_code}, "
@@ -270,6 +274,29 @@ def affine_distance(a: np.ndarray, b: np.ndarray, shape: Sequence[int]) -> float
     extent = [max(int(n) - 1, 0) for n in shape[:3]] + [0] * (3 - min(len(shape), 3))
     corners = np.array([[*c, 1.0] for c in itertools.product(*[(0, n) for n in extent])]).T
     return float(np.max(np.linalg.norm(((np.asarray(a) - np.asarray(b)) @ corners)[:3], axis=0)))
+
+
+def qform_tolerance_mm(sform: np.ndarray, shape: Sequence[int]) -> float:
+    """How far (mm) a qform may place a voxel of a grid of ``shape`` from ``sform`` and still agree with it.
+
+    :data:`QFORM_SFORM_TOLERANCE_MM` plus what storing the sform's own rotation as a qform costs: a quaternion
+    in float32 is coarse for rotations near 180 degrees (its ``a`` is recovered from ``1 - b^2 - c^2 - d^2``), so
+    an exactly orthogonal enhanced MR placed 2.8e-3 mm apart at the far corner of a 256 x 256 x 8 grid. That cost
+    is measured by storing the sform as a qform with nibabel; for a sform whose columns are not orthogonal
+    (beyond :data:`_ROTATION_TOLERANCE`: shear, which no qform can carry) it is 0, so shear is never accepted.
+    """
+    import nibabel as nib
+
+    sform = np.asarray(sform, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        columns = sform[:3, :3] / np.linalg.norm(sform[:3, :3], axis=0)
+    if not np.all(np.isfinite(columns)) or np.any(
+        np.abs(columns.T @ columns - np.eye(3)) > _ROTATION_TOLERANCE
+    ):
+        return QFORM_SFORM_TOLERANCE_MM
+    header = nib.Nifti1Header()
+    header.set_qform(sform, code=1)
+    return QFORM_SFORM_TOLERANCE_MM + affine_distance(header.get_qform(), sform, shape)
 
 
 def itk_reads_qform(sform: np.ndarray, sform_code: int) -> bool:

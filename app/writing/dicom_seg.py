@@ -297,6 +297,8 @@ def _load_source(source: DicomSource | Sequence[Dataset | str | Path], path: Pat
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    from app.loading.dicom.fileformat import has_dicom_preamble, read_dataset
+
     if isinstance(source, DicomSource):
         source = source.files
     if source is None or isinstance(source, str | Path):
@@ -309,7 +311,8 @@ def _load_source(source: DicomSource | Sequence[Dataset | str | Path], path: Pat
             datasets.append(item)
             continue
         try:
-            datasets.append(pydicom.dcmread(item, stop_before_pixels=True))
+            raw = not has_dicom_preamble(Path(item))  # a raw data set, as the reader accepts
+            datasets.append(read_dataset(Path(item), raw=raw, stop_before_pixels=True))
         except (InvalidDicomError, OSError) as exc:
             raise InputError(item, f"cannot read the source DICOM file: {exc}") from exc
     if not datasets:

@@ -9,7 +9,7 @@ Contract:
     * header: one unambiguous orientation. sform and qform both carry the affine with the given code
       (``scanner`` = 1 by default, right for anything that came from DICOM patient coordinates; ``aligned`` = 2
       for images registered to another one), and the qform as stored (a quaternion, pixdim and offset in float32)
-      is checked to place every voxel within :data:`app.loading.nifti.QFORM_SFORM_TOLERANCE_MM` of the sform as
+      is checked to place every voxel within :func:`app.loading.nifti.qform_tolerance_mm` of the sform as
       stored, the tolerance the reader warns beyond; readers that follow the qform (ITK: SimpleITK, 3D Slicer,
       ITK-SNAP) and those that follow the sform (nibabel, MONAI, FSL) therefore put the label in the same place.
       A qform cannot hold a sheared affine (e.g. a NIfTI input with a sheared sform): then only the sform is set
@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 
 from app.errors import OutputError
-from app.loading.nifti import QFORM_SFORM_TOLERANCE_MM, affine_distance
+from app.loading.nifti import QFORM_SFORM_TOLERANCE_MM, affine_distance, qform_tolerance_mm
 from app.volume import Volume
 from app.writing.atomic import atomic_write
 
@@ -69,7 +69,8 @@ def write_nifti(
         image.set_sform(ras.affine, code=xform_code)
         image.set_qform(ras.affine, code=xform_code)
         header = image.header
-        if affine_distance(header.get_qform(), header.get_sform(), data.shape) > QFORM_SFORM_TOLERANCE_MM:
+        sform = header.get_sform()
+        if affine_distance(header.get_qform(), sform, data.shape) > qform_tolerance_mm(sform, data.shape):
             image.set_qform(None, code=0)
             logger.warning(
                 "%s: a qform cannot carry this (sheared) affine; only the sform does (qform code 0)", path

@@ -18,7 +18,7 @@ from fuzz_inputs import DICOM_KINDS, Mutation, fuzz_dicom_copies, nifti_bytes, n
 
 from app.errors import InputError
 from app.loading import ReadOptions, discover_inputs, load_volume
-from app.loading.dicom.header import has_dicom_preamble
+from app.loading.dicom.fileformat import has_dicom_preamble
 from app.volume import Volume
 
 #: small real series: explicit VR (28 x 64 x 4, rescaled to float32), implicit VR (64 x 64 x 4), JPEG Lossless

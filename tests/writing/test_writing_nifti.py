@@ -74,6 +74,34 @@ def test_sheared_affine_keeps_sform_and_drops_qform(tmp_path):
     np.testing.assert_allclose(image.affine, affine)
 
 
+def test_real_rotation_near_180_degrees_keeps_its_qform(shared_data, tmp_path, caplog):
+    """The real Siemens enhanced MR: orthogonal to 1e-10, but its float32 quaternion (rotation near 180 degrees)
+    places the far corner 2.8e-3 mm from the sform; that rounding is no shear (it was written with qform code 0 and
+    a 'sheared' warning)."""
+    from app.loading import load_volume
+    from app.loading.nifti import read_nifti
+
+    series = shared_data / "dicom2nifti-suite" / "siemens_multiframe" / "anatomical" / "001"
+    volume = load_volume(series)
+    path = write_nifti(volume.with_array(np.zeros(volume.shape, np.uint8)), tmp_path / "enhanced.nii.gz")
+    assert "sheared" not in caplog.text
+    image = nib.load(path)
+    assert int(image.header["qform_code"]) == 1 and int(image.header["sform_code"]) == 1
+    assert read_nifti(path).warnings == ()  # and the reader does not call the two transforms ambiguous
+
+
+def test_a_small_true_shear_still_drops_the_qform(tmp_path):
+    """3e-5 of shear (0.002 degrees) moves the far corner of a 256 mm grid 7e-3 mm: that is no rounding."""
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0])
+    affine[:3, :3] = affine[:3, :3] @ np.array(
+        [[-1.0, 0, 0], [0, 1, 0], [0, 0, -1]]
+    )  # rotation by 180 degrees
+    affine[0, 2] = 3e-5
+    volume = Volume(np.zeros((256, 256, 8), dtype=np.uint8), affine, space="RAS")
+    image = nib.load(write_nifti(volume, tmp_path / "shear.nii.gz"))
+    assert int(image.header["qform_code"]) == 0 and int(image.header["sform_code"]) == 1
+
+
 def test_2d_volume(tmp_path):
     volume = Volume(np.arange(6, dtype=np.uint8).reshape(2, 3), np.diag([0.5, 0.5, 1.0, 1.0]), space="RAS")
     image = nib.load(write_nifti(volume, tmp_path / "slice.nii.gz"))

@@ -61,6 +61,16 @@ NON_IMAGE_MODALITIES: frozenset[str] = frozenset(
 
 def non_image_reason(header: InstanceHeader) -> str | None:
     """Why ``header`` is not an image object (SEG, RTSTRUCT, SR, PR, KO, ...), or ``None`` if it is one."""
+    reason = non_image_object_reason(header)
+    if reason is None and (not header.rows or not header.columns):
+        return "not an image: no Rows/Columns"
+    return reason
+
+
+def non_image_object_reason(header: InstanceHeader) -> str | None:
+    """Why ``header`` is a non-image object by its SOP Class UID or Modality, or ``None``: the part of
+    :func:`non_image_reason` that a file cut before its Rows/Columns still tells (its SOP class is in the file
+    meta, at its start)."""
     uid = header.sop_class_uid
     if uid in NON_IMAGE_SOP_CLASSES:
         return f"not an image: {NON_IMAGE_SOP_CLASSES[uid]}, SOP Class {uid}"
@@ -69,8 +79,6 @@ def non_image_reason(header: InstanceHeader) -> str | None:
             return f"not an image: {name}, SOP Class {uid}"
     if header.modality in NON_IMAGE_MODALITIES:
         return f"not an image: Modality {header.modality}"
-    if not header.rows or not header.columns:
-        return "not an image: no Rows/Columns"
     return None
 
 

@@ -1,7 +1,14 @@
 """Find the DICOM image series in a folder tree and select the ones to segment, recording every decision.
 
 Walk (:func:`app.loading.walk.walk_files`, re-exported here): any depth, sorted, hidden files and folders (``.name``) and ``DICOMDIR`` skipped.
-Files without the DICOM Part 10 preamble (text, images, archives, ...) are skipped silently (debug log).
+DICOM files are Part 10 files and raw data sets without the preamble (old PACS exports, ACR-NEMA-style archives;
+:func:`app.loading.dicom.fileformat.is_dicom_file`), which are read like the others. Files that are neither
+(text, pictures, archives, ...) are skipped silently (debug log): clutter in a DICOM tree is no decision.
+
+A file cut short before its pixel data (:attr:`InstanceHeader.truncated`) is never dropped: it stays in its series,
+whose case then fails naming it (:mod:`app.loading.dicom.reader`). When the cut took its Study/SeriesInstanceUID,
+it joins the one series that has files in its folder; with none or several there, it is a skipped-file decision
+(warning) saying it is truncated.
 
 Per file (:func:`discover_series`): headers only (``specific_tags``, ``stop_before_pixels``). Files are grouped
 by StudyInstanceUID and SeriesInstanceUID (blank UIDs: by folder, Modality and SeriesNumber, with a warning).
@@ -22,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +37,15 @@ import numpy as np
 from app.errors import InputError
 from app.loading.cases import dicom_case_id
 from app.loading.decisions import Decision
-from app.loading.dicom.classify import is_localizer, non_image_reason, unsupported_image_reason
+from app.loading.dicom.classify import (
+    is_localizer,
+    non_image_object_reason,
+    non_image_reason,
+    unsupported_image_reason,
+)
+from app.loading.dicom.fileformat import is_dicom_file
 from app.loading.dicom.filters import SeriesFilter, parse_filters
-from app.loading.dicom.header import InstanceHeader, has_dicom_preamble, read_header
+from app.loading.dicom.header import InstanceHeader, read_header
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +91,9 @@ def discover_series(
     decisions: list[Decision] = []
     groups: dict[tuple[str, str], list[InstanceHeader]] = {}
     extra = tuple(dict.fromkeys(r.keyword for r in rules))
+    orphans: list[InstanceHeader] = []
     for path in files:
-        if not has_dicom_preamble(path):
+        if not is_dicom_file(path):
             logger.debug("skip %s: not a DICOM file", path)
             continue
         try:
@@ -87,7 +101,11 @@ def discover_series(
         except InputError as exc:
             decisions.append(Decision("skipped", "file", str(path), exc.reason).log(logger, logging.WARNING))
             continue
+        if header.truncated and not (header.study_instance_uid and header.series_instance_uid):
+            orphans.append(header)
+            continue
         groups.setdefault(_series_key(header), []).append(header)
+    decisions.extend(_place_orphans(orphans, groups))
 
     selected: list[DicomSeries] = []
     for key in sorted(groups, key=lambda k: (k[0], groups[k][0].series_number or 0, k[1])):
@@ -105,10 +123,76 @@ def _series_key(h: InstanceHeader) -> tuple[str, str]:
     return study, series
 
 
+def _place_orphans(
+    orphans: Sequence[InstanceHeader], groups: dict[tuple[str, str], list[InstanceHeader]]
+) -> list[Decision]:
+    """Put each truncated file whose UIDs were cut off into the one series with files in its folder."""
+    decisions = []
+    for orphan in orphans:
+        folder = orphan.path.parent
+        near = [key for key, headers in groups.items() if any(h.path.parent == folder for h in headers)]
+        if len(near) == 1:
+            logger.warning("%s: %s; counted in the series of its folder", orphan.path, orphan.truncated)
+            groups[near[0]].append(orphan)
+            continue
+        which = "no series" if not near else f"{len(near)} series"
+        reason = (
+            f"{orphan.truncated}. Its Study/SeriesInstanceUID are cut off and its folder holds {which}, so it "
+            "cannot be told which series it belongs to"
+        )
+        decisions.append(Decision("skipped", "file", str(orphan.path), reason).log(logger, logging.WARNING))
+    return decisions
+
+
 def _select(
     key: tuple[str, str], headers: list[InstanceHeader], modality: str | None, rules: Sequence[SeriesFilter]
 ) -> tuple[DicomSeries | None, list[Decision]]:
+    """Select the series of ``headers`` (module docstring), its truncated files judged by the complete ones."""
     headers = sorted(headers, key=lambda h: str(h.path))
+    truncated = [h for h in headers if h.truncated and non_image_object_reason(h) is None]
+    complete = [h for h in headers if not h.truncated]
+    if not complete:  # every file cut short: a case that fails naming them, never a silent skip
+        return _truncated_series(key, truncated)
+    series, decisions = _select_complete(key, complete, modality, rules)
+    if series is None or not truncated:
+        return series, decisions
+    taken = decisions.pop()
+    n = len(series.instances) + len(truncated)
+    reason = f"{taken.reason}; {len(truncated)} of its {n} files are truncated (the case fails)"
+    decisions.append(
+        Decision("taken", "series", taken.path, reason, taken.case_id, n).log(logger, logging.WARNING)
+    )
+    return replace(series, instances=(*series.instances, *truncated)), decisions
+
+
+def _truncated_series(
+    key: tuple[str, str], truncated: list[InstanceHeader]
+) -> tuple[DicomSeries | None, list[Decision]]:
+    if not truncated:  # truncated non-image objects only
+        return None, []
+    first = truncated[0]
+    case_id = dicom_case_id(key[0], first.series_number, key[1])
+    folder = _common_folder([h.path for h in truncated])
+    reason = f"{len(truncated)} file(s), all truncated (the case fails)"
+    decision = Decision("taken", "series", str(folder), reason, case_id, len(truncated)).log(
+        logger, logging.WARNING
+    )
+    series = DicomSeries(
+        case_id=case_id,
+        study_instance_uid=first.study_instance_uid,
+        series_instance_uid=first.series_instance_uid,
+        modality=first.modality,
+        series_number=first.series_number,
+        series_description=first.series_description,
+        folder=folder,
+        instances=tuple(truncated),
+    )
+    return series, [decision]
+
+
+def _select_complete(
+    key: tuple[str, str], headers: list[InstanceHeader], modality: str | None, rules: Sequence[SeriesFilter]
+) -> tuple[DicomSeries | None, list[Decision]]:
     first = headers[0]
     case_id = dicom_case_id(key[0], first.series_number, key[1])
     folder = _common_folder([h.path for h in headers])

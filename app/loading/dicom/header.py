@@ -14,15 +14,23 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-import pydicom
 from pydicom.dataset import Dataset
 
 from app.errors import InputError
+from app.loading.dicom.fileformat import (
+    Truncation,
+    dataset_encoding,
+    find_truncation,
+    has_dicom_preamble,
+    is_raw_dataset,
+    read_dataset,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +67,6 @@ HEADER_KEYWORDS: tuple[str, ...] = (
     "PerFrameFunctionalGroupsSequence",
 )
 
-_PREAMBLE_LENGTH = 128
 #: more frames than this in one file is treated as a corrupt header (checked before building per-frame records)
 MAX_FRAMES = 100_000
 
@@ -91,6 +98,9 @@ class InstanceHeader:
     UIDs are ``""`` where the file has none (anonymisers blank them); ``sop_class_uid`` and
     ``sop_instance_uid`` fall back to the file meta (MediaStorage...) values.
     ``attributes`` holds the string values of extra keywords asked for (series filters).
+    ``truncated``: why the file is incomplete (it ends inside an element before its pixel data), ``None`` for a
+    complete header; the attributes before the cut are kept, the element it cuts is dropped.
+    ``raw``: the file has no Part 10 preamble (a raw data set, read with ``force=True``).
     """
 
     path: Path
@@ -117,29 +127,16 @@ class InstanceHeader:
     gantry_tilt: float | None
     frames: tuple[FrameGeometry, ...]
     attributes: Mapping[str, str] = field(default_factory=dict)
+    truncated: str | None = None
+    raw: bool = False
 
     @property
     def is_multiframe(self) -> bool:
         return self.frames[0].frame_number is not None
 
 
-def has_dicom_preamble(path: Path) -> bool:
-    """True when ``path`` is a DICOM Part 10 file (128-byte preamble then ``DICM``).
-
-    Files without the preamble (raw datasets) are not considered: reading them needs ``force=True``, which
-    also accepts arbitrary bytes.
-    """
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(_PREAMBLE_LENGTH + 4)
-    except OSError as exc:
-        logger.debug("cannot open %s: %s", path, exc)
-        return False
-    return len(head) == _PREAMBLE_LENGTH + 4 and head[_PREAMBLE_LENGTH:] == b"DICM"
-
-
 def read_header(path: str | Path, extra_keywords: Sequence[str] = ()) -> InstanceHeader:
-    """Parse the header of the DICOM file ``path`` (no pixel data).
+    """Parse the header of the DICOM file ``path`` (no pixel data), a Part 10 file or a raw data set.
 
     Any exception pydicom raises while parsing (``InvalidDicomError``, ``NotImplementedError`` for a VR that bit
     rot made unknown, ``BytesLengthException``, ``zlib.error`` from a deflated file that is not, ``MemoryError``
@@ -148,8 +145,12 @@ def read_header(path: str | Path, extra_keywords: Sequence[str] = ()) -> Instanc
     converted inside that guard (pydicom converts elements lazily, on first access), so building the record
     afterwards works on plain values.
 
+    pydicom stops silently at the end of a file, so a file cut before its pixel data would parse as a shorter
+    header; when the parse does not stop at Pixel Data, :func:`~app.loading.dicom.fileformat.find_truncation`
+    checks where the file ends, and a cut file gets ``truncated`` (its parse error, if any, reads as truncation).
+
     Args:
-        path: a DICOM Part 10 file.
+        path: a DICOM Part 10 file, or a raw data set (no preamble).
         extra_keywords: further DICOM keywords whose values to keep in ``attributes`` (as strings).
 
     Raises:
@@ -157,11 +158,29 @@ def read_header(path: str | Path, extra_keywords: Sequence[str] = ()) -> Instanc
     """
     path = Path(path)
     keywords = list(dict.fromkeys((*HEADER_KEYWORDS, *extra_keywords)))
+    preamble = has_dicom_preamble(path)
+    raw = not preamble and is_raw_dataset(path)  # neither: pydicom refuses it as not DICOM
+    cut: Truncation | None = None
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=keywords)
+        with open(path, "rb") as fh:
+            try:
+                ds = read_dataset(fh, raw=raw, stop_before_pixels=True, specific_tags=keywords)
+            except Exception:
+                cut = find_truncation(fh, dataset_encoding(path)) if preamble or raw else None
+                if cut is None:
+                    raise
+                ds = Dataset()  # nothing usable: only the path and the truncation are known
+            if cut is None and not _at_pixel_data(fh):
+                implicit, little = ds.original_encoding
+                cut = find_truncation(fh, (bool(implicit), little is not False))
+            for dataset in (getattr(ds, "file_meta", None), ds):
+                if cut is not None and dataset is not None and cut.tag in dataset:
+                    del dataset[cut.tag]  # its value is cut short (a UID would make a series of its own)
         for dataset in (getattr(ds, "file_meta", None), ds):
             if dataset is not None:  # convert every element (and sequence item) now
                 dataset.walk(lambda _, element: element.value)
+    except InputError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any parser failure is an unreadable header (docstring)
         logger.debug("%s: header parse failed", path, exc_info=True)
         text = (str(exc).strip().splitlines() or [""])[0]  # pydicom appends whole tracebacks to some messages
@@ -169,7 +188,14 @@ def read_header(path: str | Path, extra_keywords: Sequence[str] = ()) -> Instanc
             path,
             f"cannot read the DICOM header ({type(exc).__name__}: {text}); the file is corrupt or not DICOM",
         ) from exc
-    return header_from_dataset(ds, path, extra_keywords)
+    header = header_from_dataset(ds, path, extra_keywords)
+    return replace(header, truncated=cut.reason if cut else None, raw=raw)
+
+
+def _at_pixel_data(fh: BinaryIO) -> bool:
+    """Whether a parse with ``stop_before_pixels`` stopped before the end of ``fh`` (at Pixel Data), rather than
+    running out of file (pydicom seeks over skipped values, so a cut file can leave it past the end)."""
+    return fh.tell() < os.fstat(fh.fileno()).st_size
 
 
 def header_from_dataset(ds: Dataset, path: Path, extra_keywords: Sequence[str] = ()) -> InstanceHeader:

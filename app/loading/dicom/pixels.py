@@ -10,6 +10,10 @@ Output dtype (:func:`output_dtype`), chosen from the headers before any pixel is
 * RescaleSlope 1 and integral intercepts (typical CT, -1024): the stored dtype if it holds the rescaled range of
   BitsStored, else the smallest of int16/int32/int64 that does. Exact, and half the memory of float32.
 * Anything else (a non-unit slope, a fractional intercept, per-slice scaling): float32.
+
+MONOCHROME1 (the lowest value displayed white, as in many CR/DX and some MR/CT exports) is inverted before the
+rescale (:func:`invert_monochrome1`), so higher values are brighter as in MONOCHROME2: what SimpleITK/GDCM, MONAI's
+ITK reader and MONAI Deploy do, and what a model trained on them expects.
 """
 
 from __future__ import annotations
@@ -21,10 +25,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pydicom
 from pydicom.uid import UID
 
 from app.errors import InputError
+from app.loading.dicom.fileformat import read_dataset
 from app.loading.dicom.header import FrameGeometry, InstanceHeader
 
 logger = logging.getLogger(__name__)
@@ -107,15 +111,21 @@ def _decode_with_pydicom(header: InstanceHeader) -> np.ndarray:
     """
     path = header.path
     syntax = UID(header.transfer_syntax_uid).name if header.transfer_syntax_uid else "unknown"
+    if header.truncated:
+        raise InputError(path, header.truncated)
     try:
-        ds = pydicom.dcmread(path)
+        ds = read_dataset(path, raw=header.raw)
         if "PixelData" not in ds:
             if _PIXEL_DATA_TAG in path.read_bytes():
                 raise InputError(
                     path,
                     "the Pixel Data element (7FE0,0010) ends before its end marker: the file is truncated",
                 )
-            raise InputError(path, "no Pixel Data element (7FE0,0010): the file holds no image")
+            raise InputError(
+                path,
+                "no Pixel Data element (7FE0,0010): the file holds no image (the pixel data were removed, or the "
+                "file is truncated right before them)",
+            )
         if ds.file_meta.TransferSyntaxUID.is_encapsulated:
             _check_encapsulated(path, ds.PixelData, syntax)
         return np.asarray(ds.pixel_array)
@@ -208,6 +218,16 @@ def read_native(header: InstanceHeader) -> np.ndarray | None:
         np.left_shift(array, unused, out=array)
         np.right_shift(array, unused, out=array)
     return array
+
+
+def invert_monochrome1(stored: np.ndarray, header: InstanceHeader) -> np.ndarray:
+    """Stored MONOCHROME1 values mirrored within the range BitsStored can hold: ``lo + hi - value``
+    (``65535 - value`` for unsigned 16 bits, ``-1 - value`` for signed), in the stored dtype, as GDCM does.
+
+    The result stays in the stored range, so the output dtype chosen from the headers still holds it.
+    """
+    lo, hi = stored_range(header)
+    return (lo + hi - stored.astype(np.int64)).astype(stored.dtype)
 
 
 def rescale_into(out: np.ndarray, stored: np.ndarray, slope: float, intercept: float) -> None:

@@ -14,7 +14,11 @@ Contract of the returned volume:
   and SOP Instance UIDs in ``k`` order, frame numbers of multi-frame input, slice spacing, dropped
   duplicates), which the DICOM SEG writer references. ``meta``: ``{"format": "dicom"}``.
 
-Policies: duplicate positions with identical pixels are dropped with a warning; with different pixels they are
+MONOCHROME1 images are inverted within their stored range before the rescale (higher values brighter, as
+SimpleITK/GDCM and MONAI's ITK reader give them), with a warning in ``Volume.warnings``.
+
+Policies: a file cut short (``InstanceHeader.truncated``) fails the series, naming it, before anything else, so
+a stack is never read one slice shorter; duplicate positions with identical pixels are dropped with a warning; with different pixels they are
 refused; the same number (>1) of images at every position is a 4D series and refused. Gantry tilt is refused
 (see geometry). A single slice needs SpacingBetweenSlices or SliceThickness (or
 ``DicomReadOptions.single_slice_spacing_mm``); two slices are read with their one gap as spacing.
@@ -45,7 +49,7 @@ from app.loading.dicom.geometry import (
 )
 from app.loading.dicom.header import InstanceHeader, read_header
 from app.loading.dicom.options import DicomReadOptions
-from app.loading.dicom.pixels import decode, output_dtype, rescale_into
+from app.loading.dicom.pixels import decode, invert_monochrome1, output_dtype, rescale_into, stored_range
 from app.loading.options import ReadOptions, check_declared_size
 from app.volume import DicomSource, Volume
 
@@ -87,8 +91,13 @@ def read_series(
     by_file: dict[Path, list[tuple[int, SliceRef]]] = {}
     for k, s in enumerate(ordered):
         by_file.setdefault(s.header.path, []).append((k, s))
+    inverted: list[InstanceHeader] = []
     for items in by_file.values():
-        frames = decode(items[0][1].header)
+        header = items[0][1].header
+        frames = decode(header)
+        if header.photometric_interpretation == "MONOCHROME1":
+            frames = invert_monochrome1(frames, header)
+            inverted.append(header)
         for k, s in items:
             rescale_into(
                 out[k], frames[s.frame_index], s.geometry.rescale_slope, s.geometry.rescale_intercept
@@ -100,11 +109,33 @@ def read_series(
         space="LPS",
         source=str(where),
         meta={"format": "dicom"},
+        warnings=_monochrome1_warnings(inverted, len(by_file), where),
         dicom=_provenance(ordered, stack.slice_spacing, dropped),
     )
 
 
+def _monochrome1_warnings(inverted: Sequence[InstanceHeader], n_files: int, where: Path) -> tuple[str, ...]:
+    if not inverted:
+        return ()
+    lo, hi = stored_range(inverted[0])
+    which = "all files" if len(inverted) == n_files else f"{len(inverted)} of {n_files} files"
+    message = (
+        f"PhotometricInterpretation MONOCHROME1 (lowest value white) in {which}: stored values inverted within "
+        f"{lo}..{hi} (value -> {lo + hi} - value) before the rescale, so that higher values are brighter as in "
+        "MONOCHROME2 (what SimpleITK/GDCM and MONAI's ITK reader give); intensities differ from the stored ones"
+    )
+    logger.warning("%s: %s", where, message)
+    return (message,)
+
+
 def _check_images(headers: Sequence[InstanceHeader]) -> None:
+    truncated = [h for h in headers if h.truncated]
+    if truncated:
+        others = [h.path.name for h in truncated[1:]]
+        more = (
+            f"; {len(others)} more truncated file(s) in the series: {', '.join(others[:5])}" if others else ""
+        )
+        raise InputError(truncated[0].path, f"{truncated[0].truncated}{more}")
     for h in headers:
         reason = non_image_reason(h) or unsupported_image_reason(h) or invalid_pixel_format_reason(h)
         if reason:
