@@ -2,7 +2,8 @@
 
 Case id scheme (safe for file names: ``[A-Za-z0-9._-]``; never a patient name or ID read from DICOM):
 
-* NIfTI/NRRD/PNG/TIFF: the file stem (``case_001.nii.gz`` -> ``case_001``), other characters replaced by ``_``; a stem
+* NIfTI/NRRD/PNG/TIFF: the file stem (``case_001.nii.gz`` -> ``case_001``), other characters replaced by ``_``,
+  at most :data:`MAX_CASE_ID` characters (a longer stem is cut and ends in a hash of the whole); a stem
   shared by several files of one discovery gets, on each of them, ``-`` and the first 8 hex digits of the SHA-1
   of the file's path from the folder holding its input (``in/site_a/case.nii.gz`` for the input ``in``), so an
   id does not depend on the order of discovery or on which other files exist (``--resume``, ``--shard``);
@@ -50,11 +51,20 @@ def short_hash(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
 
 
+#: the longest case id: OUT/<id>/<id>_seg.nii.gz is written through a temporary sibling 18 characters longer,
+#: and a name may have 255 bytes on common file systems, so a file stem beyond this is shortened
+MAX_CASE_ID = 120
+
+
 def file_case_id(path: Path) -> str:
-    """Case id of a NIfTI/NRRD/picture file: its stem, made file-name safe."""
+    """Case id of a NIfTI/NRRD/picture file: its stem, made file-name safe; a stem longer than
+    :data:`MAX_CASE_ID` keeps its start and ends in ``-`` and the short hash of the whole stem."""
     split = split_suffix(path, VOLUME_SUFFIXES)
     name = split[0] if split else path.name
-    return _UNSAFE.sub("_", name).strip("._") or "case"
+    safe = _UNSAFE.sub("_", name).strip("._") or "case"
+    if len(safe) <= MAX_CASE_ID:
+        return safe
+    return f"{safe[: MAX_CASE_ID - 9].rstrip('._-')}-{short_hash(safe)}"
 
 
 def dicom_case_id(study_key: str, series_number: int | None, series_key: str) -> str:
@@ -109,7 +119,7 @@ class Case:
         Raises:
             InputError: the input cannot be read into a correct volume (the only exception bad input causes).
         """
-        return require_finite(self._read(options), self.source)
+        return require_usable(self._read(options), self.source)
 
     def _read(self, options: ReadOptions | None) -> Volume:
         if self.kind == "dicom":
@@ -131,12 +141,22 @@ class Case:
         return read_nrrd(self.source, options)
 
 
-def require_finite(volume: Volume, source: Path) -> Volume:
-    """``volume`` unchanged if every voxel is a number; else :class:`~app.errors.InputError`.
+def require_usable(volume: Volume, source: Path) -> Volume:
+    """``volume`` unchanged if its affine maps voxels to a grid (no zero-length or parallel axes) and every voxel
+    is a number; else :class:`~app.errors.InputError`, whatever the format.
 
-    One NaN or infinite voxel makes intensity normalisation NaN everywhere, and the network's argmax then labels
-    the whole image background (or, for a 2D picture, one class everywhere) without any error, so such a file is
-    refused, whatever its format, rather than segmented into a silently empty mask."""
+    A singular affine (a corrupt header) has no spacing or orientation to resample by. One NaN or infinite voxel
+    makes intensity normalisation NaN everywhere, and the network's argmax then labels the whole image background
+    (or, for a 2D picture, one class everywhere) without any error: refused rather than segmented into a silently
+    empty mask."""
+    axes = np.asarray(volume.affine, dtype=np.float64)[:3, :3]
+    lengths = np.linalg.norm(axes, axis=0)
+    if not np.all(lengths > 0) or abs(np.linalg.det(axes / lengths)) < 1e-6:
+        raise InputError(
+            source,
+            "the affine is singular (a voxel axis of zero length, or two axes parallel): the header gives no "
+            f"usable voxel grid; columns {np.round(axes, 6).T.tolist()}",
+        )
     array = volume.array
     if not np.issubdtype(array.dtype, np.floating):
         return volume

@@ -164,6 +164,23 @@ def test_out_inside_the_input_is_not_segmented_on_the_next_run(toy_bundle, demo_
     assert any(d.subject == "folder" and d.action == "skipped" for d in again.decisions)
 
 
+def test_a_file_name_of_240_characters_is_segmented_under_a_shortened_id(toy_bundle, demo_data, tmp_path):
+    """A legal 240-character file name failed with 'File name too long': the outputs and their temporary
+    siblings add characters to the id."""
+    from app.loading.cases import MAX_CASE_ID
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    long_name = "subject_" + "x" * 225 + ".nii.gz"
+    shutil.copyfile(demo_data / "hippocampus" / "images" / "hippocampus_008.nii.gz", inputs / long_name)
+    (record,) = run_batch(
+        BatchConfig(inputs=(inputs,), bundle=toy_bundle, out=tmp_path / "out", device="cpu")
+    ).records
+    assert record.status == "ok", record.reason
+    assert len(record.case_id) == MAX_CASE_ID and record.case_id.startswith("subject_xxx")
+    assert (tmp_path / "out" / record.case_id / f"{record.case_id}_seg.nii.gz").is_file()
+
+
 def test_seg_only_for_a_nifti_input_fails_that_case_with_the_fix(toy_bundle, demo_data, tmp_path):
     image = demo_data / "hippocampus" / "images" / "hippocampus_045.nii.gz"
     config = BatchConfig(

@@ -160,3 +160,20 @@ def test_a_gzip_file_named_nii_is_refused_with_the_fix(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"gzip-compressed but named \.nii; rename it to \.nii\.gz") as info:
         load_volume(misnamed)
     assert str(misnamed) in str(info.value)
+
+
+def test_a_singular_affine_is_refused_naming_the_file(tmp_path: Path) -> None:
+    """A header whose sform has a zero column (or two parallel ones) gives no voxel grid: refused on reading, not
+    an internal error later when the temporary copy cannot be written."""
+    flat = np.diag([1.0, 1.0, 1.0, 1.0])
+    flat[:3, 2] = 0.0
+    parallel = np.diag([1.0, 1.0, 1.0, 1.0])
+    parallel[:3, 1] = parallel[:3, 0]
+    for name, affine in (("zero_axis.nii.gz", flat), ("parallel.nii.gz", parallel)):
+        path = tmp_path / name
+        image = nib.Nifti1Image(np.zeros((4, 4, 4), np.int16), None)  # nibabel cannot build a qform of it
+        image.header.set_sform(affine, code=1)
+        nib.save(image, path)
+        with pytest.raises(InputError, match="the affine is singular") as info:
+            load_volume(path)
+        assert str(path) in str(info.value)
