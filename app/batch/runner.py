@@ -75,6 +75,8 @@ class BatchResult:
     log: Path | None = None
     report_html: Path | None = None
     scores: RunScores | None = None
+    #: discovery found no case at all in the inputs (not: this shard's part is empty)
+    nothing_found: bool = False
 
     @property
     def failed(self) -> list[CaseRecord]:
@@ -83,7 +85,10 @@ class BatchResult:
 
     @property
     def exit_code(self) -> int:
-        """0 when every case produced all its outputs (and every reference was scored), else 1."""
+        """0 when every case produced all its outputs (and every reference was scored), 2 when the inputs hold
+        no case at all (a wrong folder must not look like success to a scheduler), else 1."""
+        if self.nothing_found:
+            return 2
         scored_ok = self.scores is None or self.scores.ok
         return 0 if not self.failed and scored_ok else 1
 
@@ -133,10 +138,12 @@ def run_batch(config: BatchConfig, observer: BatchObserver | None = None) -> Bat
                 _run_cases(todo, run, live, observer, references)
         except (KeyboardInterrupt, SystemExit):
             live.write("interrupted")
+            _write_page_after_stop(live.report, config)
             logger.warning("batch interrupted; report %s", config.out / f"{config.report_stem}.json")
             raise
         except BaseException as exc:
             live.write("aborted", abort_reason=f"{type(exc).__name__}: {exc}")
+            _write_page_after_stop(live.report, config)
             raise
         report_json, report_csv = live.write("complete")
         scores = None
@@ -173,7 +180,32 @@ def run_batch(config: BatchConfig, observer: BatchObserver | None = None) -> Bat
         live.write_seconds,
     )
     observer.finished()
-    return BatchResult(records, decisions, report, report_json, report_csv, log_path, report_html, scores)
+    if not discovered:
+        logger.warning(
+            "no case found in %s (%d discovery decision(s) in the report)",
+            ", ".join(map(str, config.inputs)),
+            len(decisions),
+        )
+    return BatchResult(
+        records,
+        decisions,
+        report,
+        report_json,
+        report_csv,
+        log_path,
+        report_html,
+        scores,
+        nothing_found=not discovered,
+    )
+
+
+def _write_page_after_stop(report: dict[str, Any], config: BatchConfig) -> None:
+    """The run page of an interrupted or aborted run, so OUT never shows an earlier run's page beside this run's
+    report; its failure is logged, never raised over the stop."""
+    try:
+        write_run_page(report, config.out, config.report_stem)
+    except Exception:  # noqa: BLE001 - the stop's own exception must reach the caller
+        logger.exception("the run page of the stopped run could not be written")
 
 
 class _RunInfo:

@@ -29,6 +29,7 @@ EXIT_CODES = codes(
     {
         1: "some case failed or is partial (all were tried; reasons on the lines above and in report.json), or a "
         "reference of this run's cases could not be scored",
+        2: "input error: an input or option to fix (the message names it), or the inputs hold no case at all",
     }
 )
 
@@ -135,6 +136,17 @@ def print_summary(result: BatchResult) -> None:
                 f"{record.case_id}: "
                 + ", ".join(f"Dice {name} {value:.3f}" for name, value in scores.items())
             )
+    if result.nothing_found:
+        skipped = [d for d in result.decisions if d.action == "skipped"]
+        reasons = "; ".join(dict.fromkeys(d.reason for d in skipped))
+        print(
+            "no case found in the inputs"
+            + (
+                f": {len(skipped)} skipped ({reasons[:300]})"
+                if skipped
+                else " (no NIfTI, NRRD or DICOM image files)"
+            )
+        )
     counts = result.report["counts"]
     print(
         f"{counts['cases']} case(s): {counts['ok']} ok, {counts['partial']} partial, {counts['skipped']} skipped, "

@@ -135,6 +135,8 @@ def test_an_interrupted_batch_keeps_finished_cases_and_leaves_no_file_of_the_int
     assert report["state"] == "interrupted"
     statuses = [c["status"] for c in report["cases"]]
     assert statuses == ["ok", "pending", "pending"]
+    # the page beside the report is this run's, not missing (or an earlier run's)
+    assert "<th>state</th><td>interrupted</td>" in (out / "report.html").read_text()
     second = report["cases"][1]["case_id"]
     assert not any((out / second).glob("*.nii.gz")), "the interrupted case left an output at a final path"
     assert not list(out.rglob(".tmp-*"))

@@ -56,3 +56,14 @@ def test_demo_writes_into_a_printed_temporary_folder_not_the_current_one(unetseg
     out = Path(match.group(1))
     assert out.parent == temp and out.name.startswith("unetseg-demo-")
     assert (out / "report.json").is_file()
+
+
+def test_infer_over_inputs_without_any_case_exits_2_and_says_so(unetseg_cli, toy_bundle, tmp_path):
+    """A wrong folder (empty, or only clutter) must not look like success to a scheduler."""
+    folder = tmp_path / "clutter"
+    folder.mkdir()
+    (folder / "readme.txt").write_text("no images here")
+    result = unetseg_cli("infer", folder, "--bundle", toy_bundle, "--out", tmp_path / "out")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "no case found in the inputs" in result.stdout
+    assert "0 case(s)" in result.stdout
