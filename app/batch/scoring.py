@@ -34,6 +34,7 @@ from app.evaluation.result import CaseFailure
 from app.evaluation.run import EvaluationRun
 from app.evaluation.runner import score_pair
 from app.evaluation.scoring import CaseScore
+from app.evaluation.unlisted import UnlistedSummary
 from app.volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class RunScores:
         failures: references without a usable prediction, with the reason.
         unused: files not used, with the reason.
         not_in_run: case ids of references naming no case of this run.
+        unlisted: label values found in the label maps but not among the scored labels (not scored).
         ok: every reference of the run's cases was scored from a usable prediction.
         reason: why nothing was scored (empty otherwise).
     """
@@ -89,6 +91,7 @@ class RunScores:
     failures: tuple[CaseFailure, ...] = ()
     unused: tuple[tuple[Path, str], ...] = ()
     not_in_run: tuple[str, ...] = ()
+    unlisted: UnlistedSummary = field(default_factory=UnlistedSummary)
     ok: bool = False
     reason: str = ""
 
@@ -106,6 +109,7 @@ class RunScores:
             failures=[{"case_id": f.case_id, "flag": f.flag, "message": f.message} for f in self.failures],
             unused=[{"path": str(path), "reason": why} for path, why in self.unused],
             not_in_run=list(self.not_in_run),
+            unlisted_values=self.unlisted.to_dict(),
             ok=self.ok,
         )
         if self.reason:
@@ -222,6 +226,7 @@ def score_run(
         failures=tuple(run.failures),
         unused=tuple(run.unused),
         not_in_run=tuple(not_in_run),
+        unlisted=run.summary.unlisted,
         ok=run.ok,
     )
 

@@ -1,7 +1,8 @@
 """``unetseg evaluate``: score predicted label maps against references and write the reports.
 
 Every reference is scored; one without a prediction is a miss (Dice 0, worst-case distances), said in one
-line on stderr. Exit codes: :data:`EXIT_CODES` (listed by ``--help``).
+line on stderr, as are label values found in the maps but not in the label list (not scored). Exit codes:
+:data:`EXIT_CODES` (listed by ``--help``).
 """
 
 from __future__ import annotations
@@ -116,6 +117,12 @@ def run(args: argparse.Namespace) -> int:
             f"pixel error {means['pixel_error']:.4f} (1 - accuracy; the ISBI leaderboard's, 1 - F-score of cell "
             f"pixels: {means['pixel_fscore_error']:.4f}), V_rand {means['v_rand']:.4f}, V_info {means['v_info']:.4f} "
             "(thinned; higher is better)"
+        )
+    if result.summary.unlisted:
+        print(
+            f"{result.summary.unlisted.line()}; per case in metrics.csv (unlisted_values). Prediction and "
+            "reference may use different label maps: check --labels against both",
+            file=sys.stderr,
         )
     missing = [f.case_id for f in result.failures if f.flag == "no_prediction"]
     if missing:

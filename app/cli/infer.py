@@ -172,6 +172,11 @@ def print_summary(result: BatchResult) -> None:
         print(f"scores: {reports['metrics_csv']}, {reports['summary_json']}, {reports['report_html']}")
     for failure in scored.failures:
         print(f"not scored: {failure.case_id}: {failure.flag}: {failure.message}")
+    if scored.unlisted:
+        print(
+            f"{scored.unlisted.line()}; per case in metrics.csv (unlisted_values). Do the references use "
+            "the bundle's channel_def label values?"
+        )
     if scored.reason:
         print(f"nothing scored: {scored.reason}")
     if scored.not_in_run:

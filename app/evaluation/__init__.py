@@ -17,7 +17,8 @@ Modules: ``geometry`` (spacing, volume, diagonal), ``overlap`` (counts, Dice/IoU
 ``surface`` (surface distances and HD/HD95/ASSD/NSD), ``policy``, ``result``, ``case``, ``batch``,
 ``summary``, ``grid`` (same-grid check, resampling), ``io`` (label files -> Volume), ``pairing``,
 ``labels`` (``--labels`` / bundle channel_def), ``scoring`` (one case -> :class:`CaseScore`), ``run``
-(scores -> :class:`EvaluationRun`), ``runner`` (folders -> :class:`EvaluationRun`).
+(scores -> :class:`EvaluationRun`), ``runner`` (folders -> :class:`EvaluationRun`), ``unlisted`` (label values
+found but not in the label list: reported, not scored).
 """
 
 from app.evaluation.batch import evaluate_batch

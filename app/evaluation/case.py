@@ -2,7 +2,8 @@
 
 Contract: ``pred`` and ``ref`` are :class:`~app.volume.Volume` label maps (2D or 3D, non-negative integer
 values, or floats holding integers) on one grid (:func:`app.evaluation.grid.check_same_grid`). ``labels``
-maps each label value to evaluate to its name; values not in it are ignored. Distances are in mm from the
+maps each label value to evaluate to its name; values not in it are not scored (the scoring of a case reports
+them with their voxel counts, :mod:`app.evaluation.unlisted`). Distances are in mm from the
 reference affine (orthogonal grids only, :mod:`app.evaluation.geometry`), volumes in mL. Returns one
 :class:`~app.evaluation.result.LabelResult` per label, in ``labels`` order; empty masks follow
 :mod:`app.evaluation.policy`.

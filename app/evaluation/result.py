@@ -48,6 +48,9 @@ class LabelResult:
         volume_pred_ml, volume_ref_ml: structure volumes in mL; ``volume_diff_ml`` = pred - ref.
         tp, fp, fn: voxel counts.
         message: why a ``no_prediction`` / ``error`` result has worst-case values; empty otherwise.
+        unlisted_values: the case's label values that the label list does not name, not scored (e.g.
+            ``"reference 3 (1624 voxels)"``, :meth:`app.evaluation.unlisted.UnlistedValues.text`), on every
+            row of the case; empty when there are none.
     """
 
     case_id: str
@@ -70,6 +73,7 @@ class LabelResult:
     fp: int
     fn: int
     message: str = ""
+    unlisted_values: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a flat dict (CSV row / JSON object), in declaration order."""

@@ -4,7 +4,10 @@ Contract: :meth:`EvaluationRun.from_scores` takes the scores of a run's referenc
 files paired by ``unetseg evaluate``, the label maps a batch held in memory, an Ignite evaluator's batches) and
 completes them the same way for all: a failure with a readable reference gets the worst-case results of
 :mod:`app.evaluation.policy` (and the worst EM row), a label a scored case never contained gets its
-``both_empty`` result, and the :class:`~app.evaluation.summary.Summary` is computed over every result. Reporting
+``both_empty`` result, and the :class:`~app.evaluation.summary.Summary` is computed over every result. The label
+values a case's maps hold but the label list does not name (never scored, :mod:`app.evaluation.unlisted`; a
+failed case's from its reference's counts) are written on every row of that case (``unlisted_values``) and
+summed over the run (:attr:`Summary.unlisted <app.evaluation.summary.Summary.unlisted>`). Reporting
 renders the run (:mod:`app.reporting.evaluation_reports`); it re-reads the few cases it draws through
 :meth:`EvaluationRun.case_volumes` (the files of :attr:`EvaluationRun.pairs`), unless the voxels are held in
 :attr:`EvaluationRun.volumes`.
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from app.errors import UnetsegError
@@ -27,6 +30,7 @@ from app.evaluation.result import CaseFailure, CaseVolumes, LabelResult
 from app.evaluation.scoring import CaseScore
 from app.evaluation.summary import Summary, summarise, summarise_em
 from app.evaluation.units import PHYSICAL, Units, units_of
+from app.evaluation.unlisted import UnlistedSummary, UnlistedValues
 from app.volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -49,6 +53,7 @@ class EvaluationRun:
         seconds: how long the scoring took.
         volumes: cases whose voxels are held in memory (an Ignite evaluator's), drawn without re-reading.
         units: the units of the distance and volume metrics (:mod:`app.evaluation.units`).
+        unlisted: the cases whose maps hold label values not in ``labels`` (not scored), in case order.
     """
 
     results: list[LabelResult]
@@ -65,6 +70,7 @@ class EvaluationRun:
     seconds: float = 0.0
     volumes: Mapping[str, CaseVolumes] = field(default_factory=dict, repr=False, compare=False)
     units: Units = PHYSICAL
+    unlisted: tuple[UnlistedValues, ...] = ()
 
     @classmethod
     def from_scores(
@@ -93,7 +99,13 @@ class EvaluationRun:
             (s.reference, s.failure) for s in scores if s.failure is not None and s.reference is not None
         ]
         label_map = dict(labels) if labels is not None else _seen_labels(scored, failed)
+        unlisted = _unlisted(scores, labels)
         results = _complete(scored, failed, label_map, tolerance_mm)
+        if unlisted:
+            notes = {case.case_id: case.text() for case in unlisted}
+            results = [
+                replace(r, unlisted_values=notes[r.case_id]) if r.case_id in notes else r for r in results
+            ]
         em_summary = None
         em_rows: list[EmRow] = []
         cell_value = em_cell_value(labels)
@@ -104,7 +116,7 @@ class EvaluationRun:
             em_summary = summarise_em(em_rows, cell_value)
         return cls(
             results,
-            summarise(results, em=em_summary),
+            summarise(results, em=em_summary, unlisted=UnlistedSummary.of(unlisted)),
             [s.failure for s in scores if s.failure is not None],
             list(unused),
             pairs=pairs,
@@ -117,6 +129,7 @@ class EvaluationRun:
             seconds=seconds,
             volumes=dict(volumes or {}),
             units=units_of(reference_files) if reference_files else PHYSICAL,
+            unlisted=unlisted,
         )
 
     def case_volumes(
@@ -156,6 +169,21 @@ def read_prediction(pair: Pair, ref: Volume, resample: bool) -> Volume:
         logger.info("case %s: resampling %s onto the reference grid", pair.case_id, pair.pred)
         pred = resample_nearest(pred, ref)
     return pred
+
+
+def _unlisted(scores: list[CaseScore], labels: Mapping[int, str] | None) -> tuple[UnlistedValues, ...]:
+    """The cases holding label values not in ``labels``: a scored case's as it found them, a failed case's from its
+    reference's voxel counts (``labels`` ``None``: every value is scored, none is unlisted)."""
+    if labels is None:
+        return ()
+    found = []
+    for score in scores:
+        case = score.unlisted
+        if case is None and score.failure is not None and score.reference is not None:
+            case = UnlistedValues.of_counts(score.case_id, labels, reference=score.reference.counts)
+        if case is not None and case.found:
+            found.append(case)
+    return tuple(sorted(found, key=lambda case: case.case_id))
 
 
 def _seen_labels(

@@ -8,6 +8,8 @@ scored at its worst (:mod:`app.evaluation.policy`), unless ``fail_fast``. :func:
 :func:`unusable_prediction` and :func:`unusable_reference` are the other ways a reference enters a run.
 :class:`CaseScore` is a small frozen value (a Ray worker sends it back with its case's record);
 :meth:`app.evaluation.run.EvaluationRun.from_scores` assembles a run from them.
+A scored case also records the label values of its maps that ``labels`` does not name, with their voxel counts
+(:class:`~app.evaluation.unlisted.UnlistedValues`; not scored, but reported: a label-map mismatch shows as such).
 When the labels name exactly a membrane and a cell class (:func:`app.evaluation.em.em_cell_value`), each
 scored case also gets its ISBI 2012 scores (:class:`~app.evaluation.em.EmRow`).
 """
@@ -23,6 +25,7 @@ from app.errors import UnetsegError
 from app.evaluation.case import ReferenceStats, evaluate_case, label_array
 from app.evaluation.em import EmRow, em_cell_value, em_scores
 from app.evaluation.result import CaseFailure, LabelResult
+from app.evaluation.unlisted import UnlistedValues
 from app.volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -41,6 +44,9 @@ class CaseScore:
         failure: why the case could not be scored normally; ``None`` when it was.
         reference: what the worst-case results of a failure need from its reference (``None`` when the
             reference itself is unusable: such a case is listed, not scored).
+        unlisted: the label values of a scored case's maps that ``labels`` does not name, with their voxel
+            counts (:mod:`app.evaluation.unlisted`); ``None`` for a failure (the assembly takes a failed case's
+            from ``reference``) or when every value was scored (``labels`` ``None``).
     """
 
     case_id: str
@@ -49,6 +55,7 @@ class CaseScore:
     em: EmRow | None = None
     failure: CaseFailure | None = None
     reference: ReferenceStats | None = None
+    unlisted: UnlistedValues | None = None
 
 
 def score_case(
@@ -80,15 +87,23 @@ def score_case(
     reference = str(ref_path) if ref_path is not None else ""
     try:
         results = evaluate_case(pred, ref, labels, tolerance_mm=tolerance_mm, case_id=case_id)
+        pred_labels, ref_labels = label_array(pred), label_array(ref)
+        unlisted = None
+        if labels is not None:
+            unlisted = UnlistedValues.of_arrays(case_id, pred_labels, ref_labels, labels)
+            if unlisted.found:
+                logger.info(
+                    "case %s: label values not in the label list (not scored): %s", case_id, unlisted.text()
+                )
         cell_value = em_cell_value(labels)
         em = None
         if cell_value is not None:
-            em = EmRow(case_id, "ok", em_scores(label_array(pred), label_array(ref), cell_value))
+            em = EmRow(case_id, "ok", em_scores(pred_labels, ref_labels, cell_value))
     except UnetsegError as exc:
         if fail_fast:
             raise
         return unusable_prediction(case_id, ref, exc, ref_path=ref_path, pred_path=pred_path)
-    return CaseScore(case_id, reference, results=tuple(results), em=em)
+    return CaseScore(case_id, reference, results=tuple(results), em=em, unlisted=unlisted)
 
 
 def unusable_prediction(

@@ -9,9 +9,12 @@ of cases) and returns a :class:`Summary`; :func:`summarise_em` adds the statisti
                              "flags": {"ok": 2, "both_empty": 0, "missed": 1, ...},
                              "metrics": {"dice": {"n": 3, "mean": .., "median": .., "std": ..,
                                                   "p5": .., "p95": ..}, ...}}, ...},
-     "em": {"cell_label": 255, "n": 3, "flags": {"ok": 3}, "metrics": {"rand_error": {...}, ...}}}
+     "em": {"cell_label": 255, "n": 3, "flags": {"ok": 3}, "metrics": {"rand_error": {...}, ...}},
+     "unlisted_values": {"note": "...", "prediction": [],
+                         "reference": [{"value": 3, "voxels": 1624, "cases": 2, "case_ids": [..]}]}}
 
-(``"em"`` only for membrane/cell labels.) Every result counts, whatever its flag (:mod:`app.evaluation.policy`):
+(``"em"`` only for membrane/cell labels; ``"unlisted_values"``: the label values found in the maps but not in
+the label list, never scored, :mod:`app.evaluation.unlisted`.) Every result counts, whatever its flag (:mod:`app.evaluation.policy`):
 a miss enters the Dice statistics as 0 and the distance statistics as the worst case, so it cannot silently
 raise an average. ``std`` is the sample standard deviation (``ddof=1``; 0 for a single case); percentiles
 interpolate linearly. Labels are keyed by name, in label-value order; a name shared by two values is keyed
@@ -28,6 +31,7 @@ import numpy as np
 
 from app.evaluation.policy import FLAGS
 from app.evaluation.result import METRICS, LabelResult
+from app.evaluation.unlisted import UnlistedSummary
 
 if TYPE_CHECKING:
     from app.evaluation.em import EmRow
@@ -94,11 +98,13 @@ class EmSummary(ScoreTable):
 
 @dataclass(frozen=True)
 class Summary:
-    """The summary of a run: the number of cases, a :class:`LabelSummary` per label name, and the EM scores'."""
+    """The summary of a run: the number of cases, a :class:`LabelSummary` per label name, the EM scores', and the
+    label values found but not in the label list (not scored)."""
 
     n_cases: int
     labels: Mapping[str, LabelSummary] = field(default_factory=dict)
     em: EmSummary | None = None
+    unlisted: UnlistedSummary = field(default_factory=UnlistedSummary)
 
     def mean(self, label: str, metric: str = "dice") -> float:
         """The mean of ``metric`` over the cases, for the label named ``label``."""
@@ -112,6 +118,7 @@ class Summary:
         }
         if self.em is not None:
             data["em"] = self.em.to_dict()
+        data["unlisted_values"] = self.unlisted.to_dict()
         return data
 
     @classmethod
@@ -126,6 +133,7 @@ class Summary:
             return {name: Stats(**stats) for name, stats in entry["metrics"].items()}
 
         em = data.get("em")
+        unlisted = data.get("unlisted_values")
         return cls(
             n_cases=int(data["n_cases"]),
             labels={
@@ -144,6 +152,7 @@ class Summary:
                 if em is not None
                 else None
             ),
+            unlisted=UnlistedSummary.from_dict(unlisted) if unlisted is not None else UnlistedSummary(),
         )
 
 
@@ -162,8 +171,11 @@ def describe(values: Iterable[float]) -> Stats:
     )
 
 
-def summarise(results: Iterable[LabelResult], em: EmSummary | None = None) -> Summary:
-    """Per-label statistics of every metric and counts of every flag (see the module docstring)."""
+def summarise(
+    results: Iterable[LabelResult], em: EmSummary | None = None, unlisted: UnlistedSummary | None = None
+) -> Summary:
+    """Per-label statistics of every metric and counts of every flag (see the module docstring); ``em`` and
+    ``unlisted`` are carried as given."""
     results = list(results)
     by_label: dict[tuple[int, str], list[LabelResult]] = {}
     for result in results:
@@ -178,7 +190,12 @@ def summarise(results: Iterable[LabelResult], em: EmSummary | None = None) -> Su
             flags={flag: sum(r.flag == flag for r in group) for flag in FLAGS},
             metrics={metric: describe(getattr(r, metric) for r in group) for metric in METRICS},
         )
-    return Summary(n_cases=len({r.case_id for r in results}), labels=labels, em=em)
+    return Summary(
+        n_cases=len({r.case_id for r in results}),
+        labels=labels,
+        em=em,
+        unlisted=unlisted if unlisted is not None else UnlistedSummary(),
+    )
 
 
 def summarise_em(rows: Iterable[EmRow], cell_value: int) -> EmSummary:

@@ -16,6 +16,7 @@ from typing import Any
 from app.evaluation.result import CaseFailure, LabelResult
 from app.evaluation.summary import EmSummary, Summary
 from app.evaluation.units import PHYSICAL, Units
+from app.evaluation.unlisted import UnlistedSummary
 
 #: unused files shown as rows (failed cases are all shown; summary.json lists every unused file)
 UNUSED_ROWS = 100
@@ -111,6 +112,8 @@ def render_html(
     ]
     if summary.em is not None:
         parts += ["<h2>EM membrane scores (ISBI 2012)</h2>", _em_table(summary.em)]
+    if summary.unlisted:
+        parts += ["<h2>Label values not in the label list</h2>", unlisted_table(summary.unlisted)]
     if failures or unused:
         parts += ["<h2>Failed and unused inputs</h2>", _failures_table(failures, unused)]
     if distributions:
@@ -196,6 +199,29 @@ def _summary_table(summary: Summary, units: Units) -> str:
                 for v in (stats.mean, stats.std, stats.median, stats.p5, stats.p95)
             )
             rows.append(f'<tr><td class="l">{escape(heading)}</td><td>{stats.n}</td>{cells}</tr>')
+    rows.append("</table>")
+    return "".join(rows)
+
+
+def unlisted_table(unlisted: UnlistedSummary) -> str:
+    """The label values found in the maps but not in the label list (not scored), with where they were found."""
+    rows = [
+        '<p class="meta">These values are not scored. A listed label that scores as missed or false positive while'
+        " its structure carries another value here usually means the prediction and the reference use different"
+        " label maps (e.g. TotalSegmentator or nnU-Net ids against another mapping): check --labels or the"
+        " bundle's channel_def against both. Each case's values are in the unlisted_values column of"
+        " metrics.csv.</p>",
+        '<table><tr><th class="l">found in</th><th>value</th><th>voxels</th><th>cases</th>'
+        '<th class="l">case ids</th></tr>',
+    ]
+    for entry in unlisted.values:
+        named = ", ".join(entry.case_ids[:UNUSED_ROWS])
+        more = len(entry.case_ids) - UNUSED_ROWS
+        rows.append(
+            f'<tr><td class="l">{escape(entry.side)}</td><td>{entry.value}</td><td>{entry.voxels}</td>'
+            f'<td>{len(entry.case_ids)}</td><td class="l">{escape(named)}'
+            f"{f' and {more} more' if more > 0 else ''}</td></tr>"
+        )
     rows.append("</table>")
     return "".join(rows)
 

@@ -135,3 +135,42 @@ def test_infer_ref_pairs_nnunet_layout_cases_with_their_labels(toy_bundle, demo_
     assert scores is not None and scores.reports is not None and scores.not_in_run == ()
     assert set(scores.dice["h8_0000"]) == {"anterior", "posterior"}
     assert scores.ok and result.exit_code == 0
+
+
+def test_infer_ref_reports_reference_values_the_bundle_does_not_name(toy_bundle, demo_data, tmp_path, capsys):
+    """A reference from another label map (posterior recoded 2 -> 3): still not scored, but the case, report.json,
+    the evaluation reports and the console say which value it holds and how many voxels."""
+    import nibabel as nib
+    import numpy as np
+
+    from app.cli.infer import print_summary
+
+    inputs, refs = tmp_path / "in", tmp_path / "ref"
+    inputs.mkdir()
+    refs.mkdir()
+    name = "hippocampus_008"
+    shutil.copyfile(demo_data / "hippocampus" / "images" / f"{name}.nii.gz", inputs / f"{name}.nii.gz")
+    label = nib.load(str(demo_data / "hippocampus" / "labels" / f"{name}.nii.gz"))
+    array = np.asanyarray(label.dataobj)
+    voxels = int((array == 2).sum())
+    nib.save(
+        nib.Nifti1Image(np.where(array == 2, 3, array).astype(np.uint8), label.affine),
+        refs / f"{name}.nii.gz",
+    )
+    out = tmp_path / "out"
+
+    result = run_batch(_config(toy_bundle, inputs, refs, out))
+
+    scores = result.scores
+    assert scores is not None and scores.reports is not None
+    (entry,) = scores.unlisted.values
+    assert (entry.side, entry.value, entry.voxels, entry.case_ids) == ("reference", 3, voxels, (name,))
+    evaluation = json.loads((out / "report.json").read_text())["evaluation"]
+    assert evaluation["unlisted_values"]["reference"] == [
+        {"value": 3, "voxels": voxels, "cases": 1, "case_ids": [name]}
+    ]
+    assert f"reference 3 ({voxels} voxels)" in Path(scores.reports["metrics_csv"]).read_text()
+    print_summary(result)
+    assert f"label values not in the label list (not scored): reference 3 ({voxels} voxels in 1 case)" in (
+        capsys.readouterr().out
+    )

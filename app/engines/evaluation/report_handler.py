@@ -131,6 +131,8 @@ class SegmentationReportHandler:
             inputs={"engine": type(engine).__name__, "cases": sorted(self.volumes)},
             worst=self.worst,
         )
+        if run.summary.unlisted:
+            logger.warning("%s (listed in %s)", run.summary.unlisted.line(), paths.summary_json)
         logger.info(
             "evaluation reports written: %s, %s, %s", paths.metrics_csv, paths.summary_json, paths.report_html
         )
