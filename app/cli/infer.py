@@ -29,7 +29,8 @@ EXIT_CODES = codes(
     {
         1: "some case failed or is partial (all were tried; reasons on the lines above and in report.json), or a "
         "reference of this run's cases could not be scored",
-        2: "input error: an input or option to fix (the message names it), or the inputs hold no case at all",
+        2: "input error: an input, reference or option to fix (the message names it), or the inputs hold no case "
+        "at all",
     }
 )
 

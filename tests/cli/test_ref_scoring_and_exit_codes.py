@@ -120,7 +120,8 @@ def test_a_nonzero_exit_is_printed_with_its_meaning(unetseg_cli, toy_bundle, tmp
     result = unetseg_cli("infer", tmp_path / "typo", "--bundle", toy_bundle, "--out", tmp_path / "out")
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1] == (
-        "unetseg infer: exit code 2: input error: an input, reference or option to fix (the message names it)"
+        "unetseg infer: exit code 2: input error: an input, reference or option to fix (the message names it), "
+        "or the inputs hold no case at all"
     )
 
 
