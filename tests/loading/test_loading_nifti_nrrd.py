@@ -126,27 +126,24 @@ def test_a_non_finite_voxel_is_refused_in_every_format(tmp_path: Path, suffix: s
     an empty mask reported as ok; the case is refused instead, naming the file and the count."""
     import tifffile
 
+    def save(array: np.ndarray, path: Path) -> Path:
+        if suffix == ".nii.gz":
+            nib.save(nib.Nifti1Image(array, np.eye(4)), path)
+        elif suffix == ".nrrd":
+            nrrd.write(str(path), array, {"space": "left-posterior-superior", "space directions": np.eye(3)})
+        else:
+            tifffile.imwrite(path, array.T)
+        return path
+
     array = np.random.default_rng(0).random((16, 12, 8)).astype(np.float32)
     array[3, 4, 5] = bad
     array[0, 0, 0] = bad
-    path = tmp_path / f"bad{suffix}"
-    if suffix == ".nii.gz":
-        nib.save(nib.Nifti1Image(array, np.eye(4)), path)
-    elif suffix == ".nrrd":
-        nrrd.write(str(path), array, {"space": "left-posterior-superior", "space directions": np.eye(3)})
-    else:
-        tifffile.imwrite(path, array.T)
+    path = save(array, tmp_path / f"bad{suffix}")
     with pytest.raises(InputError, match=r"2 of 1536 voxels are not finite") as info:
         load_volume(path)
     assert str(path) in str(info.value)
-    finite = tmp_path / f"good{suffix}"
     array[np.isnan(array) | np.isinf(array)] = 0.0
-    if suffix == ".nii.gz":
-        nib.save(nib.Nifti1Image(array, np.eye(4)), finite)
-    elif suffix == ".nrrd":
-        nrrd.write(str(finite), array, {"space": "left-posterior-superior", "space directions": np.eye(3)})
-    else:
-        tifffile.imwrite(finite, array.T)
+    finite = save(array, tmp_path / f"good{suffix}")
     assert load_volume(finite).shape == (16, 12, 8)
 
 

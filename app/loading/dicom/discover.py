@@ -177,17 +177,7 @@ def _truncated_series(
     decision = Decision("taken", "series", str(folder), reason, case_id, len(truncated)).log(
         logger, logging.WARNING
     )
-    series = DicomSeries(
-        case_id=case_id,
-        study_instance_uid=first.study_instance_uid,
-        series_instance_uid=first.series_instance_uid,
-        modality=first.modality,
-        series_number=first.series_number,
-        series_description=first.series_description,
-        folder=folder,
-        instances=tuple(truncated),
-    )
-    return series, [decision]
+    return _series(case_id, folder, truncated), [decision]
 
 
 def _select_complete(
@@ -237,7 +227,13 @@ def _select_complete(
         f"SeriesNumber {first.series_number}{description}"
     )
     decisions.append(Decision("taken", "series", str(folder), reason, case_id, len(images)).log(logger))
-    series = DicomSeries(
+    return _series(case_id, folder, images), decisions
+
+
+def _series(case_id: str, folder: Path, instances: Sequence[InstanceHeader]) -> DicomSeries:
+    """The series of ``instances``, its identity read from the first of them."""
+    first = instances[0]
+    return DicomSeries(
         case_id=case_id,
         study_instance_uid=first.study_instance_uid,
         series_instance_uid=first.series_instance_uid,
@@ -245,9 +241,8 @@ def _select_complete(
         series_number=first.series_number,
         series_description=first.series_description,
         folder=folder,
-        instances=tuple(images),
+        instances=tuple(instances),
     )
-    return series, decisions
 
 
 def _drop_localizers(
