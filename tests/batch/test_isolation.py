@@ -314,3 +314,29 @@ def test_every_failure_reason_is_one_line(tmp_path):
         assert "\n" not in record.reason and "object - could the file be damaged?" in record.reason, (
             record.reason
         )
+
+
+def test_the_engines_logs_go_to_the_run_log_and_not_to_the_console(toy_bundle, tmp_path, caplog, capsys):
+    """Ignite's engine logger and the bundle's StatsHandler (which MONAI gives a stdout handler of its own)."""
+    import logging
+
+    from app.batch.run_log import run_log
+    from app.inference.bundle import load_bundle
+    from app.inference.options import InferenceOptions
+
+    with run_log(tmp_path) as path:
+        bundle = load_bundle(toy_bundle, InferenceOptions(device="cpu"))
+        (stats,) = (h.logger for h in bundle.handlers if type(h).__name__ == "StatsHandler")
+        logging.getLogger("ignite.engine.engine.SupervisedEvaluator").error("Engine run is terminating")
+        try:
+            raise RuntimeError("applying transform")
+        except RuntimeError:
+            stats.exception("Exception: applying transform")
+    printed = capsys.readouterr()
+    assert "Exception" not in printed.out + printed.err
+    # the root logger's handlers (the console, in the CLI) saw none of them
+    assert not [r for r in caplog.records if r.name.startswith(("ignite", "monai.handlers"))]
+    log = path.read_text()
+    assert "ERROR ignite.engine.engine.SupervisedEvaluator: Engine run is terminating" in log
+    assert f"ERROR {stats.name}: Exception: applying transform\nTraceback" in log
+    assert logging.getLogger("ignite").propagate  # outside a run, as any library's logger
