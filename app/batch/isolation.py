@@ -8,8 +8,11 @@ Contract of :func:`run_isolated` (the only place in unetseg where a case's failu
   them; these are the ones raised later, by MONAI's own loader);
 * **any other exception** (``MemoryError``, a ``ValueError`` from a decoder, a bug in a transform, an error
   inside the network runtime) fails the case as ``failure="internal"``, reason ``"internal error:
-  <ExceptionType>: <message> (traceback in <run log>)"``; the traceback goes to the run's log file
+  <ExceptionType>: <message>[: caused by <RootType>: <root message>] (traceback in <run log>)"`` (the root of
+  the ``raise ... from`` chain: MONAI's "applying transform Spacingd" hides the real error in ``__cause__``;
+  ``<X object at 0x...>`` is shortened to ``X``); the traceback goes to the run's log file
   (:mod:`app.batch.run_log`) through the ``app.batch.failures`` logger, never to the console;
+* every reason is one line (whitespace normalised): the console prints it under the case's line;
 * ``KeyboardInterrupt`` and ``SystemExit`` (Ctrl-C, SIGTERM as the CLI maps it) are not caught: the files
   this case already wrote at final paths are removed first (atomic writers leave no partial file; this
   removes the complete files of a case that never got its ``case.json``), and the record goes back to
@@ -19,6 +22,7 @@ Contract of :func:`run_isolated` (the only place in unetseg where a case's failu
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -59,15 +63,35 @@ def run_isolated(
 
 
 def _fail(record: CaseRecord, failure: str, reason: str) -> None:
+    reason = " ".join(reason.split())  # one line: nibabel's messages, for one, hold newlines
     record.status, record.failure, record.reason = "failed", failure, reason  # type: ignore[assignment]
     # INFO: the reason is in the record, which the observer shows with the case's line (and the run log keeps)
     logger.info("case %s failed: %s", record.case_id, reason)
 
 
 def _message(exc: BaseException) -> str:
-    """The exception's message on one line, at most 500 characters (a report cell, not a traceback)."""
+    """The exception's message and its root cause's on one line, at most 500 characters (a report cell, not a
+    traceback)."""
+    text = _one_line(exc, 500)
+    root = exc
+    seen = {id(exc)}
+    while root.__cause__ is not None and id(root.__cause__) not in seen:
+        root = root.__cause__
+        seen.add(id(root))
+    if root is exc:
+        return text
+    return f"{_one_line(exc, 200)}: caused by {type(root).__name__}: {_one_line(root, 300)}"
+
+
+#: ``repr`` of an object without its own: ``<monai.transforms.spatial.dictionary.Spacingd object at 0x7f...>``
+_OBJECT_REPR = re.compile(r"<(\S+?) object at 0x[0-9a-fA-F]+>")
+
+
+def _one_line(exc: BaseException, limit: int) -> str:
+    """``str(exc)`` on one line, an object's default repr shortened to its class name, at most ``limit`` chars."""
     text = " ".join(str(exc).split()) or "(no message)"
-    return text if len(text) <= 500 else text[:497] + "..."
+    text = _OBJECT_REPR.sub(lambda m: m.group(1).rsplit(".", 1)[-1], text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _discard_outputs(record: CaseRecord) -> None:

@@ -16,7 +16,9 @@ file and what to fix):
 
 Two things of the bundle are changed, both by type, never by list index: ``SaveImaged`` is removed from the
 postprocessing (the app writes its own outputs) and ``CheckpointLoader`` is removed from the handlers (the
-weights are already loaded, once for the whole batch).
+weights are already loaded, once for the whole batch). The handlers' own loggers (``StatsHandler``'s, which
+MONAI gives a stdout handler of its own) lose their console handlers and propagate: the application decides
+where the engine's logs go (a batch: its run log only, :mod:`app.batch.run_log`).
 """
 
 from __future__ import annotations
@@ -124,6 +126,7 @@ def load_bundle(path: str | Path, options: InferenceOptions | None = None) -> Lo
         inferer = parser.get_parsed_content("inferer")
         postprocessing = _without_save(parser.get_parsed_content("postprocessing"))
         handlers = _without_checkpoint_loader(parser.get_parsed_content("handlers", default=[]))
+        _log_through_hierarchy(handlers)
         settings = {
             key: parser.get_parsed_content(f"evaluator#{key}")
             for key in EVALUATOR_SETTINGS
@@ -256,6 +259,21 @@ def _without_checkpoint_loader(handlers: Any) -> list[Any]:
     from monai.handlers import CheckpointLoader
 
     return [h for h in (handlers or []) if not isinstance(h, CheckpointLoader)]
+
+
+def _log_through_hierarchy(handlers: list[Any]) -> None:
+    """Remove the console handlers a bundle handler's logger brought along and let its records propagate.
+
+    MONAI's ``StatsHandler`` takes its logger from ``monai.apps.get_logger``, which adds a stdout handler and
+    stops propagation: a failing case would print its traceback on the console whatever the application set up.
+    """
+    for handler in handlers:
+        own = getattr(handler, "logger", None)
+        if not isinstance(own, logging.Logger) or own is logging.getLogger():
+            continue
+        for console in [h for h in own.handlers if type(h) is logging.StreamHandler]:
+            own.removeHandler(console)
+        own.propagate = True
 
 
 def _load_weights(network: Any, weights: Path, device: Any) -> None:

@@ -264,3 +264,81 @@ def test_sigkill_after_the_first_case_leaves_a_valid_report_and_resume_completes
     assert not [p for p in out.rglob(".tmp-*") if p.parent != out], (
         "a killed writer's temporary file was kept"
     )
+
+
+def _isolated(source: Path, raised: BaseException):
+    from app.batch.isolation import run_isolated
+    from app.batch.records import CaseRecord
+
+    def work():
+        raise raised
+
+    case = Case("c1", "nifti", source)
+    return run_isolated(case, CaseRecord.of(case), work)
+
+
+def test_an_internal_failure_names_its_root_cause_without_memory_addresses(tmp_path):
+    """MONAI re-raises a transform's error as "applying transform <... object at 0x...>" from the cause."""
+
+    class Spacingd:
+        pass
+
+    transform = Spacingd()
+    try:
+        try:
+            raise RuntimeError(
+                "[enforce fail] can't allocate memory:\n you tried to allocate 25035263056 bytes"
+            )
+        except RuntimeError as cause:
+            raise RuntimeError(f"applying transform {transform}") from cause
+    except RuntimeError as exc:
+        raised = exc
+    record = _isolated(tmp_path / "c1.nii.gz", raised)
+    assert record.failure == "internal"
+    assert record.reason.startswith(
+        "internal error: RuntimeError: applying transform Spacingd: caused by RuntimeError: [enforce fail] "
+        "can't allocate memory: you tried to allocate 25035263056 bytes (traceback in "
+    ), record.reason
+    assert "0x" not in record.reason
+
+
+def test_every_failure_reason_is_one_line(tmp_path):
+    """nibabel's truncation message holds a newline; a refusal's reason is a console line like any other."""
+    from nibabel.filebasedimages import ImageFileError
+
+    from app.errors import InputError
+
+    source = tmp_path / "c1.nii.gz"
+    damaged = "Expected 4000 bytes, got 10 bytes from object\n - could the file be damaged?"
+    for raised in (InputError(source, damaged), ImageFileError(damaged)):
+        record = _isolated(source, raised)
+        assert record.failure == "refused"
+        assert "\n" not in record.reason and "object - could the file be damaged?" in record.reason, (
+            record.reason
+        )
+
+
+def test_the_engines_logs_go_to_the_run_log_and_not_to_the_console(toy_bundle, tmp_path, caplog, capsys):
+    """Ignite's engine logger and the bundle's StatsHandler (which MONAI gives a stdout handler of its own)."""
+    import logging
+
+    from app.batch.run_log import run_log
+    from app.inference.bundle import load_bundle
+    from app.inference.options import InferenceOptions
+
+    with run_log(tmp_path) as path:
+        bundle = load_bundle(toy_bundle, InferenceOptions(device="cpu"))
+        (stats,) = (h.logger for h in bundle.handlers if type(h).__name__ == "StatsHandler")
+        logging.getLogger("ignite.engine.engine.SupervisedEvaluator").error("Engine run is terminating")
+        try:
+            raise RuntimeError("applying transform")
+        except RuntimeError:
+            stats.exception("Exception: applying transform")
+    printed = capsys.readouterr()
+    assert "Exception" not in printed.out + printed.err
+    # the root logger's handlers (the console, in the CLI) saw none of them
+    assert not [r for r in caplog.records if r.name.startswith(("ignite", "monai.handlers"))]
+    log = path.read_text()
+    assert "ERROR ignite.engine.engine.SupervisedEvaluator: Engine run is terminating" in log
+    assert f"ERROR {stats.name}: Exception: applying transform\nTraceback" in log
+    assert logging.getLogger("ignite").propagate  # outside a run, as any library's logger
