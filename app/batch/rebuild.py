@@ -30,6 +30,7 @@ from app.batch.report import build_report, write_run_report
 from app.batch.run_page import write_run_page
 from app.errors import InputError
 from app.loading import Decision
+from app.loading.cases import volume_kind
 from app.reporting.provenance import PACKAGES, package_versions
 from app.run_layout import MANIFEST_NAME
 
@@ -90,10 +91,9 @@ def rebuild_report(out: str | Path) -> RebuiltReport:
         records[record.case_id] = record
     if not order:
         raise InputError(out, "holds no journal*.jsonl and no */case.json: nothing to rebuild a report from")
-    cases = [
-        records.get(case_id) or CaseRecord(case_id, "", "", [], reason="never finished (no record in OUT)")
-        for case_id in order
-    ]
+    # a case that never finished has no record: its input and kind are in the discovery decision that took it
+    taken = {d.case_id: d for d in decisions.values() if d.action == "taken" and d.case_id}
+    cases = [records.get(case_id) or _never_finished(case_id, taken.get(case_id)) for case_id in order]
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     provenance = {
         "tool": "unetseg report",
@@ -111,3 +111,13 @@ def rebuild_report(out: str | Path) -> RebuiltReport:
         "rebuilt %s from %d journal(s) and %d case.json file(s)", report_json, len(journals), manifests
     )
     return RebuiltReport(report, report_json, report_csv, journals, manifests, report_html)
+
+
+def _never_finished(case_id: str, taken: Decision | None) -> CaseRecord:
+    """The record of a case no run finished, with its input and kind from the decision that took it (if the
+    journal kept one)."""
+    reason = "never finished (no record in OUT)"
+    if taken is None:
+        return CaseRecord(case_id, "", "", [], reason=reason)
+    kind = "dicom" if taken.subject == "series" else volume_kind(Path(taken.path)) or ""
+    return CaseRecord(case_id, kind, taken.path, [], reason=reason)

@@ -88,6 +88,10 @@ def test_report_after_a_crash_lists_unfinished_cases_as_pending(sharded_out, tmp
     # the other shards' cases were discovered by this run too: with their shards never run, they are pending
     every_case = [r for result in results for r in result.records]
     assert statuses == {r.case_id: "ok" if r is finished else "pending" for r in every_case}
+    # a case that never finished still names its input and kind, from the discovery decision that took it
+    by_id = {c["case_id"]: c for c in rebuilt.report["cases"]}
+    for record in every_case:
+        assert (by_id[record.case_id]["input"], by_id[record.case_id]["kind"]) == (record.input, record.kind)
 
 
 def test_report_of_an_empty_folder_is_a_clear_error(tmp_path, capsys):
