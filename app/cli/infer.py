@@ -13,6 +13,7 @@ Exit codes: :data:`EXIT_CODES` (listed by ``--help``).
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -147,6 +148,15 @@ def print_summary(result: BatchResult) -> None:
                 if skipped
                 else " (no NIfTI, NRRD or DICOM image files)"
             )
+        )
+    skipped_series = [d for d in result.decisions if d.action == "skipped" and d.subject == "series"]
+    if skipped_series and not result.nothing_found:
+        why = Counter(d.reason for d in skipped_series)
+        listed = "; ".join(f"{reason} ({n})" for reason, n in why.most_common(3))
+        more = f"; {len(why) - 3} more reasons" if len(why) > 3 else ""
+        print(
+            f"{len(skipped_series)} DICOM series not taken: {listed}{more} "
+            f"(each with its folder in {result.report_json} discovery)"
         )
     counts = result.report["counts"]
     print(

@@ -79,3 +79,25 @@ def test_infer_speed_options_reach_the_run_and_the_report(
     assert options["runtime"]["resample_dtype"] == ("float32" if float32 else "bundle")
     for flag in ("--no-skip-empty", "--float64-resampling"):
         assert (flag in provenance["command_line"]) is (flag in flags)
+
+
+def test_infer_names_the_dicom_series_discovery_did_not_take(toy_bundle, demo_data, tmp_path, capsys):
+    """A series refused by discovery (here: CT for an MR bundle) is not a case row; the summary says so, with
+    the reason, so it is not lost from sight."""
+    import shutil
+
+    import pydicom
+
+    series = tmp_path / "in" / "ct_series"
+    shutil.copytree(demo_data / "dicom" / "study_2" / "series_3", series)
+    for path in series.iterdir():
+        dataset = pydicom.dcmread(path)
+        dataset.Modality = "CT"
+        dataset.save_as(path)
+    shutil.copyfile(
+        demo_data / "hippocampus" / "images" / "hippocampus_045.nii.gz", tmp_path / "in" / "h.nii.gz"
+    )
+    code = main(["infer", str(tmp_path / "in"), "--bundle", str(toy_bundle), "--out", str(tmp_path / "out")])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "1 DICOM series not taken: Modality CT is not the required MR (1)" in printed
