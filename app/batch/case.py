@@ -153,7 +153,8 @@ def run_case(
         except (InputError, OutputError) as exc:
             if not record.outputs:
                 raise
-            record.status, record.reason = "partial", f"DICOM SEG not written: {type(exc).__name__}: {exc}"
+            why = " ".join(str(exc).split())  # one line on the console and in report.csv
+            record.status, record.reason = "partial", f"DICOM SEG not written: {type(exc).__name__}: {why}"
             # INFO, not WARNING: the reason is in the record, which the batch's observer shows (the console
             # printed it twice, once from this log line and once with the case's line)
             logger.info("case %s: %s", case.case_id, record.reason)

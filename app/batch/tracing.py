@@ -10,6 +10,7 @@ SeriesDescription (:func:`describe_series`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,9 +18,10 @@ from pathlib import Path
 def relative_source(path: str | Path, inputs: Sequence[str | Path]) -> str:
     """``path`` relative to the first of ``inputs`` that holds it; an input file itself gives its name, a
     path under none of them is returned as given."""
-    target = Path(path).resolve()
+    # absolute, not resolved: a link inside INPUT (datalad, a link farm) is named where the user put it
+    target = Path(os.path.abspath(path))
     for given in inputs:
-        root = Path(given).resolve()
+        root = Path(os.path.abspath(given))
         if target == root:
             return root.name
         try:

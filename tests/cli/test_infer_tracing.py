@@ -44,3 +44,21 @@ def test_dicom_tree_with_a_nifti_inside_traces_every_case_to_its_source(
     dicom_record = json.loads((out / dicom_row["case_id"] / "case.json").read_text())["record"]
     assert dicom_record["series"]["series_number"] == 3
     assert dicom_record["series"]["series_description"] == "T1 hippocampus crop hippocampus_008"
+
+
+def test_a_linked_input_is_named_where_the_user_put_it(tmp_path):
+    """relative_source: a link inside INPUT pointing outside it (datalad, a link farm) is named by its path under
+    INPUT, not by the absolute path of its target; so is a file under an INPUT given through a linked folder."""
+    from app.batch.tracing import relative_source
+
+    store = tmp_path / "annex" / "objects" / "blob.nii.gz"
+    store.parent.mkdir(parents=True)
+    store.write_bytes(b"x")
+    inputs = tmp_path / "in"
+    (inputs / "sub-02").mkdir(parents=True)
+    (inputs / "sub-02" / "T1w.nii.gz").symlink_to(store)
+    assert relative_source(inputs / "sub-02" / "T1w.nii.gz", [inputs]) == "sub-02/T1w.nii.gz"
+    linked = tmp_path / "linked_in"
+    linked.symlink_to(inputs, target_is_directory=True)
+    assert relative_source(linked / "sub-02" / "T1w.nii.gz", [linked]) == "sub-02/T1w.nii.gz"
+    assert relative_source(tmp_path / "elsewhere.nii.gz", [inputs]) == str(tmp_path / "elsewhere.nii.gz")
