@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 import pydicom
 from pydicom.datadict import keyword_for_tag
@@ -43,40 +43,47 @@ _PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 
 
-def has_dicom_preamble(path: Path) -> bool:
-    """True when ``path`` is a DICOM Part 10 file (128-byte preamble then ``DICM``)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(_PREAMBLE_LENGTH + 4)
-    except OSError as exc:
-        logger.debug("cannot open %s: %s", path, exc)
-        return False
-    return len(head) == _PREAMBLE_LENGTH + 4 and head[_PREAMBLE_LENGTH:] == b"DICM"
+#: the two forms of a DICOM file: Part 10 (preamble, ``DICM``, file meta) and a raw data set (module docstring)
+DicomForm = Literal["part10", "raw"]
 
 
-def is_raw_dataset(path: Path) -> bool:
-    """True when ``path`` starts like a DICOM data set without preamble (module docstring)."""
+def dicom_form(path: Path) -> DicomForm | None:
+    """The form of the file ``path`` (:func:`form_of`), ``None`` when it is not DICOM or cannot be opened."""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(8)
-            size = os.fstat(fh.fileno()).st_size
+            return form_of(fh)
     except OSError as exc:
         logger.debug("cannot open %s: %s", path, exc)
-        return False
+        return None
+
+
+def form_of(fh: BinaryIO) -> DicomForm | None:
+    """The form of the open file ``fh`` from its first 132 bytes, ``None`` when it is neither; ``fh`` is left at
+    its start, so the caller parses it without opening it again."""
+    head = fh.read(_PREAMBLE_LENGTH + 4)
+    size = os.fstat(fh.fileno()).st_size
+    fh.seek(0)
+    if len(head) == _PREAMBLE_LENGTH + 4 and head[_PREAMBLE_LENGTH:] == b"DICM":
+        return "part10"
     if len(head) < 8:
-        return False
+        return None
     group, _element = struct.unpack("<HH", head[:4])
     if group not in _FIRST_GROUPS:
-        return False
+        return None
     if head[4:6] in _VRS:  # explicit VR
-        return True
+        return "raw"
     (length,) = struct.unpack("<I", head[4:8])  # implicit VR: a 4-byte length
-    return length == _UNDEFINED_LENGTH or length <= size - 8
+    return "raw" if length == _UNDEFINED_LENGTH or length <= size - 8 else None
+
+
+def has_dicom_preamble(path: Path) -> bool:
+    """True when ``path`` is a DICOM Part 10 file (128-byte preamble then ``DICM``)."""
+    return dicom_form(path) == "part10"
 
 
 def is_dicom_file(path: Path) -> bool:
     """True for a Part 10 file or a raw DICOM data set (module docstring); ``False`` for anything else."""
-    return has_dicom_preamble(path) or is_raw_dataset(path)
+    return dicom_form(path) is not None
 
 
 def read_dataset(source: Path | BinaryIO, *, raw: bool, **kwargs: Any) -> Dataset:

@@ -27,8 +27,7 @@ from app.loading.dicom.fileformat import (
     Truncation,
     dataset_encoding,
     find_truncation,
-    has_dicom_preamble,
-    is_raw_dataset,
+    form_of,
     read_dataset,
 )
 
@@ -158,15 +157,15 @@ def read_header(path: str | Path, extra_keywords: Sequence[str] = ()) -> Instanc
     """
     path = Path(path)
     keywords = list(dict.fromkeys((*HEADER_KEYWORDS, *extra_keywords)))
-    preamble = has_dicom_preamble(path)
-    raw = not preamble and is_raw_dataset(path)  # neither: pydicom refuses it as not DICOM
     cut: Truncation | None = None
     try:
         with open(path, "rb") as fh:
+            form = form_of(fh)  # neither form: pydicom refuses it as not DICOM
+            raw = form == "raw"
             try:
                 ds = read_dataset(fh, raw=raw, stop_before_pixels=True, specific_tags=keywords)
             except Exception:
-                cut = find_truncation(fh, dataset_encoding(path)) if preamble or raw else None
+                cut = find_truncation(fh, dataset_encoding(path)) if form is not None else None
                 if cut is None:
                     raise
                 ds = Dataset()  # nothing usable: only the path and the truncation are known
