@@ -107,7 +107,7 @@ def discover_inputs(
     from app.loading.walk import walk_files
 
     decisions: list[Decision] = []
-    files: list[tuple[Path, Path, CaseKind]] = []  # (file, the input it was found under, kind)
+    files: list[tuple[Path, Path, CaseKind, str]] = []  # (file, the input it was found under, kind, stem id)
     first_name: dict[Path, Path] = {}
     excluded = [Path(e).resolve() for e in exclude]
     left_out: dict[Path, int] = {}
@@ -122,16 +122,15 @@ def discover_inputs(
             if inside is not None:
                 left_out[inside] = left_out.get(inside, 0) + 1
                 continue
+            name = Path(os.path.abspath(file))
             if resolved in first_name:
-                if (
-                    Path(os.path.abspath(file)) != first_name[resolved]
-                ):  # another name, not the same path again
+                if name != first_name[resolved]:  # another name, not the same path again
                     reason = (
                         f"the same file as {first_name[resolved]} (a link); segmented once, under that name"
                     )
                     decisions.append(Decision("skipped", "file", str(file), reason).log(logger))
                 continue
-            first_name[resolved] = Path(os.path.abspath(file))
+            first_name[resolved] = name
             kind = volume_kind(file)
             if kind is None:
                 others.append(file)
@@ -140,15 +139,14 @@ def discover_inputs(
                 reason = "a PNG/TIFF picture; the bundle segments 3D volumes"
                 decisions.append(Decision("skipped", "file", str(file), reason).log(logger))
                 continue
-            files.append((file, root, kind))
+            files.append((file, root, kind, file_case_id(file)))
     for folder, count in left_out.items():
         reason = f"{count} file(s) in this run's output folder; outputs are not inputs"
         decisions.append(Decision("skipped", "folder", str(folder), reason, n_files=count).log(logger))
     cases: list[Case] = []
     ids: set[str] = set()
-    stems = Counter(file_case_id(file) for file, _, _ in files)
-    for file, root, kind in files:
-        stem = file_case_id(file)
+    stems = Counter(stem for _, _, _, stem in files)
+    for file, root, kind, stem in files:
         # a stem shared by several files: each gets a hash of its path under its input, so that a case's id does
         # not depend on which other files exist (--resume, --shard)
         wanted = stem if stems[stem] == 1 else f"{stem}-{short_hash(_relative(file, root))}"

@@ -288,11 +288,8 @@ def qform_tolerance_mm(sform: np.ndarray, shape: Sequence[int]) -> float:
     import nibabel as nib
 
     sform = np.asarray(sform, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        columns = sform[:3, :3] / np.linalg.norm(sform[:3, :3], axis=0)
-    if not np.all(np.isfinite(columns)) or np.any(
-        np.abs(columns.T @ columns - np.eye(3)) > _ROTATION_TOLERANCE
-    ):
+    deviation = _cosine_deviation(sform)
+    if not np.all(np.isfinite(deviation)) or np.any(deviation > _ROTATION_TOLERANCE):
         return QFORM_SFORM_TOLERANCE_MM
     header = nib.Nifti1Header()
     header.set_qform(sform, code=1)
@@ -306,5 +303,12 @@ def itk_reads_qform(sform: np.ndarray, sform_code: int) -> bool:
     """
     if sform_code != 1:
         return True
-    columns = sform[:3, :3] / np.linalg.norm(sform[:3, :3], axis=0)
-    return bool(np.any(np.abs(columns.T @ columns - np.eye(3)) > _SHEAR_TOLERANCE))
+    return bool(np.any(_cosine_deviation(sform) > _SHEAR_TOLERANCE))
+
+
+def _cosine_deviation(sform: np.ndarray) -> np.ndarray:
+    """``|C^T C - I|`` of the sform's unit column vectors ``C``: 0 for a rotation, the cosines between axes for
+    shear (non-finite entries for a zero-length column)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        columns = sform[:3, :3] / np.linalg.norm(sform[:3, :3], axis=0)
+        return np.abs(columns.T @ columns - np.eye(3))
