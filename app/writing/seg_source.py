@@ -131,11 +131,10 @@ def _prepared(dataset: Dataset, spacing: float | None) -> tuple[Dataset, list[st
 
 def _unshared_geometry(dataset: Dataset) -> dict[str, Dataset]:
     """Functional group keyword -> the item every frame has, for the groups the shared group lacks."""
-    shared = _shared_group(dataset)
     per_frame = dataset.PerFrameFunctionalGroupsSequence
     found = {}
     for keyword in SHARED_GEOMETRY:
-        if shared is not None and keyword in shared and shared[keyword].value:
+        if _shared_item(dataset, keyword) is not None:
             continue
         items = [
             item[keyword].value[0] if keyword in item and item[keyword].value else None for item in per_frame
