@@ -146,7 +146,7 @@ def print_summary(result: BatchResult) -> None:
             + (
                 f": {len(skipped)} skipped ({reasons[:300]})"
                 if skipped
-                else " (no NIfTI, NRRD or DICOM image files)"
+                else " (no NIfTI, NRRD, PNG/TIFF or DICOM image files)"
             )
         )
     skipped_series = [d for d in result.decisions if d.action == "skipped" and d.subject == "series"]
